@@ -1,0 +1,2 @@
+//! MNIST dataset reading for glorot (work in progress: see issue 2).
+#![warn(missing_docs)]

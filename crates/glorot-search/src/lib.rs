@@ -1,0 +1,2 @@
+//! Hyperparameter search for glorot (work in progress: see issue 5).
+#![warn(missing_docs)]

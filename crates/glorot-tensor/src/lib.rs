@@ -1,0 +1,2 @@
+//! BLAS-backed math core for glorot (work in progress: see issue 3).
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! Workspace automation: `cargo xtask experiments`, `cargo xtask bench`, `cargo xtask ci`.
+fn main() {}
