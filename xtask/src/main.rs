@@ -1,2 +1,138 @@
-//! Workspace automation: `cargo xtask experiments`, `cargo xtask bench`, `cargo xtask ci`.
-fn main() {}
+//! Workspace automation, run as `cargo xtask <command>` (see `.cargo/config.toml`).
+//!
+//! - `cargo xtask experiments [ARGS]`: checks the system BLAS, builds the `glorot`
+//!   binary in release mode and runs `glorot experiments --out results ARGS`.
+//! - `cargo xtask test [ARGS]`: checks the system BLAS, then `cargo test --workspace ARGS`.
+//! - `cargo xtask ci`: what CI runs, cheapest first: fmt, clippy, doc, tests.
+//! - `cargo xtask bench [ARGS]`: the side-by-side benchmark (see `bench/README.md`).
+//!
+//! xtask itself depends on no BLAS crate, so it always builds and can tell the
+//! user how to install OpenBLAS before anything that links it is compiled.
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use anyhow::{Context, Result, bail};
+
+mod bench;
+mod blas;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args]
+
+commands:
+  experiments [ARGS]  run the notebook's studies in release mode, results in results/
+                      (ARGS go to `glorot experiments`; try `cargo xtask experiments --help`)
+  test [ARGS]         run the whole test suite (ARGS go to `cargo test`)
+  ci                  fmt --check, clippy -D warnings, doc -D warnings, tests
+  bench [ARGS]        NumPy / PyTorch / JAX / GEMM-bound benchmark side by side
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("xtask: error: {err:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let Some((command, rest)) = args.split_first() else {
+        say(USAGE);
+        bail!("no command given");
+    };
+    match command.as_str() {
+        "experiments" => experiments(rest),
+        "test" => {
+            blas::ensure()?;
+            cargo(&[&["test", "--workspace"], as_strs(rest).as_slice()].concat())
+        }
+        "ci" => ci(),
+        "bench" => {
+            blas::ensure()?;
+            bench::run(rest)
+        }
+        "-h" | "--help" | "help" => {
+            say(USAGE);
+            Ok(())
+        }
+        other => {
+            say(USAGE);
+            bail!("unknown command `{other}`")
+        }
+    }
+}
+
+/// Builds the release `glorot` binary and runs its `experiments` command.
+fn experiments(rest: &[String]) -> Result<()> {
+    blas::ensure()?;
+    cargo(&["build", "--release", "--package", "glorot-cli"])?;
+    let root = workspace_root();
+    let glorot = root.join("target/release/glorot");
+    let mut cmd = Command::new(&glorot);
+    cmd.arg("experiments");
+    if !rest.iter().any(|a| a == "--out" || a.starts_with("--out=")) {
+        cmd.arg("--out").arg(root.join("results"));
+    }
+    cmd.args(rest).current_dir(&root);
+    status(&mut cmd)
+}
+
+fn ci() -> Result<()> {
+    blas::ensure()?;
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    let mut doc = cargo_cmd(&["doc", "--workspace", "--no-deps"]);
+    doc.env("RUSTDOCFLAGS", "-D warnings");
+    status(&mut doc)?;
+    cargo(&["test", "--workspace"])
+}
+
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// The workspace root: xtask lives in `<root>/xtask`.
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits one level below the workspace root")
+        .to_path_buf()
+}
+
+/// A `cargo` command (through `$CARGO`, as cargo-xtask recommends) run from the root.
+pub(crate) fn cargo_cmd(args: &[&str]) -> Command {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(args).current_dir(workspace_root());
+    cmd
+}
+
+pub(crate) fn cargo(args: &[&str]) -> Result<()> {
+    status(&mut cargo_cmd(args))
+}
+
+/// Runs a command to completion; a non-zero exit becomes an error naming it.
+pub(crate) fn status(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let st = cmd.status().with_context(|| format!("could not start {shown}"))?;
+    if !st.success() {
+        bail!("{shown} failed ({st})");
+    }
+    Ok(())
+}
+
+/// xtask is a binary: it talks to the user on stderr.
+#[allow(clippy::print_stderr)]
+pub(crate) fn say(msg: &str) {
+    eprintln!("{msg}");
+}
