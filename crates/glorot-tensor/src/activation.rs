@@ -1,0 +1,263 @@
+//! Activation functions, forward in place and backward from the output.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+
+use crate::{Error, Float, sum::pairwise_sum_by};
+
+/// A hidden-layer nonlinearity.
+///
+/// Each activation's derivative is computed from its *output* `a = f(z)`, as the notebook
+/// does, so backpropagation needs no copy of the pre-activations:
+///
+/// | activation | `f(z)` | `f'(z)` from `a = f(z)` |
+/// | --- | --- | --- |
+/// | [`Relu`](Self::Relu) | `max(z, 0)` | `1` if `a > 0`, else `0` |
+/// | [`Sigmoid`](Self::Sigmoid) | `1 / (1 + exp(-z))` ([`sigmoid`]) | `a * (1 - a)` |
+/// | [`Tanh`](Self::Tanh) | `tanh(z)` | `1 - a * a` |
+///
+/// Parses case-insensitively from `"relu"` (the notebook writes `"ReLU"`), `"sigmoid"`
+/// and `"tanh"`; displays and serializes in lowercase.
+///
+/// ```
+/// use glorot_tensor::Activation;
+///
+/// let act: Activation = "ReLU".parse().unwrap();
+/// assert_eq!(act, Activation::Relu);
+/// assert_eq!(act.to_string(), "relu");
+/// assert_eq!(Activation::Tanh.derivative_from_output(0.5f64), 0.75);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// Rectified linear unit, `max(z, 0)` (NumPy's `np.maximum(z, 0)`: NaN propagates).
+    /// Derivative from the output: `1` where `a > 0`, `0` elsewhere (also at `a == 0`,
+    /// as the notebook's `np.where(x > 0, 1.0, 0.0)`).
+    Relu,
+    /// Logistic sigmoid, computed as SciPy's `expit` (see [`sigmoid`]).
+    /// Derivative from the output: `a * (1 - a)`.
+    Sigmoid,
+    /// Hyperbolic tangent. Derivative from the output: `1 - a * a` (the notebook's
+    /// `1.0 - x**2`; NumPy evaluates `x**2` as `x * x`).
+    Tanh,
+}
+
+impl Activation {
+    /// Every activation, in the notebook's order of its search (`ReLU`, `sigmoid`, `tanh`).
+    pub const ALL: [Activation; 3] = [Activation::Relu, Activation::Sigmoid, Activation::Tanh];
+
+    /// The activation of one value: `f(z)`.
+    #[inline]
+    pub fn apply<F: Float>(self, z: F) -> F {
+        match self {
+            Activation::Relu => relu(z),
+            Activation::Sigmoid => sigmoid(z),
+            Activation::Tanh => num_traits::Float::tanh(z),
+        }
+    }
+
+    /// `z <- f(z)` element-wise, in place. Shape: any `(rows, cols)`.
+    ///
+    /// ```
+    /// use glorot_tensor::Activation;
+    /// use ndarray::array;
+    ///
+    /// let mut z = array![[-1.0f32, 2.0]];
+    /// Activation::Relu.forward_inplace(z.view_mut());
+    /// assert_eq!(z, array![[0.0, 2.0]]);
+    /// ```
+    pub fn forward_inplace<F: Float>(self, mut z: ArrayViewMut2<F>) {
+        match self {
+            Activation::Relu => z.mapv_inplace(relu),
+            Activation::Sigmoid => z.mapv_inplace(sigmoid),
+            Activation::Tanh => z.mapv_inplace(num_traits::Float::tanh),
+        }
+    }
+
+    /// `f'(z)` computed from the output `a = f(z)` (see the table on [`Activation`]).
+    #[inline]
+    pub fn derivative_from_output<F: Float>(self, a: F) -> F {
+        match self {
+            Activation::Relu => {
+                if a > F::zero() {
+                    F::one()
+                } else {
+                    F::zero()
+                }
+            }
+            Activation::Sigmoid => a * (F::one() - a),
+            Activation::Tanh => F::one() - a * a,
+        }
+    }
+
+    /// `grad[i, j] = f'(a[i, j]) * grad[i, j]`, with the derivative taken from the output
+    /// `a` and multiplied in the notebook's order (`activation_p(h) * douth`).
+    ///
+    /// Shapes: `a` and `grad` both `(batch, units)`.
+    ///
+    /// # Panics
+    /// If the shapes differ.
+    ///
+    /// ```
+    /// use glorot_tensor::Activation;
+    /// use ndarray::array;
+    ///
+    /// let a = array![[0.5f64, 0.0]];
+    /// let mut g = array![[2.0, 3.0]];
+    /// Activation::Sigmoid.backward_inplace(a.view(), g.view_mut());
+    /// assert_eq!(g, array![[0.5, 0.0]]);
+    /// ```
+    #[track_caller]
+    pub fn backward_inplace<F: Float>(self, a: ArrayView2<F>, mut grad: ArrayViewMut2<F>) {
+        assert!(
+            a.dim() == grad.dim(),
+            "backward_inplace: a is {:?} but grad is {:?}",
+            a.dim(),
+            grad.dim()
+        );
+        match self {
+            Activation::Relu => Zip::from(&mut grad).and(&a).for_each(|g, &a| {
+                *g = Activation::Relu.derivative_from_output(a) * *g;
+            }),
+            Activation::Sigmoid => Zip::from(&mut grad)
+                .and(&a)
+                .for_each(|g, &a| *g = a * (F::one() - a) * *g),
+            Activation::Tanh => Zip::from(&mut grad)
+                .and(&a)
+                .for_each(|g, &a| *g = (F::one() - a * a) * *g),
+        }
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Activation::Relu => "relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+        })
+    }
+}
+
+impl FromStr for Activation {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("relu") {
+            Ok(Activation::Relu)
+        } else if s.eq_ignore_ascii_case("sigmoid") {
+            Ok(Activation::Sigmoid)
+        } else if s.eq_ignore_ascii_case("tanh") {
+            Ok(Activation::Tanh)
+        } else {
+            Err(Error::UnknownActivation { name: s.to_owned() })
+        }
+    }
+}
+
+/// `max(z, 0)` as NumPy's scalar `np.maximum(z, 0)`: NaN and `-0.0` pass through.
+#[inline]
+fn relu<F: Float>(z: F) -> F {
+    if z < F::zero() { F::zero() } else { z }
+}
+
+/// The logistic function `1 / (1 + exp(-x))`, computed exactly as SciPy's
+/// `scipy.special.expit` computes it (`1 / (1 + std::exp(-x))` in SciPy's `_logit.h`,
+/// `xsf/log_exp.h` in recent versions), so `f64` results agree with SciPy bit for bit on
+/// the same C library `exp`.
+///
+/// It is finite and correct for every finite `x`: for very negative `x`, `exp(-x)`
+/// overflows to infinity and the result is `1 / inf = 0`; for large `x` it is `1`. No NaN
+/// arises except from a NaN input.
+///
+/// ```
+/// use glorot_tensor::sigmoid;
+///
+/// assert_eq!(sigmoid(0.0f64), 0.5);
+/// assert_eq!(sigmoid(-1000.0f64), 0.0);
+/// assert_eq!(sigmoid(1000.0f32), 1.0);
+/// ```
+#[inline]
+pub fn sigmoid<F: Float>(x: F) -> F {
+    F::one() / (F::one() + num_traits::Float::exp(-x))
+}
+
+/// [`sigmoid`] element-wise, in place. Shape: any `(rows, cols)`.
+pub fn sigmoid_inplace<F: Float>(mut z: ArrayViewMut2<F>) {
+    z.mapv_inplace(sigmoid);
+}
+
+/// Row-wise softmax in place, numerically stable: each row becomes
+/// `exp(z - max) / sum(exp(z - max))`, as SciPy's `softmax(z, axis=1)` computes it
+/// (row sum in NumPy's pairwise order). Shape: `(batch, classes)`.
+///
+/// ```
+/// use glorot_tensor::softmax_rows_inplace;
+/// use ndarray::array;
+///
+/// let mut z = array![[1000.0f64, 1000.0], [0.0, f64::ln(3.0)]];
+/// softmax_rows_inplace(z.view_mut());
+/// assert_eq!(z[[0, 0]], 0.5);
+/// assert!((z[[1, 1]] - 0.75).abs() < 1e-15);
+/// ```
+pub fn softmax_rows_inplace<F: Float>(mut z: ArrayViewMut2<F>) {
+    for mut row in z.rows_mut() {
+        let m = row_max(row.view());
+        row.mapv_inplace(|v| num_traits::Float::exp(v - m));
+        let s = pairwise_sum_by(row.len(), |j| row[j]);
+        row.mapv_inplace(|v| v / s);
+    }
+}
+
+/// Maximum of a row with NaN propagating (as `np.amax`); `-inf` for an empty row.
+#[inline]
+pub(crate) fn row_max<F: Float>(row: ndarray::ArrayView1<F>) -> F {
+    let mut m = F::neg_infinity();
+    for &v in row {
+        if v.is_nan() {
+            return v;
+        }
+        if v > m {
+            m = v;
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_accepts_the_notebook_spellings() {
+        for (s, a) in [
+            ("ReLU", Activation::Relu),
+            ("relu", Activation::Relu),
+            ("sigmoid", Activation::Sigmoid),
+            ("Sigmoid", Activation::Sigmoid),
+            ("tanh", Activation::Tanh),
+            ("TANH", Activation::Tanh),
+        ] {
+            assert_eq!(s.parse::<Activation>().unwrap(), a);
+        }
+        assert!(matches!(
+            "softplus".parse::<Activation>(),
+            Err(Error::UnknownActivation { name }) if name == "softplus"
+        ));
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for a in Activation::ALL {
+            assert_eq!(a.to_string().parse::<Activation>().unwrap(), a);
+        }
+    }
+
+    #[test]
+    fn relu_propagates_nan_like_np_maximum() {
+        assert!(relu(f64::NAN).is_nan());
+        assert_eq!(relu(-2.0f32), 0.0);
+    }
+}

@@ -1,0 +1,83 @@
+//! The [`Float`] trait: the one bound every generic function of this crate takes.
+
+/// A floating-point element type the crate computes with: implemented for `f32` and `f64`.
+///
+/// It gathers what the crate needs (arithmetic from [`num_traits::Float`], BLAS dispatch
+/// through [`ndarray::LinalgScalar`], broadcasting scalars through
+/// [`ndarray::ScalarOperand`], uniform sampling, serde) so that callers write one bound.
+///
+/// Calling conventions: `F::from_f64(0.5)` and `x.to_f64()` (method syntax) resolve to
+/// this trait. `num_traits::ToPrimitive` also has a `to_f64`, returning an `Option`; method
+/// syntax picks this trait's by-value method, but the path form `F::to_f64(x)` is
+/// ambiguous, so write `Float::to_f64(x)` or `x.to_f64()`.
+///
+/// ```
+/// use glorot_tensor::Float;
+///
+/// fn half<F: Float>() -> F {
+///     F::from_f64(0.5)
+/// }
+/// assert_eq!(half::<f32>(), 0.5f32);
+/// assert_eq!(half::<f64>().to_f64(), 0.5);
+/// assert_eq!(<f32 as Float>::NAME, "f32");
+/// ```
+pub trait Float:
+    num_traits::Float
+    + ndarray::LinalgScalar
+    + ndarray::ScalarOperand
+    + rand_distr::uniform::SampleUniform
+    + std::fmt::Debug
+    + std::fmt::Display
+    + Default
+    + Send
+    + Sync
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + std::iter::Sum
+    + 'static
+{
+    /// The type's name as written in Rust and in results files: `"f32"` or `"f64"`.
+    const NAME: &'static str;
+    /// Converts from `f64` as the `as` operator does (round to nearest for `f32`).
+    fn from_f64(x: f64) -> Self;
+    /// Converts to `f64` (exact for both `f32` and `f64`).
+    fn to_f64(self) -> f64;
+}
+
+impl Float for f32 {
+    const NAME: &'static str = "f32";
+    #[inline]
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+    #[inline]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Float for f64 {
+    const NAME: &'static str = "f64";
+    #[inline]
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Float;
+
+    #[test]
+    fn conversions_are_as_casts() {
+        // 0.1 is not representable; `as` rounds to nearest, which is what from_f64 promises.
+        assert_eq!(<f32 as Float>::from_f64(0.1), 0.1f64 as f32);
+        assert_eq!(<f64 as Float>::from_f64(0.1), 0.1);
+        assert_eq!(0.1f32.to_f64(), f64::from(0.1f32));
+        assert_eq!(<f64 as Float>::NAME, "f64");
+    }
+}
