@@ -10,7 +10,6 @@ tests compare) and `values` (Python's shortest round-trip repr, for people).
 """
 
 import json
-import re
 import sys
 
 import numpy as np
@@ -126,7 +125,15 @@ c["notebook_grid_seed5"] = {
     "next_random_sample": f64(probe.random_sample(1)),
 }
 
-text = json.dumps(v, indent=1, sort_keys=True)
-# One line per list of scalars keeps the file short and its diffs readable.
-text = re.sub(r"\[\s*([^\[\]{}]*?)\s*\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
-sys.stdout.write(text + "\n")
+def render(data, indent=""):
+    """Sorted keys one per line; a list of scalars stays on one line (short, readable diffs)."""
+    inner = indent + " "
+    if isinstance(data, dict):
+        items = [inner + json.dumps(k) + ": " + render(data[k], inner) for k in sorted(data)]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(data, list) and any(isinstance(x, (dict, list)) for x in data):
+        return "[\n" + ",\n".join(inner + render(x, inner) for x in data) + "\n" + indent + "]"
+    return json.dumps(data, allow_nan=False)
+
+
+sys.stdout.write(render(v) + "\n")
