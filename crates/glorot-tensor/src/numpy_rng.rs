@@ -357,7 +357,9 @@ impl RandomState {
     ///
     /// Whole 624-word blocks are regenerated and skipped at once, so this costs about a
     /// third of drawing them.
-    pub fn skip_u32(&mut self, n: u64) {
+    pub fn skip_u32(&mut self, n: usize) {
+        // Counted in u64 so no platform's usize can overflow the arithmetic below.
+        let n = n as u64;
         let available = (MT_STATE_LEN - self.pos) as u64;
         if n <= available {
             // n <= 624 here, the cast is exact.
@@ -378,7 +380,7 @@ impl RandomState {
 
     /// Advances past `n` uniform draws (`random_sample`, `uniform`, their fills):
     /// `2n` raw outputs. The gauss cache is untouched, as by the draws themselves.
-    pub fn skip_uniform(&mut self, n: u64) {
+    pub fn skip_uniform(&mut self, n: usize) {
         // 2n overflows only past 2**63 draws; split to stay exact anyway.
         self.skip_u32(n);
         self.skip_u32(n);
@@ -389,7 +391,7 @@ impl RandomState {
     ///
     /// The polar method rejects pairs, so the raw stream is still read, but the logarithm
     /// and square root are computed only for a pair whose second value stays cached.
-    pub fn skip_normal(&mut self, n: u64) {
+    pub fn skip_normal(&mut self, n: usize) {
         let mut n = n;
         if n == 0 {
             return;
@@ -499,10 +501,9 @@ mod tests {
     use ndarray::{Array2, s};
     use rand::RngCore;
 
-    /// The reference MT19937 (Matsumoto & Nishimura's `mt19937ar.c`), seeded with
-    /// `init_genrand(5489)`, starts 3499211612, 581869302, 3890346734 (its published
-    /// `mt19937ar.out` seeds by array; 5489 is the C++ `std::mt19937` default whose
-    /// 10000th output is 4123659995 per the C++ standard, [rand.predef]).
+    /// Seeded with 5489, MT19937 is C++'s `std::mt19937` default: its first outputs are
+    /// 3499211612, 581869302, 3890346734 (NumPy's `RandomState(5489)` agrees), and the C++
+    /// standard ([rand.predef]) fixes its 10000th output at 4123659995.
     #[test]
     fn matches_std_mt19937_default_seed() {
         let mut rng = RandomState::new(5489);
@@ -517,8 +518,8 @@ mod tests {
 
     #[test]
     fn skip_u32_equals_drawing_at_every_boundary() {
-        for start in [0u64, 1, 623, 624, 625, 1000] {
-            for n in [0u64, 1, 2, 623, 624, 625, 1247, 1248, 1249, 5000] {
+        for start in [0usize, 1, 623, 624, 625, 1000] {
+            for n in [0usize, 1, 2, 623, 624, 625, 1247, 1248, 1249, 5000] {
                 let mut drawn = RandomState::new(7);
                 let mut skipped = RandomState::new(7);
                 for _ in 0..start {
@@ -537,8 +538,8 @@ mod tests {
 
     #[test]
     fn skip_normal_equals_drawing_with_and_without_cache() {
-        for first in [0u64, 1, 2, 3] {
-            for n in [0u64, 1, 2, 3, 10, 11, 1001] {
+        for first in [0usize, 1, 2, 3] {
+            for n in [0usize, 1, 2, 3, 10, 11, 1001] {
                 let mut drawn = RandomState::new(11);
                 let mut skipped = RandomState::new(11);
                 for _ in 0..first {

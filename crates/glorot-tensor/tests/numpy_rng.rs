@@ -280,8 +280,8 @@ fn check_layers(what: &str, got: &[Array2<f64>], expected: &Value) {
     }
 }
 
-fn network_weights(units: &[usize]) -> u64 {
-    units.windows(2).map(|w| (w[0] * w[1]) as u64).sum()
+fn network_weights(units: &[usize]) -> usize {
+    units.windows(2).map(|w| w[0] * w[1]).sum()
 }
 
 #[test]
@@ -319,11 +319,14 @@ fn notebook_part1_draws_and_skips_match_numpy() {
 }
 
 #[test]
-#[expect(clippy::print_stderr, reason = "the skip time is worth seeing in CI logs")]
+#[expect(
+    clippy::print_stderr,
+    reason = "the skip time is worth seeing in CI logs"
+)]
 fn notebook_grid_skip_matches_numpy() {
     let part1 = case("notebook_part1_seed5");
     let c = case("notebook_grid_seed5");
-    let trials = c["trials_per_hidden"].as_u64().expect("trials");
+    let trials = c["trials_per_hidden"].as_u64().expect("trials") as usize;
     let mut rng = RandomState::new(seed_of(c));
     rng.skip_uniform(647_000);
     rng.skip_normal(647_000);
@@ -334,7 +337,7 @@ fn notebook_grid_skip_matches_numpy() {
     let weights = draw_network(&mut first, &[784, 450, 450, 10], true);
     check_layers("first grid trial", &weights, &c["first_trial"]);
 
-    let total: u64 = u64s(&c["hidden"])
+    let total: usize = u64s(&c["hidden"])
         .into_iter()
         .map(|h| trials * network_weights(&[784, h as usize, h as usize, 10]))
         .sum();
