@@ -1,2 +1,85 @@
-//! The multilayer perceptron for glorot (work in progress: see issue 4).
+//! The notebook's multilayer perceptron, generalized: any depth, `f32` or `f64`, a
+//! reproducible minibatch-SGD trainer, gradient checking, and safetensors weights.
+//!
+//! The main design decision is that the `f64` replay path performs the notebook's
+//! floating-point operations in the notebook's order (`x @ w` by GEMM, then `+ b`, then the
+//! activation; the gradients `(h^T @ delta) / n` and `np.mean(delta, axis=0)`; the update
+//! `p - lr * g`), so that with [`Shuffle::Never`] and the notebook's NumPy initialization
+//! ([`WeightSource::NumpyReplay`]) it reproduces the notebook's printed losses. Everything
+//! else (shuffling, other heads, seeded initializers) is an addition on top that the
+//! replay does not touch.
+//!
+//! - [`ModelConfig`] / [`TrainConfig`]: serde hyperparameters, checked by `validate()`.
+//! - [`Mlp`]: parameters, forward, loss, backpropagation, SGD step, through a preallocated
+//!   [`Workspace`] (a step allocates nothing); [`Mlp::save`] / [`Mlp::load`] in
+//!   safetensors ([`io`]).
+//! - [`Trainer`] / [`train`]: epochs over borrowed data ([`FitData`]), per-epoch metrics
+//!   ([`EpochMetrics`], [`TrainReport`]), progress through an [`Observer`], divergence as
+//!   [`Status::Diverged`].
+//! - [`check_gradients`] and [`notebook_grad_check`]: backpropagation against finite
+//!   differences.
+//!
+//! ```
+//! # extern crate blas_src;
+//! use glorot_mlp::{EvalData, FitData, Head, ModelConfig, NoopObserver, TrainConfig, TrainData};
+//! use glorot_tensor::{Activation, Init, one_hot};
+//! use ndarray::Array2;
+//!
+//! // Class = which of the two inputs is larger.
+//! let x = Array2::from_shape_fn((200, 2), |(i, j)| ((i * 7 + j * 3) % 11) as f32 / 11.0);
+//! let labels: Vec<u8> = x.rows().into_iter().map(|r| u8::from(r[1] > r[0])).collect();
+//! let y = one_hot::<f32>(&labels, 2);
+//!
+//! let model = ModelConfig {
+//!     layers: vec![2, 16, 2],
+//!     activation: Activation::Tanh,
+//!     head: Head::SoftmaxCrossEntropy,
+//!     init: Init::GlorotUniform,
+//! }
+//! .validate()?;
+//! let config = TrainConfig { epochs: 30, batch_size: 10, learning_rate: 0.5, ..TrainConfig::default() }
+//!     .validate()?;
+//! let data = FitData {
+//!     train: TrainData::new(x.view(), y.view())?,
+//!     validation: EvalData::new(x.view(), &labels)?,
+//!     test: None,
+//! };
+//! let (mlp, report) = glorot_mlp::train::<f32>(&model, &config, &data, &mut NoopObserver)?;
+//! assert!(report.final_val_accuracy().unwrap() > 90.0);
+//! assert_eq!(mlp.num_parameters(), 2 * 16 + 16 + 16 * 2 + 2);
+//! # Ok::<(), glorot_mlp::Error>(())
+//! ```
 #![warn(missing_docs)]
+
+#[cfg(test)]
+extern crate blas_src;
+
+mod config;
+mod data;
+mod error;
+pub mod gradcheck;
+mod init;
+pub mod io;
+mod model;
+mod param;
+mod train;
+
+pub use config::{
+    Head, ModelConfig, Precision, Shuffle, TrainConfig, ValidModelConfig, ValidTrainConfig,
+};
+pub use data::{EvalData, FitData, TrainData};
+pub use error::{Error, Result};
+pub use gradcheck::{
+    GradCheckOptions, GradCheckReport, NotebookGradCheck, NotebookStep, ParamCheck, Stencil,
+    check_gradients, notebook_grad_check,
+};
+pub use init::{INIT_STREAM, SHUFFLE_STREAM, WeightSource, init_rng, shuffle_rng};
+pub use io::{WeightsInfo, read_weights_info};
+pub use model::{Gradients, Mlp, Workspace};
+pub use param::{ParamId, ParamKind};
+pub use train::{
+    BatchEvent, EVAL_CHUNK, EpochMetrics, Evaluation, Evaluator, NoopObserver, Observer,
+    Status, TrainReport, Trainer, train,
+};
+// The tensor crate's enums appear in this crate's configs; re-exported for convenience.
+pub use glorot_tensor::{Activation, Float, Init};

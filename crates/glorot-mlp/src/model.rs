@@ -1,0 +1,722 @@
+//! The model: parameters, forward pass, loss, backpropagation and the SGD step.
+
+use glorot_tensor::loss;
+use glorot_tensor::{Float, add_row_bias, column_sums, gemm, sigmoid_inplace, softmax_rows_inplace};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip, s};
+
+use crate::config::{Head, ValidModelConfig};
+use crate::error::{Error, Result};
+use crate::init::{WeightSource, fill_numpy, init_rng};
+use crate::param::{ParamId, ParamKind};
+
+/// A multilayer perceptron: `depth` dense layers, the hidden ones followed by the config's
+/// activation, the last one by the head.
+///
+/// Layer `l` computes `z = h @ w_l + b_l` with `w_l: (fan_in, fan_out)` (the notebook's
+/// layout) and `b_l: (fan_out,)`; parameters are named `w0, b0, w1, b1, ...`
+/// ([`ParamId`]). All buffers a step needs live in a [`Workspace`]; the model only holds
+/// parameters, so one model can be evaluated through several workspaces.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp<F: Float> {
+    config: ValidModelConfig,
+    weights: Vec<Array2<F>>,
+    biases: Vec<Array1<F>>,
+}
+
+impl<F: Float> Mlp<F> {
+    /// A model with zero biases and weights from `source` (see [`WeightSource`]).
+    ///
+    /// # Errors
+    /// [`Error::Init`] when the initializer fails (the orthogonal QR), and
+    /// [`Error::NoNumpyReplay`] for a NumPy replay of an initializer the notebook lacks.
+    pub fn new(config: ValidModelConfig, source: WeightSource<'_>) -> Result<Self> {
+        let mut model = Self::zeros(config);
+        let init = model.config.init();
+        match source {
+            WeightSource::Seed(seed) => {
+                let mut rng = init_rng(seed);
+                for w in &mut model.weights {
+                    init.fill(w.view_mut(), &mut rng)?;
+                }
+            }
+            WeightSource::Rng(rng) => {
+                for w in &mut model.weights {
+                    init.fill(w.view_mut(), rng)?;
+                }
+            }
+            WeightSource::NumpyReplay(rs) => {
+                for w in &mut model.weights {
+                    fill_numpy(init, w.view_mut(), rs)?;
+                }
+            }
+        }
+        Ok(model)
+    }
+
+    /// A model whose parameters are all zero (whatever the config's initializer says).
+    pub fn zeros(config: ValidModelConfig) -> Self {
+        let (weights, biases) = config
+            .layers()
+            .windows(2)
+            .map(|p| (Array2::zeros((p[0], p[1])), Array1::zeros(p[1])))
+            .unzip();
+        Self {
+            config,
+            weights,
+            biases,
+        }
+    }
+
+    /// A model from given parameters, `weights[l]: (layers[l], layers[l + 1])` and
+    /// `biases[l]: (layers[l + 1],)`.
+    ///
+    /// # Errors
+    /// [`Error::DataShape`] when the count or a shape disagrees with the config.
+    pub fn from_parameters(
+        config: ValidModelConfig,
+        weights: Vec<Array2<F>>,
+        biases: Vec<Array1<F>>,
+    ) -> Result<Self> {
+        let depth = config.depth();
+        for (what, found) in [
+            ("weight matrices", weights.len()),
+            ("bias vectors", biases.len()),
+        ] {
+            if found != depth {
+                return Err(Error::DataShape {
+                    what,
+                    expected: depth,
+                    found,
+                });
+            }
+        }
+        for (l, pair) in config.layers().windows(2).enumerate() {
+            let (rows, cols) = weights[l].dim();
+            let checks = [
+                ("weight matrix rows (fan_in)", pair[0], rows),
+                ("weight matrix columns (fan_out)", pair[1], cols),
+                ("bias length (fan_out)", pair[1], biases[l].len()),
+            ];
+            for (what, expected, found) in checks {
+                if expected != found {
+                    return Err(Error::DataShape {
+                        what,
+                        expected,
+                        found,
+                    });
+                }
+            }
+        }
+        // Our buffers are in standard layout so that parameters are contiguous slices.
+        let weights = weights
+            .into_iter()
+            .map(|w| w.as_standard_layout().into_owned())
+            .collect();
+        let biases = biases
+            .into_iter()
+            .map(|b| b.as_standard_layout().into_owned())
+            .collect();
+        Ok(Self {
+            config,
+            weights,
+            biases,
+        })
+    }
+
+    /// The validated architecture.
+    pub fn config(&self) -> &ValidModelConfig {
+        &self.config
+    }
+
+    /// Number of weight layers.
+    pub fn depth(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// The number of trainable parameters: the sum over layers of
+    /// `fan_in * fan_out + fan_out` (weights plus biases).
+    ///
+    /// For the notebook's 784-500-500-10 this is 648,010: weights
+    /// 392,000 + 250,000 + 5,000 = 647,000 plus biases 500 + 500 + 10 = 1,010. The notebook
+    /// printed "0.648784 million" because its `num_parameters` adds each layer's *input*
+    /// width (`pars += self.network_units[i]`, 784 + 500 + 500 = 1,784) where the bias
+    /// count, the layer's *output* width, belongs: 647,000 + 1,784 = 648,784.
+    pub fn num_parameters(&self) -> usize {
+        self.config.num_parameters()
+    }
+
+    /// `w<layer>: (fan_in, fan_out)`.
+    ///
+    /// # Panics
+    /// If `layer >= depth()`.
+    #[track_caller]
+    pub fn weights(&self, layer: usize) -> ArrayView2<'_, F> {
+        self.weights[layer].view()
+    }
+
+    /// `b<layer>: (fan_out,)`.
+    ///
+    /// # Panics
+    /// If `layer >= depth()`.
+    #[track_caller]
+    pub fn bias(&self, layer: usize) -> ArrayView1<'_, F> {
+        self.biases[layer].view()
+    }
+
+    /// Mutable `w<layer>`.
+    ///
+    /// # Panics
+    /// If `layer >= depth()`.
+    #[track_caller]
+    pub fn weights_mut(&mut self, layer: usize) -> ArrayViewMut2<'_, F> {
+        self.weights[layer].view_mut()
+    }
+
+    /// Mutable `b<layer>`.
+    ///
+    /// # Panics
+    /// If `layer >= depth()`.
+    #[track_caller]
+    pub fn bias_mut(&mut self, layer: usize) -> ArrayViewMut1<'_, F> {
+        self.biases[layer].view_mut()
+    }
+
+    /// The shape of a parameter (`[fan_in, fan_out]` or `[fan_out]`).
+    ///
+    /// # Errors
+    /// [`Error::UnknownParameter`] when the layer does not exist.
+    pub fn param_shape(&self, id: ParamId) -> Result<Vec<usize>> {
+        self.check_param(id)?;
+        Ok(match id.kind {
+            ParamKind::Weight => self.weights[id.layer].shape().to_vec(),
+            ParamKind::Bias => self.biases[id.layer].shape().to_vec(),
+        })
+    }
+
+    /// A parameter's values in row-major order.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParameter`] when the layer does not exist.
+    pub fn param(&self, id: ParamId) -> Result<&[F]> {
+        self.check_param(id)?;
+        let slice = match id.kind {
+            ParamKind::Weight => self.weights[id.layer].as_slice(),
+            ParamKind::Bias => self.biases[id.layer].as_slice(),
+        };
+        Ok(slice.expect("parameters are kept in standard layout"))
+    }
+
+    /// A parameter's values in row-major order, mutable.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParameter`] when the layer does not exist.
+    pub fn param_mut(&mut self, id: ParamId) -> Result<&mut [F]> {
+        self.check_param(id)?;
+        let slice = match id.kind {
+            ParamKind::Weight => self.weights[id.layer].as_slice_mut(),
+            ParamKind::Bias => self.biases[id.layer].as_slice_mut(),
+        };
+        Ok(slice.expect("parameters are kept in standard layout"))
+    }
+
+    fn check_param(&self, id: ParamId) -> Result<()> {
+        if id.layer < self.depth() {
+            Ok(())
+        } else {
+            Err(Error::UnknownParameter {
+                name: id.to_string(),
+                reason: format!("the model has {} weight layers", self.depth()),
+            })
+        }
+    }
+
+    /// The same model in another precision (`as` conversions).
+    pub fn cast<G: Float>(&self) -> Mlp<G> {
+        Mlp {
+            config: self.config.clone(),
+            weights: self
+                .weights
+                .iter()
+                .map(|w| w.mapv(|v| G::from_f64(v.to_f64())))
+                .collect(),
+            biases: self
+                .biases
+                .iter()
+                .map(|b| b.mapv(|v| G::from_f64(v.to_f64())))
+                .collect(),
+        }
+    }
+
+    /// Forward pass of `x: (rows, inputs)` into `ws`; read the result with
+    /// [`Workspace::output`].
+    ///
+    /// Each layer is `z = x @ w` (GEMM with beta 0), then `z += b`, then the activation in
+    /// place, as the notebook's `forward`; the head applies the sigmoid (`expit`) for
+    /// [`Head::SigmoidBce`] and keeps the logits for [`Head::SoftmaxCrossEntropy`].
+    ///
+    /// # Panics
+    /// If `x` has more rows than the workspace holds or the wrong number of columns, or `ws`
+    /// was made for another architecture.
+    #[track_caller]
+    pub fn forward(&self, x: ArrayView2<'_, F>, ws: &mut Workspace<F>) {
+        self.check_workspace(ws, x);
+        let rows = x.nrows();
+        ws.rows = rows;
+        let depth = self.depth();
+        for l in 0..depth {
+            let (done, rest) = ws.acts.split_at_mut(l);
+            let input = if l == 0 {
+                x
+            } else {
+                done[l - 1].slice(s![..rows, ..])
+            };
+            let mut z = rest[0].slice_mut(s![..rows, ..]);
+            gemm(F::one(), input, self.weights[l].view(), F::zero(), z.view_mut());
+            add_row_bias(z.view_mut(), self.biases[l].view());
+            if l + 1 < depth {
+                self.config.activation().forward_inplace(z);
+            } else if self.config.head() == Head::SigmoidBce {
+                sigmoid_inplace(z);
+            }
+        }
+    }
+
+    /// The batch-mean loss of the last [`Mlp::forward`] in `ws` against targets
+    /// `y: (rows, outputs)`: the notebook's `loss` ([`loss::bce_notebook`]) or the softmax
+    /// cross-entropy from the logits.
+    ///
+    /// # Panics
+    /// If `y`'s shape is not the last forward's output shape.
+    #[track_caller]
+    pub fn loss(&self, ws: &Workspace<F>, y: ArrayView2<'_, F>) -> F {
+        let out = ws.output();
+        match self.config.head() {
+            Head::SigmoidBce => loss::bce_notebook(out, y),
+            Head::SoftmaxCrossEntropy => loss::softmax_cross_entropy(out, y),
+        }
+    }
+
+    /// Forward, loss and backpropagation of the batch `x: (rows, inputs)`,
+    /// `y: (rows, outputs)`; the gradients of the batch-mean loss end up in
+    /// [`Workspace::gradients`] and the loss is returned.
+    ///
+    /// The arithmetic is the notebook's `backward` generalized to any depth:
+    /// `delta = out*(1-out)*dout` (or `softmax(z) - y`); for each layer from the top,
+    /// `gw = (h^T @ delta) / rows` (the product with alpha 1, divided afterwards, because
+    /// `dot/n` and `(1/n)*dot` differ in the last bit), `gb = column_sums(delta) / rows`
+    /// (`np.mean(delta, axis=0)`), then `delta_below = act'(h) * (delta @ w^T)`.
+    ///
+    /// # Panics
+    /// As [`Mlp::forward`], and if `y` does not have `x`'s rows and the model's outputs.
+    #[track_caller]
+    pub fn gradients(
+        &self,
+        x: ArrayView2<'_, F>,
+        y: ArrayView2<'_, F>,
+        ws: &mut Workspace<F>,
+    ) -> F {
+        self.forward(x, ws);
+        let loss = self.loss(ws, y);
+        self.backward_raw(x, y, ws);
+        let n = F::from_f64(x.nrows() as f64);
+        for g in &mut ws.grads.weights {
+            g.mapv_inplace(|v| v / n);
+        }
+        for g in &mut ws.grads.biases {
+            g.mapv_inplace(|v| v / n);
+        }
+        ws.grads.valid = true;
+        loss
+    }
+
+    /// Applies `p = p - lr * g` to every parameter, with the gradients of the last
+    /// [`Mlp::gradients`] in `ws` (the notebook's `update`).
+    ///
+    /// # Panics
+    /// If `ws` holds no gradients (no [`Mlp::gradients`] since the last forward or step).
+    #[track_caller]
+    pub fn sgd_step(&mut self, ws: &Workspace<F>, lr: F) {
+        assert!(
+            ws.grads.valid,
+            "sgd_step needs the gradients of Mlp::gradients in this workspace"
+        );
+        for (p, g) in self.weights.iter_mut().zip(&ws.grads.weights) {
+            Zip::from(p).and(g).for_each(|p, &g| *p = *p - lr * g);
+        }
+        for (p, g) in self.biases.iter_mut().zip(&ws.grads.biases) {
+            Zip::from(p).and(g).for_each(|p, &g| *p = *p - lr * g);
+        }
+    }
+
+    /// One SGD step on the batch `x: (rows, inputs)`, `y: (rows, outputs)`; returns the
+    /// batch loss computed before the update. Allocates nothing.
+    ///
+    /// Same floating-point operations as [`Mlp::gradients`] followed by [`Mlp::sgd_step`]
+    /// (the division by `rows` is fused into the update as `p - lr * (g / rows)`), so
+    /// results are bit-identical to the unfused pair. When the loss is not finite the
+    /// parameters are left untouched and the loss is returned: the trainer then stops.
+    ///
+    /// # Panics
+    /// As [`Mlp::gradients`].
+    #[track_caller]
+    pub fn train_step(
+        &mut self,
+        x: ArrayView2<'_, F>,
+        y: ArrayView2<'_, F>,
+        lr: F,
+        ws: &mut Workspace<F>,
+    ) -> F {
+        self.forward(x, ws);
+        let loss = self.loss(ws, y);
+        if !loss.is_finite() {
+            return loss;
+        }
+        self.backward_raw(x, y, ws);
+        ws.grads.valid = false;
+        let n = F::from_f64(x.nrows() as f64);
+        for (p, g) in self.weights.iter_mut().zip(&ws.grads.weights) {
+            Zip::from(p)
+                .and(g)
+                .for_each(|p, &g| *p = *p - lr * (g / n));
+        }
+        for (p, g) in self.biases.iter_mut().zip(&ws.grads.biases) {
+            Zip::from(p)
+                .and(g)
+                .for_each(|p, &g| *p = *p - lr * (g / n));
+        }
+        loss
+    }
+
+    /// Output probabilities for `x: (rows, inputs)`: the sigmoid outputs, or the softmax of
+    /// the logits. Allocates a workspace; for repeated calls use [`Mlp::forward`].
+    ///
+    /// # Panics
+    /// If `x` does not have the model's input width.
+    #[track_caller]
+    pub fn predict(&self, x: ArrayView2<'_, F>) -> Array2<F> {
+        let mut ws = Workspace::new(self.config(), x.nrows());
+        self.forward(x, &mut ws);
+        let mut out = ws.output().to_owned();
+        if self.config.head() == Head::SoftmaxCrossEntropy {
+            softmax_rows_inplace(out.view_mut());
+        }
+        out
+    }
+
+    /// Raw (not yet divided by the batch size) gradients of the last forward into
+    /// `ws.grads`.
+    #[track_caller]
+    fn backward_raw(&self, x: ArrayView2<'_, F>, y: ArrayView2<'_, F>, ws: &mut Workspace<F>) {
+        let rows = ws.rows;
+        assert_eq!(
+            x.nrows(),
+            rows,
+            "backward: x is not the batch of the last forward"
+        );
+        let depth = self.depth();
+        let top = depth - 1;
+        {
+            let out = ws.acts[top].slice(s![..rows, ..]);
+            let delta = ws.deltas[top].slice_mut(s![..rows, ..]);
+            match self.config.head() {
+                Head::SigmoidBce => loss::bce_notebook_delta(out, y, delta),
+                Head::SoftmaxCrossEntropy => loss::softmax_cross_entropy_delta(out, y, delta),
+            }
+        }
+        let activation = self.config.activation();
+        for l in (0..depth).rev() {
+            let (below, here) = ws.deltas.split_at_mut(l);
+            let delta = here[0].slice(s![..rows, ..]);
+            let input = if l == 0 {
+                x
+            } else {
+                ws.acts[l - 1].slice(s![..rows, ..])
+            };
+            gemm(
+                F::one(),
+                input.t(),
+                delta,
+                F::zero(),
+                ws.grads.weights[l].view_mut(),
+            );
+            column_sums(delta, ws.grads.biases[l].view_mut());
+            if l > 0 {
+                let mut d = below[l - 1].slice_mut(s![..rows, ..]);
+                gemm(
+                    F::one(),
+                    delta,
+                    self.weights[l].t(),
+                    F::zero(),
+                    d.view_mut(),
+                );
+                activation.backward_inplace(input, d);
+            }
+        }
+    }
+
+    #[track_caller]
+    fn check_workspace(&self, ws: &Workspace<F>, x: ArrayView2<'_, F>) {
+        assert_eq!(
+            ws.layers,
+            self.config.layers(),
+            "workspace made for another architecture"
+        );
+        assert!(
+            x.nrows() <= ws.capacity,
+            "batch of {} rows exceeds the workspace's {} rows",
+            x.nrows(),
+            ws.capacity
+        );
+        assert_eq!(
+            x.ncols(),
+            self.config.inputs(),
+            "input width: the model takes {} columns",
+            self.config.inputs()
+        );
+    }
+}
+
+/// Parameter gradients, shaped like the model's parameters.
+#[derive(Clone, Debug)]
+pub struct Gradients<F: Float> {
+    weights: Vec<Array2<F>>,
+    biases: Vec<Array1<F>>,
+    /// True when the buffers hold finished gradients (divided by the batch size).
+    valid: bool,
+}
+
+impl<F: Float> Gradients<F> {
+    /// Gradient of `w<layer>`.
+    ///
+    /// # Panics
+    /// If `layer` is out of range.
+    #[track_caller]
+    pub fn weights(&self, layer: usize) -> ArrayView2<'_, F> {
+        self.weights[layer].view()
+    }
+
+    /// Gradient of `b<layer>`.
+    ///
+    /// # Panics
+    /// If `layer` is out of range.
+    #[track_caller]
+    pub fn bias(&self, layer: usize) -> ArrayView1<'_, F> {
+        self.biases[layer].view()
+    }
+
+    /// Gradient of a parameter in row-major order, or `None` when the layer does not exist.
+    pub fn param(&self, id: ParamId) -> Option<&[F]> {
+        let slice = match id.kind {
+            ParamKind::Weight => self.weights.get(id.layer)?.as_slice(),
+            ParamKind::Bias => self.biases.get(id.layer)?.as_slice(),
+        };
+        Some(slice.expect("gradients are kept in standard layout"))
+    }
+}
+
+/// Every buffer a forward and backward pass needs, for batches of up to `capacity` rows:
+/// per layer its output (activations), its delta, and the parameter gradients. Made once,
+/// reused by every step; steps allocate nothing.
+#[derive(Clone, Debug)]
+pub struct Workspace<F: Float> {
+    layers: Vec<usize>,
+    capacity: usize,
+    rows: usize,
+    /// `acts[l]: (capacity, layers[l + 1])`, the output of layer `l` after its activation
+    /// (the head's sigmoid outputs, or the softmax head's logits, for the last one).
+    acts: Vec<Array2<F>>,
+    /// `deltas[l]: (capacity, layers[l + 1])`, d loss / d z of layer `l` (times rows).
+    deltas: Vec<Array2<F>>,
+    grads: Gradients<F>,
+}
+
+impl<F: Float> Workspace<F> {
+    /// Buffers for `config`'s architecture and batches of at most `capacity` rows.
+    pub fn new(config: &ValidModelConfig, capacity: usize) -> Self {
+        let widths = &config.layers()[1..];
+        let acts: Vec<Array2<F>> = widths
+            .iter()
+            .map(|&w| Array2::zeros((capacity, w)))
+            .collect();
+        let (weights, biases) = config
+            .layers()
+            .windows(2)
+            .map(|p| (Array2::zeros((p[0], p[1])), Array1::zeros(p[1])))
+            .unzip();
+        Self {
+            layers: config.layers().to_vec(),
+            capacity,
+            rows: 0,
+            deltas: acts.clone(),
+            acts,
+            grads: Gradients {
+                weights,
+                biases,
+                valid: false,
+            },
+        }
+    }
+
+    /// The largest batch this workspace holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Rows of the last forward pass.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The head's output of the last forward pass, `(rows, outputs)`: sigmoid outputs for
+    /// [`Head::SigmoidBce`], logits for [`Head::SoftmaxCrossEntropy`] (argmax is the same).
+    pub fn output(&self) -> ArrayView2<'_, F> {
+        let top = self.acts.len() - 1;
+        self.acts[top].slice(s![..self.rows, ..])
+    }
+
+    /// Output of hidden layer `layer` (0-based, `layer < depth - 1`) after its activation,
+    /// `(rows, layers[layer + 1])`, from the last forward pass.
+    ///
+    /// # Panics
+    /// If `layer` is out of range.
+    #[track_caller]
+    pub fn hidden(&self, layer: usize) -> ArrayView2<'_, F> {
+        assert!(layer + 1 < self.acts.len(), "hidden layer {layer} out of range");
+        self.acts[layer].slice(s![..self.rows, ..])
+    }
+
+    /// Gradients of the last [`Mlp::gradients`].
+    ///
+    /// # Panics
+    /// If the buffers do not hold finished gradients (no [`Mlp::gradients`] call yet, or a
+    /// [`Mlp::train_step`] since, which leaves them undivided).
+    #[track_caller]
+    pub fn gradients(&self) -> &Gradients<F> {
+        assert!(
+            self.grads.valid,
+            "no gradients: call Mlp::gradients first (train_step leaves raw sums)"
+        );
+        &self.grads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelConfig;
+    use approx::assert_relative_eq;
+    use glorot_tensor::{Activation, Init};
+    use ndarray::array;
+
+    fn config(layers: &[usize], activation: Activation, head: Head) -> ValidModelConfig {
+        ModelConfig {
+            layers: layers.to_vec(),
+            activation,
+            head,
+            init: Init::GlorotUniform,
+        }
+        .validate()
+        .unwrap()
+    }
+
+    /// A 2-2-1 tanh network worked by hand (values computed with Python floats).
+    #[test]
+    fn forward_matches_a_hand_calculation() {
+        let cfg = config(&[2, 2, 1], Activation::Tanh, Head::SigmoidBce);
+        let model = Mlp::from_parameters(
+            cfg.clone(),
+            vec![array![[0.5, -1.0], [0.25, 2.0]], array![[1.5], [-0.5]]],
+            vec![array![0.1, -0.2], array![0.3]],
+        )
+        .unwrap();
+        let x = array![[1.0, 2.0]];
+        let mut ws = Workspace::new(&cfg, 4);
+        model.forward(x.view(), &mut ws);
+        // z0 = [0.5 + 0.5 + 0.1, -1 + 4 - 0.2] = [1.1, 2.8]; h = tanh(z0)
+        let h = [1.1f64.tanh(), 2.8f64.tanh()];
+        let z1 = 1.5 * h[0] - 0.5 * h[1] + 0.3;
+        let out = 1.0 / (1.0 + (-z1).exp());
+        assert_relative_eq!(ws.hidden(0)[[0, 0]], h[0], max_relative = 1e-15);
+        assert_relative_eq!(ws.output()[[0, 0]], out, max_relative = 1e-15);
+        let y = array![[1.0]];
+        let l = model.loss(&ws, y.view());
+        assert_relative_eq!(l, -(out + 1e-8).ln(), max_relative = 1e-14);
+    }
+
+    #[test]
+    fn fused_step_equals_gradients_then_update_bit_for_bit() {
+        for head in [Head::SigmoidBce, Head::SoftmaxCrossEntropy] {
+            for act in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
+                let cfg = config(&[5, 7, 6, 3], act, head);
+                let model = Mlp::<f64>::new(cfg.clone(), WeightSource::Seed(3)).unwrap();
+                // 5 rows: not a power of two, so dividing afterwards matters.
+                let x = Array2::from_shape_fn((5, 5), |(i, j)| ((i * 5 + j) as f64).sin());
+                let y = Array2::from_shape_fn((5, 3), |(i, j)| f64::from(u8::from(i % 3 == j)));
+                let lr = 0.1;
+                let mut a = model.clone();
+                let mut ws = Workspace::new(&cfg, 8);
+                let la = a.gradients(x.view(), y.view(), &mut ws);
+                a.sgd_step(&ws, lr);
+                let mut b = model.clone();
+                let mut ws2 = Workspace::new(&cfg, 5);
+                let lb = b.train_step(x.view(), y.view(), lr, &mut ws2);
+                assert_eq!(la.to_bits(), lb.to_bits());
+                assert_eq!(a, b, "{act} {head}");
+                assert_ne!(a, model);
+            }
+        }
+    }
+
+    #[test]
+    fn partial_batches_use_the_leading_rows_of_the_workspace() {
+        let cfg = config(&[3, 4, 2], Activation::Sigmoid, Head::SigmoidBce);
+        let model = Mlp::<f32>::new(cfg.clone(), WeightSource::Seed(1)).unwrap();
+        let x = Array2::from_shape_fn((3, 3), |(i, j)| (i + 2 * j) as f32 / 7.0);
+        let mut big = Workspace::new(&cfg, 10);
+        let mut exact = Workspace::new(&cfg, 3);
+        model.forward(x.view(), &mut big);
+        model.forward(x.view(), &mut exact);
+        assert_eq!(big.output(), exact.output());
+        assert_eq!(big.rows(), 3);
+    }
+
+    #[test]
+    fn cast_round_trips_f32_values() {
+        let cfg = config(&[4, 3, 2], Activation::Relu, Head::SigmoidBce);
+        let m = Mlp::<f32>::new(cfg, WeightSource::Seed(9)).unwrap();
+        assert_eq!(m.cast::<f64>().cast::<f32>(), m);
+    }
+
+    #[test]
+    fn predict_gives_probabilities() {
+        let cfg = config(&[4, 3, 3], Activation::Tanh, Head::SoftmaxCrossEntropy);
+        let m = Mlp::<f64>::new(cfg, WeightSource::Seed(2)).unwrap();
+        let x = Array2::from_shape_fn((6, 4), |(i, j)| (i as f64 - j as f64) / 3.0);
+        let p = m.predict(x.view());
+        for row in p.rows() {
+            assert_relative_eq!(row.sum(), 1.0, max_relative = 1e-12);
+        }
+    }
+
+    #[test]
+    fn from_parameters_refuses_wrong_shapes() {
+        let cfg = config(&[3, 2], Activation::Tanh, Head::SigmoidBce);
+        let err = Mlp::<f64>::from_parameters(cfg.clone(), vec![Array2::zeros((2, 3))], vec![
+            Array1::zeros(2),
+        ])
+        .unwrap_err();
+        assert!(matches!(err, Error::DataShape { expected: 3, found: 2, .. }), "{err}");
+        let err = Mlp::<f64>::from_parameters(cfg, vec![], vec![]).unwrap_err();
+        assert!(matches!(err, Error::DataShape { .. }), "{err}");
+    }
+
+    #[test]
+    fn params_by_name() {
+        let cfg = config(&[3, 2], Activation::Tanh, Head::SigmoidBce);
+        let mut m = Mlp::<f64>::zeros(cfg);
+        m.param_mut(ParamId::bias(0)).unwrap()[1] = 4.0;
+        assert_eq!(m.bias(0)[1], 4.0);
+        assert_eq!(m.param_shape(ParamId::weight(0)).unwrap(), vec![3, 2]);
+        assert!(m.param(ParamId::weight(1)).is_err());
+    }
+}

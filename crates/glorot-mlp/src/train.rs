@@ -1,0 +1,729 @@
+//! The training loop: minibatch SGD with per-epoch validation, progress through an
+//! [`Observer`], divergence detection, and serde results.
+
+use std::time::Instant;
+
+use glorot_tensor::{Float, argmax_rows, permutation};
+use ndarray::{Array2, Zip, s};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Precision, Shuffle, ValidModelConfig, ValidTrainConfig};
+use crate::data::{EvalData, FitData};
+use crate::error::{Error, Result};
+use crate::init::{WeightSource, shuffle_rng};
+use crate::model::{Mlp, Workspace};
+
+/// Evaluation forwards at most this many rows at a time (10,000: the notebook's whole
+/// validation set in one forward pass, as its `test` does).
+pub const EVAL_CHUNK: usize = 10_000;
+
+/// Loss and accuracy of a model on labelled data.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Mean loss over the rows (the head's loss against one-hot labels).
+    pub loss: f64,
+    /// `100 * correct / samples`, computed as `(correct * 100.0) / samples` in `f64`: for
+    /// 10,000 samples this is bit for bit the notebook's `np.sum(labels == targets) / 100`.
+    pub accuracy: f64,
+    /// Rows whose argmax output (first maximum wins, as `np.argmax`) equals the label.
+    pub correct: usize,
+    /// Rows evaluated.
+    pub samples: usize,
+}
+
+/// Evaluates models on labelled data in chunks of at most [`EVAL_CHUNK`] rows, with
+/// buffers allocated once.
+#[derive(Clone, Debug)]
+pub struct Evaluator<F: Float> {
+    ws: Workspace<F>,
+    one_hot: Array2<F>,
+    pred: Vec<usize>,
+}
+
+impl<F: Float> Evaluator<F> {
+    /// Buffers for `config`'s architecture and data of up to `max_rows` rows (more rows are
+    /// fine: they are processed in chunks of `min(max_rows, EVAL_CHUNK)`).
+    pub fn new(config: &ValidModelConfig, max_rows: usize) -> Self {
+        let rows = max_rows.clamp(1, EVAL_CHUNK);
+        Self {
+            ws: Workspace::new(config, rows),
+            one_hot: Array2::zeros((rows, config.outputs())),
+            pred: vec![0; rows],
+        }
+    }
+
+    /// Mean loss and accuracy of `model` on `data`.
+    ///
+    /// The loss of a single chunk is the head's batch-mean loss; over several chunks it is
+    /// `sum(chunk_mean * chunk_rows) / rows`. A non-finite loss is returned as is (the
+    /// trainer treats it as divergence).
+    ///
+    /// # Errors
+    /// [`Error::DataShape`] when the inputs do not have the model's width,
+    /// [`Error::LabelOutOfRange`] when a label is not below the model's output count.
+    ///
+    /// # Panics
+    /// If the evaluator was made for another architecture.
+    pub fn evaluate(&mut self, model: &Mlp<F>, data: &EvalData<'_, F>) -> Result<Evaluation> {
+        check_inputs("evaluation inputs: columns", model, data.x().ncols())?;
+        data.check_labels("evaluation", model.config().outputs())?;
+        Ok(self.evaluate_unchecked(model, data))
+    }
+
+    fn evaluate_unchecked(&mut self, model: &Mlp<F>, data: &EvalData<'_, F>) -> Evaluation {
+        let n = data.len();
+        let chunk = self.ws.capacity();
+        let mut correct = 0;
+        let mut weighted = 0.0;
+        let mut single = None;
+        for start in (0..n).step_by(chunk) {
+            let end = (start + chunk).min(n);
+            let rows = end - start;
+            let labels = &data.labels()[start..end];
+            let mut y = self.one_hot.slice_mut(s![..rows, ..]);
+            y.fill(F::zero());
+            for (i, &l) in labels.iter().enumerate() {
+                y[[i, usize::from(l)]] = F::one();
+            }
+            model.forward(data.x().slice(s![start..end, ..]), &mut self.ws);
+            let loss = model.loss(&self.ws, self.one_hot.slice(s![..rows, ..])).to_f64();
+            if rows == n {
+                single = Some(loss);
+            }
+            weighted += loss * rows as f64;
+            let pred = &mut self.pred[..rows];
+            argmax_rows(self.ws.output(), pred);
+            correct += pred
+                .iter()
+                .zip(labels)
+                .filter(|&(&p, &l)| p == usize::from(l))
+                .count();
+        }
+        Evaluation {
+            loss: single.unwrap_or(weighted / n as f64),
+            accuracy: (correct as f64 * 100.0) / n as f64,
+            correct,
+            samples: n,
+        }
+    }
+}
+
+fn check_inputs<F: Float>(what: &'static str, model: &Mlp<F>, found: usize) -> Result<()> {
+    let expected = model.config().inputs();
+    if found == expected {
+        Ok(())
+    } else {
+        Err(Error::DataShape {
+            what,
+            expected,
+            found,
+        })
+    }
+}
+
+/// One finished epoch. Field names are stable: results JSON and plots read them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// The notebook's training loss: the mean of the per-batch losses (summed in order in
+    /// `f64`, divided by the number of batches), each measured before its update.
+    pub train_loss: f64,
+    /// Mean loss on the validation set after the epoch.
+    pub val_loss: f64,
+    /// Validation accuracy in percent after the epoch (see [`Evaluation::accuracy`]).
+    pub val_accuracy: f64,
+    /// Wall time of the epoch in seconds, training and validation.
+    pub seconds: f64,
+    /// Wall time of the epoch's SGD steps alone, in seconds.
+    pub train_seconds: f64,
+}
+
+/// How a run ended. Serialized with a `kind` tag: `{"kind":"completed"}`,
+/// `{"kind":"diverged","epoch":3,"batch":17}`, `{"kind":"cancelled","epoch":2}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Status {
+    /// Every epoch ran.
+    Completed,
+    /// A loss became non-finite (NaN or infinite) in epoch `epoch` (from 1): the training
+    /// loss of batch `batch` (from 1), or the validation loss after the epoch when `batch`
+    /// is `None`. That epoch is not recorded and the run stopped there.
+    Diverged {
+        /// Epoch, from 1.
+        epoch: usize,
+        /// Batch within the epoch, from 1; `None` for the validation loss.
+        batch: Option<usize>,
+    },
+    /// The observer asked to stop during epoch `epoch` (from 1); that epoch is not
+    /// recorded.
+    Cancelled {
+        /// Epoch, from 1.
+        epoch: usize,
+    },
+}
+
+/// The record of a run. Field names are stable: results JSON and plots read them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// The finished epochs, in order.
+    pub epochs: Vec<EpochMetrics>,
+    /// How the run ended.
+    pub status: Status,
+    /// Test accuracy in percent after the last epoch, when test data was given and the run
+    /// did not diverge.
+    pub test_accuracy: Option<f64>,
+    /// Test loss after the last epoch, under the same conditions.
+    pub test_loss: Option<f64>,
+    /// Training rows.
+    pub train_samples: usize,
+    /// Validation rows.
+    pub validation_samples: usize,
+    /// Minibatches per epoch (`ceil(train_samples / batch_size)`; the last may be partial).
+    pub batches_per_epoch: usize,
+    /// Trainable parameters of the model.
+    pub parameters: usize,
+    /// Element type of the computation.
+    pub precision: Precision,
+    /// Wall time of the whole run in seconds.
+    pub seconds: f64,
+}
+
+impl TrainReport {
+    /// Whether the run diverged.
+    pub fn diverged(&self) -> bool {
+        matches!(self.status, Status::Diverged { .. })
+    }
+
+    /// Validation accuracy after the last finished epoch; `None` when the run diverged or
+    /// finished no epoch, so a diverged run can never rank as best.
+    pub fn final_val_accuracy(&self) -> Option<f64> {
+        if self.diverged() {
+            return None;
+        }
+        self.epochs.last().map(|m| m.val_accuracy)
+    }
+
+    /// The best validation accuracy over the finished epochs; `None` as for
+    /// [`TrainReport::final_val_accuracy`].
+    pub fn best_val_accuracy(&self) -> Option<f64> {
+        if self.diverged() {
+            return None;
+        }
+        self.epochs.iter().map(|m| m.val_accuracy).reduce(f64::max)
+    }
+}
+
+/// A batch finished; sent to [`Observer::on_batch`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchEvent {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Batch within the epoch, from 1.
+    pub batch: usize,
+    /// Batches per epoch.
+    pub batches: usize,
+    /// The batch's loss (before its update).
+    pub loss: f64,
+}
+
+/// Receives progress from [`Trainer::fit`]; every method has a no-op default. The library
+/// never prints: binaries implement this to draw progress bars or log.
+pub trait Observer {
+    /// Epoch `epoch` (from 1) of `batches` minibatches starts.
+    fn on_epoch_start(&mut self, epoch: usize, batches: usize) {
+        let _ = (epoch, batches);
+    }
+    /// A minibatch finished (its loss is finite).
+    fn on_batch(&mut self, event: &BatchEvent) {
+        let _ = event;
+    }
+    /// An epoch finished and was validated.
+    fn on_epoch_end(&mut self, metrics: &EpochMetrics) {
+        let _ = metrics;
+    }
+    /// Polled after every batch; returning true ends the run as [`Status::Cancelled`].
+    fn should_stop(&self) -> bool {
+        false
+    }
+}
+
+/// An [`Observer`] that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoopObserver;
+
+impl Observer for NoopObserver {}
+
+/// Trains one model with minibatch SGD as the notebook's `train` does, generalized.
+///
+/// Per epoch: order the rows (the data's order for [`Shuffle::Never`], a fresh permutation
+/// from [`crate::shuffle_rng`] for [`Shuffle::EveryEpoch`]); step through minibatches of
+/// `batch_size` rows, the last one partial (kept and averaged over its own size); then
+/// validate. Unshuffled batches are views into the caller's data; shuffled ones are
+/// gathered into a preallocated buffer. With the same seed, precision and BLAS thread
+/// count, results are bit-identical.
+#[derive(Clone, Debug)]
+pub struct Trainer<F: Float> {
+    config: ValidTrainConfig,
+    model: Mlp<F>,
+    shuffle_rng: ChaCha8Rng,
+    buffers: Option<Buffers<F>>,
+}
+
+#[derive(Clone, Debug)]
+struct Buffers<F: Float> {
+    batch_rows: usize,
+    eval_rows: usize,
+    ws: Workspace<F>,
+    xb: Array2<F>,
+    yb: Array2<F>,
+    eval: Evaluator<F>,
+}
+
+impl<F: Float> Trainer<F> {
+    /// A trainer for `model` (freshly initialized, or loaded from a weights file).
+    ///
+    /// # Errors
+    /// [`Error::PrecisionMismatch`] when the config's precision is not `F`.
+    pub fn new(model: Mlp<F>, config: ValidTrainConfig) -> Result<Self> {
+        if config.precision() != Precision::of::<F>() {
+            return Err(Error::PrecisionMismatch {
+                config: config.precision().name(),
+                model: F::NAME,
+            });
+        }
+        Ok(Self {
+            shuffle_rng: shuffle_rng(config.seed()),
+            config,
+            model,
+            buffers: None,
+        })
+    }
+
+    /// The training config.
+    pub fn config(&self) -> &ValidTrainConfig {
+        &self.config
+    }
+
+    /// The model in its current state.
+    pub fn model(&self) -> &Mlp<F> {
+        &self.model
+    }
+
+    /// The model, consuming the trainer.
+    pub fn into_model(self) -> Mlp<F> {
+        self.model
+    }
+
+    /// Loss and accuracy of the current model on `data`.
+    ///
+    /// # Errors
+    /// As [`Evaluator::evaluate`].
+    pub fn evaluate(&mut self, data: &EvalData<'_, F>) -> Result<Evaluation> {
+        Evaluator::new(self.model.config(), data.len()).evaluate(&self.model, data)
+    }
+
+    /// Runs `epochs` epochs on `data.train`, validating after each, and evaluates
+    /// `data.test` at the end when given. A second call continues from the current
+    /// parameters and shuffle generator, numbering epochs from 1 again.
+    ///
+    /// A non-finite batch or validation loss stops the run as [`Status::Diverged`]; this is
+    /// a result, not an error.
+    ///
+    /// # Errors
+    /// [`Error::DataShape`] when a split's widths do not match the model,
+    /// [`Error::LabelOutOfRange`] when a label is not below the output count.
+    pub fn fit(&mut self, data: &FitData<'_, F>, observer: &mut dyn Observer) -> Result<TrainReport> {
+        let started = Instant::now();
+        let outputs = self.model.config().outputs();
+        check_inputs("training inputs: columns", &self.model, data.train.x().ncols())?;
+        if data.train.y().ncols() != outputs {
+            return Err(Error::DataShape {
+                what: "training targets: columns (model outputs)",
+                expected: outputs,
+                found: data.train.y().ncols(),
+            });
+        }
+        check_inputs("validation inputs: columns", &self.model, data.validation.x().ncols())?;
+        data.validation.check_labels("validation", outputs)?;
+        if let Some(test) = &data.test {
+            check_inputs("test inputs: columns", &self.model, test.x().ncols())?;
+            test.check_labels("test", outputs)?;
+        }
+
+        let n = data.train.len();
+        let batch = self.config.batch_size();
+        let batches = n.div_ceil(batch);
+        let eval_rows = data
+            .validation
+            .len()
+            .max(data.test.map_or(0, |t| t.len()))
+            .min(EVAL_CHUNK);
+        let mut buffers = self.take_buffers(batch.min(n), eval_rows);
+        let lr = F::from_f64(self.config.learning_rate());
+        let (x, y) = (data.train.x(), data.train.y());
+        let mut order: Vec<usize> = Vec::new();
+
+        let mut report = TrainReport {
+            epochs: Vec::with_capacity(self.config.epochs()),
+            status: Status::Completed,
+            test_accuracy: None,
+            test_loss: None,
+            train_samples: n,
+            validation_samples: data.validation.len(),
+            batches_per_epoch: batches,
+            parameters: self.model.num_parameters(),
+            precision: Precision::of::<F>(),
+            seconds: 0.0,
+        };
+
+        'epochs: for epoch in 1..=self.config.epochs() {
+            if observer.should_stop() {
+                report.status = Status::Cancelled { epoch };
+                break;
+            }
+            observer.on_epoch_start(epoch, batches);
+            let epoch_start = Instant::now();
+            if self.config.shuffle() == Shuffle::EveryEpoch {
+                order = permutation(n, &mut self.shuffle_rng);
+            }
+            let mut sum = 0.0f64;
+            for b in 0..batches {
+                let start = b * batch;
+                let end = (start + batch).min(n);
+                let loss = match self.config.shuffle() {
+                    Shuffle::Never => self.model.train_step(
+                        x.slice(s![start..end, ..]),
+                        y.slice(s![start..end, ..]),
+                        lr,
+                        &mut buffers.ws,
+                    ),
+                    Shuffle::EveryEpoch => {
+                        let rows = end - start;
+                        let idx = &order[start..end];
+                        gather(x, idx, &mut buffers.xb);
+                        gather(y, idx, &mut buffers.yb);
+                        self.model.train_step(
+                            buffers.xb.slice(s![..rows, ..]),
+                            buffers.yb.slice(s![..rows, ..]),
+                            lr,
+                            &mut buffers.ws,
+                        )
+                    }
+                }
+                .to_f64();
+                if !loss.is_finite() {
+                    report.status = Status::Diverged {
+                        epoch,
+                        batch: Some(b + 1),
+                    };
+                    break 'epochs;
+                }
+                sum += loss;
+                observer.on_batch(&BatchEvent {
+                    epoch,
+                    batch: b + 1,
+                    batches,
+                    loss,
+                });
+                if observer.should_stop() {
+                    report.status = Status::Cancelled { epoch };
+                    break 'epochs;
+                }
+            }
+            let train_seconds = epoch_start.elapsed().as_secs_f64();
+            let train_loss = sum / batches as f64;
+            let val = buffers.eval.evaluate_unchecked(&self.model, &data.validation);
+            if !val.loss.is_finite() {
+                report.status = Status::Diverged { epoch, batch: None };
+                break;
+            }
+            let metrics = EpochMetrics {
+                epoch,
+                train_loss,
+                val_loss: val.loss,
+                val_accuracy: val.accuracy,
+                seconds: epoch_start.elapsed().as_secs_f64(),
+                train_seconds,
+            };
+            report.epochs.push(metrics);
+            observer.on_epoch_end(&metrics);
+        }
+
+        if let (Some(test), false) = (&data.test, report.diverged()) {
+            let t = buffers.eval.evaluate_unchecked(&self.model, test);
+            if t.loss.is_finite() {
+                report.test_accuracy = Some(t.accuracy);
+                report.test_loss = Some(t.loss);
+            }
+        }
+        self.buffers = Some(buffers);
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// The step and evaluation buffers, (re)made when the sizes change; the caller puts
+    /// them back.
+    fn take_buffers(&mut self, batch_rows: usize, eval_rows: usize) -> Buffers<F> {
+        match self.buffers.take() {
+            Some(b) if b.batch_rows == batch_rows && b.eval_rows == eval_rows => b,
+            _ => {
+                let cfg = self.model.config();
+                let shuffled = self.config.shuffle() == Shuffle::EveryEpoch;
+                let gather_rows = if shuffled { batch_rows } else { 0 };
+                Buffers {
+                    batch_rows,
+                    eval_rows,
+                    ws: Workspace::new(cfg, batch_rows),
+                    xb: Array2::zeros((gather_rows, cfg.inputs())),
+                    yb: Array2::zeros((gather_rows, cfg.outputs())),
+                    eval: Evaluator::new(cfg, eval_rows),
+                }
+            }
+        }
+    }
+}
+
+/// Copies rows `idx` of `src` into the leading rows of `dst`.
+fn gather<F: Float>(src: ndarray::ArrayView2<'_, F>, idx: &[usize], dst: &mut Array2<F>) {
+    for (&i, mut row) in idx.iter().zip(dst.rows_mut()) {
+        Zip::from(&mut row).and(src.row(i)).for_each(|d, &s| *d = s);
+    }
+}
+
+/// Initializes a model from `train.seed` ([`WeightSource::Seed`]) and fits it: the usual
+/// entry point for one run of a search.
+///
+/// # Errors
+/// As [`Mlp::new`], [`Trainer::new`] and [`Trainer::fit`].
+pub fn train<F: Float>(
+    model: &ValidModelConfig,
+    train: &ValidTrainConfig,
+    data: &FitData<'_, F>,
+    observer: &mut dyn Observer,
+) -> Result<(Mlp<F>, TrainReport)> {
+    let mlp = Mlp::new(model.clone(), WeightSource::Seed(train.seed()))?;
+    let mut trainer = Trainer::new(mlp, train.clone())?;
+    let report = trainer.fit(data, observer)?;
+    Ok((trainer.into_model(), report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Head, ModelConfig, TrainConfig};
+    use crate::data::TrainData;
+    use glorot_tensor::{Activation, Init, one_hot};
+
+    /// Two well separated Gaussian-ish blobs per class on 4 inputs, deterministic.
+    fn blobs(n: usize, classes: usize) -> (Array2<f64>, Vec<u8>) {
+        let mut x = Array2::zeros((n, 4));
+        let mut labels = Vec::with_capacity(n);
+        for i in 0..n {
+            let c = i % classes;
+            labels.push(c as u8);
+            for j in 0..4 {
+                let noise = ((i * 7 + j * 13) as f64).sin() * 0.3;
+                x[[i, j]] = if j % classes == c { 1.5 } else { -0.5 } + noise;
+            }
+        }
+        (x, labels)
+    }
+
+    fn setup(
+        shuffle: Shuffle,
+        lr: f64,
+        epochs: usize,
+    ) -> (ValidModelConfig, ValidTrainConfig) {
+        let m = ModelConfig {
+            layers: vec![4, 8, 3],
+            activation: Activation::Tanh,
+            head: Head::SigmoidBce,
+            init: Init::GlorotUniform,
+        }
+        .validate()
+        .unwrap();
+        let t = TrainConfig {
+            epochs,
+            batch_size: 7,
+            learning_rate: lr,
+            seed: 11,
+            shuffle,
+            precision: Precision::F64,
+        }
+        .validate()
+        .unwrap();
+        (m, t)
+    }
+
+    #[derive(Default)]
+    struct Recorder {
+        starts: Vec<(usize, usize)>,
+        batches: usize,
+        ends: Vec<usize>,
+        stop_after: Option<usize>,
+    }
+
+    impl Observer for Recorder {
+        fn on_epoch_start(&mut self, epoch: usize, batches: usize) {
+            self.starts.push((epoch, batches));
+        }
+        fn on_batch(&mut self, event: &BatchEvent) {
+            assert!(event.loss.is_finite());
+            self.batches += 1;
+        }
+        fn on_epoch_end(&mut self, metrics: &EpochMetrics) {
+            self.ends.push(metrics.epoch);
+        }
+        fn should_stop(&self) -> bool {
+            self.stop_after.is_some_and(|s| self.batches >= s)
+        }
+    }
+
+    #[test]
+    fn learns_blobs_and_reports_every_epoch() {
+        let (x, labels) = blobs(60, 3);
+        let y = one_hot::<f64>(&labels, 3);
+        let data = FitData {
+            train: TrainData::new(x.view(), y.view()).unwrap(),
+            validation: EvalData::new(x.view(), &labels).unwrap(),
+            test: Some(EvalData::new(x.view(), &labels).unwrap()),
+        };
+        let (m, t) = setup(Shuffle::EveryEpoch, 0.5, 20);
+        let mut rec = Recorder::default();
+        let (_, report) = train(&m, &t, &data, &mut rec).unwrap();
+        assert_eq!(report.status, Status::Completed);
+        assert_eq!(report.epochs.len(), 20);
+        // 60 rows in batches of 7: 8 full batches and one of 4.
+        assert_eq!(report.batches_per_epoch, 9);
+        assert_eq!(rec.starts[0], (1, 9));
+        assert_eq!(rec.batches, 20 * 9);
+        assert_eq!(rec.ends, (1..=20).collect::<Vec<_>>());
+        let first = report.epochs[0];
+        let last = report.epochs[19];
+        assert!(last.train_loss < 0.5 * first.train_loss, "{first:?} -> {last:?}");
+        assert!(last.val_accuracy > 95.0, "{last:?}");
+        assert_eq!(report.test_accuracy, Some(last.val_accuracy));
+        assert_eq!(report.final_val_accuracy(), Some(last.val_accuracy));
+    }
+
+    #[test]
+    fn same_seed_same_bits_and_shuffle_changes_the_path() {
+        let (x, labels) = blobs(50, 3);
+        let y = one_hot::<f64>(&labels, 3);
+        let data = FitData {
+            train: TrainData::new(x.view(), y.view()).unwrap(),
+            validation: EvalData::new(x.view(), &labels).unwrap(),
+            test: None,
+        };
+        let run = |shuffle| {
+            let (m, t) = setup(shuffle, 0.3, 3);
+            train(&m, &t, &data, &mut NoopObserver).unwrap()
+        };
+        let (ma, ra) = run(Shuffle::EveryEpoch);
+        let (mb, rb) = run(Shuffle::EveryEpoch);
+        assert_eq!(ma, mb);
+        for (a, b) in ra.epochs.iter().zip(&rb.epochs) {
+            assert_eq!(a.train_loss.to_bits(), b.train_loss.to_bits());
+            assert_eq!(a.val_loss.to_bits(), b.val_loss.to_bits());
+        }
+        let (mc, _) = run(Shuffle::Never);
+        assert_ne!(ma, mc, "shuffling must change the training path");
+    }
+
+    #[test]
+    fn divergence_stops_the_run_without_nan_metrics() {
+        let (x, labels) = blobs(40, 3);
+        // Huge inputs and learning rate drive tanh/sigmoid nets to overflowing weights.
+        let x = x.mapv(|v| v * 1e150);
+        let y = one_hot::<f64>(&labels, 3);
+        let data = FitData {
+            train: TrainData::new(x.view(), y.view()).unwrap(),
+            validation: EvalData::new(x.view(), &labels).unwrap(),
+            test: Some(EvalData::new(x.view(), &labels).unwrap()),
+        };
+        let m = ModelConfig {
+            layers: vec![4, 8, 3],
+            activation: Activation::Relu,
+            head: Head::SoftmaxCrossEntropy,
+            init: Init::GlorotUniform,
+        }
+        .validate()
+        .unwrap();
+        let (_, t) = setup(Shuffle::Never, 1e10, 5);
+        let (_, report) = train(&m, &t, &data, &mut NoopObserver).unwrap();
+        assert!(report.diverged(), "{:?}", report.status);
+        assert_eq!(report.final_val_accuracy(), None);
+        assert_eq!(report.best_val_accuracy(), None);
+        assert_eq!(report.test_accuracy, None);
+        for e in &report.epochs {
+            assert!(e.train_loss.is_finite() && e.val_accuracy.is_finite());
+        }
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(json.contains("\"kind\":\"diverged\""), "{json}");
+        assert!(!json.contains("NaN") && !json.contains("null,\"epoch"), "{json}");
+    }
+
+    #[test]
+    fn cancellation_is_reported() {
+        let (x, labels) = blobs(30, 3);
+        let y = one_hot::<f64>(&labels, 3);
+        let data = FitData {
+            train: TrainData::new(x.view(), y.view()).unwrap(),
+            validation: EvalData::new(x.view(), &labels).unwrap(),
+            test: None,
+        };
+        let (m, t) = setup(Shuffle::Never, 0.1, 5);
+        // 30 rows / 7 = 5 batches per epoch; stop during the second epoch.
+        let mut rec = Recorder {
+            stop_after: Some(7),
+            ..Recorder::default()
+        };
+        let (_, report) = train(&m, &t, &data, &mut rec).unwrap();
+        assert_eq!(report.status, Status::Cancelled { epoch: 2 });
+        assert_eq!(report.epochs.len(), 1);
+        assert!(report.final_val_accuracy().is_some());
+    }
+
+    #[test]
+    fn bad_data_and_precision_are_errors() {
+        let (x, labels) = blobs(10, 3);
+        let y = one_hot::<f64>(&labels, 3);
+        let (m, t) = setup(Shuffle::Never, 0.1, 1);
+        let model = Mlp::<f32>::new(m.clone(), WeightSource::Seed(0)).unwrap();
+        assert!(matches!(
+            Trainer::new(model, t.clone()),
+            Err(Error::PrecisionMismatch { .. })
+        ));
+        let bad_labels: Vec<u8> = labels.iter().map(|&l| l + 1).collect();
+        let data = FitData {
+            train: TrainData::new(x.view(), y.view()).unwrap(),
+            validation: EvalData::new(x.view(), &bad_labels).unwrap(),
+            test: None,
+        };
+        let err = train(&m, &t, &data, &mut NoopObserver).unwrap_err();
+        assert!(matches!(err, Error::LabelOutOfRange { label: 3, .. }), "{err}");
+        let narrow = x.slice(s![.., ..3]);
+        let data = FitData {
+            train: TrainData::new(narrow, y.view()).unwrap(),
+            validation: EvalData::new(x.view(), &labels).unwrap(),
+            test: None,
+        };
+        let err = train(&m, &t, &data, &mut NoopObserver).unwrap_err();
+        assert!(matches!(err, Error::DataShape { expected: 4, found: 3, .. }), "{err}");
+    }
+
+    #[test]
+    fn chunked_evaluation_agrees_with_one_pass() {
+        let (x, labels) = blobs(25, 3);
+        let (m, _) = setup(Shuffle::Never, 0.1, 1);
+        let model = Mlp::<f64>::new(m.clone(), WeightSource::Seed(4)).unwrap();
+        let data = EvalData::new(x.view(), &labels).unwrap();
+        let whole = Evaluator::new(&m, 25).evaluate(&model, &data).unwrap();
+        let chunked = Evaluator::new(&m, 6).evaluate(&model, &data).unwrap();
+        assert_eq!(whole.correct, chunked.correct);
+        assert_eq!(whole.accuracy, chunked.accuracy);
+        approx::assert_relative_eq!(whole.loss, chunked.loss, max_relative = 1e-13);
+    }
+}
