@@ -86,9 +86,9 @@ pub fn add_row_bias<F: Float>(mut z: ArrayViewMut2<F>, bias: ArrayView1<F>) {
 ///
 /// This is exactly the order NumPy uses for `np.sum(a, axis=0)` (and the sum inside
 /// `np.mean(a, axis=0)`) on a C-contiguous `a`: the reduction's inner loop runs along a
-/// row and adds it to the running result, starting from the identity `-0.0` (so
-/// `-0.0 + x == x` for every `x`). Bias gradients replayed from the notebook depend on it.
-/// An empty `a` gives zeros.
+/// row and adds it to the running result, which starts at `0.0` (so a column of `-0.0`
+/// sums to `+0.0`, as in NumPy 2.4). Bias gradients replayed from the notebook depend on
+/// it. An empty `a` gives zeros.
 ///
 /// Shapes: `a: (batch, n)`, `out: (n,)`.
 ///
@@ -112,11 +112,7 @@ pub fn column_sums<F: Float>(a: ArrayView2<F>, mut out: ArrayViewMut1<F>) {
         out.len(),
         a.ncols()
     );
-    if a.nrows() == 0 {
-        out.fill(F::zero());
-        return;
-    }
-    out.fill(F::neg_zero());
+    out.fill(F::zero());
     for row in a.rows() {
         Zip::from(&mut out).and(row).for_each(|o, &x| *o = *o + x);
     }
@@ -128,12 +124,13 @@ mod tests {
     use ndarray::{Array1, Array2, array};
 
     #[test]
-    fn column_sums_keep_negative_zero() {
-        // NumPy >= 1.25 starts float sums from -0.0: np.sum([[-0.0]], axis=0) is [-0.].
+    fn column_sums_start_from_positive_zero() {
+        // NumPy 2.4.6 prints array([0.]) for np.sum(np.array([[-0.0]]), axis=0):
+        // the reduction starts from +0.0, and 0.0 + -0.0 is +0.0.
         let a = array![[-0.0f64]];
-        let mut out = Array1::zeros(1);
+        let mut out = Array1::from_elem(1, 7.0);
         column_sums(a.view(), out.view_mut());
-        assert!(out[0] == 0.0 && out[0].is_sign_negative());
+        assert!(out[0] == 0.0 && out[0].is_sign_positive());
     }
 
     #[test]

@@ -17,6 +17,9 @@ const PW_BLOCKSIZE: usize = 128;
 /// longer runs split at half the length rounded down to a multiple of 8 and recurse.
 /// It is also more accurate than a left-to-right loop (error grows like `log n`).
 ///
+/// Like NumPy's reduction, the pairwise result is added to a starting `0.0`, so only the
+/// sign of a zero sum can differ from the bare pairwise value (`np.sum([-0.0])` is `0.0`).
+///
 /// This is the order of `np.sum(a, axis=-1)` and `np.mean(a, axis=-1)` on C-contiguous
 /// arrays; reductions over other axes of a C-order array add whole rows in order instead
 /// (see [`column_sums`](crate::column_sums)).
@@ -47,7 +50,8 @@ pub fn pairwise_sum<F: Float>(a: ArrayView1<F>) -> F {
 /// ```
 #[inline]
 pub fn pairwise_sum_by<F: Float>(n: usize, f: impl Fn(usize) -> F) -> F {
-    pairwise_rec(0, n, &f)
+    // NumPy's reduce loop computes `*out += pairwise_sum(...)` with `*out` starting at 0.0.
+    F::zero() + pairwise_rec(0, n, &f)
 }
 
 fn pairwise_rec<F: Float>(start: usize, n: usize, f: &impl Fn(usize) -> F) -> F {

@@ -1,0 +1,228 @@
+//! Initializers: sample statistics, bounds, orthogonality, determinism, errors.
+//!
+//! Tolerances are five standard errors of the statistic at the sample size used, so a
+//! correct initializer fails with probability below 1e-6 per check (and the seeds are
+//! fixed, so the tests are deterministic). For N draws with variance s2 and fourth central
+//! moment m4: the sample mean has standard error sqrt(s2 / N) and the sample variance
+//! sqrt((m4 - s2^2) / N). Normal: m4 = 3 s2^2, so the variance's relative standard error
+//! is sqrt(2 / N). Uniform on (-r, r): s2 = r^2 / 3, m4 = r^4 / 5, so it is
+//! sqrt((9/5 - 1) / N) = sqrt(0.8 / N).
+
+use glorot_tensor::{Error, Float, Init};
+use ndarray::{Array2, ArrayView2};
+
+use super::common::rng;
+
+/// (mean, variance, max |w|) of the entries, computed in f64.
+fn stats<F: Float>(w: ArrayView2<F>) -> (f64, f64, f64) {
+    let n = w.len() as f64;
+    let mean = w.iter().map(|&v| v.to_f64()).sum::<f64>() / n;
+    let var = w.iter().map(|&v| (v.to_f64() - mean).powi(2)).sum::<f64>() / n;
+    let max = w.iter().fold(0.0f64, |m, &v| m.max(v.to_f64().abs()));
+    (mean, var, max)
+}
+
+#[track_caller]
+fn check_moments<F: Float>(name: &str, w: ArrayView2<F>, mean: f64, var: f64, rel_var_se: f64) {
+    let n = w.len() as f64;
+    let (m, v, _) = stats(w);
+    let mean_tol = 5.0 * (var / n).sqrt();
+    assert!(
+        (m - mean).abs() <= mean_tol,
+        "{name} ({}): mean {m}, expected {mean} +- {mean_tol}",
+        F::NAME
+    );
+    let var_tol = 5.0 * rel_var_se * var;
+    assert!(
+        (v - var).abs() <= var_tol,
+        "{name} ({}): variance {v}, expected {var} +- {var_tol}",
+        F::NAME
+    );
+}
+
+/// The notebook's first layer: 784 x 500 = 392,000 draws from U(-r, r) with
+/// r = sqrt(6 / 1284). All inside the bound; the largest within 0.1 % of it
+/// (P(all 392,000 below 0.999 r) = 0.999^392000 < 1e-170).
+fn glorot_uniform<F: Float>() {
+    let (fan_in, fan_out) = (784, 500);
+    let w: Array2<F> = Init::GlorotUniform
+        .weights(fan_in, fan_out, &mut rng(5))
+        .unwrap();
+    let r = (6.0f64 / (fan_in + fan_out) as f64).sqrt();
+    let n = (fan_in * fan_out) as f64;
+    check_moments("glorot", w.view(), 0.0, r * r / 3.0, (0.8 / n).sqrt());
+    let (_, _, max) = stats(w.view());
+    // f32 rounding may land exactly on r; f64 draws are strictly inside.
+    assert!(
+        max <= F::from_f64(r).to_f64() && max > 0.999 * r,
+        "max |w| = {max}, r = {r}"
+    );
+}
+
+fn he_uniform<F: Float>() {
+    let w: Array2<F> = Init::HeUniform.weights(300, 200, &mut rng(6)).unwrap();
+    let r = (6.0f64 / 300.0).sqrt();
+    check_moments(
+        "he_uniform",
+        w.view(),
+        0.0,
+        2.0 / 300.0,
+        (0.8 / 60_000.0f64).sqrt(),
+    );
+    assert!(stats(w.view()).2 <= F::from_f64(r).to_f64());
+}
+
+/// N(0, 1) as the notebook's "normal" and N(3, 0.25): 500 x 500 = 250,000 draws.
+fn normal<F: Float>() {
+    let n = 250_000.0f64;
+    let w: Array2<F> = Init::Normal {
+        mean: 0.0,
+        std: 1.0,
+    }
+    .weights(500, 500, &mut rng(7))
+    .unwrap();
+    check_moments("normal(0, 1)", w.view(), 0.0, 1.0, (2.0 / n).sqrt());
+    let w: Array2<F> = Init::Normal {
+        mean: 3.0,
+        std: 0.5,
+    }
+    .weights(500, 500, &mut rng(8))
+    .unwrap();
+    check_moments("normal(3, 0.5)", w.view(), 3.0, 0.25, (2.0 / n).sqrt());
+}
+
+fn he_and_lecun_normal<F: Float>() {
+    let n = 300.0f64 * 400.0;
+    let w: Array2<F> = Init::HeNormal.weights(300, 400, &mut rng(9)).unwrap();
+    check_moments("he_normal", w.view(), 0.0, 2.0 / 300.0, (2.0 / n).sqrt());
+    let w: Array2<F> = Init::LecunNormal.weights(300, 400, &mut rng(10)).unwrap();
+    check_moments("lecun_normal", w.view(), 0.0, 1.0 / 300.0, (2.0 / n).sqrt());
+}
+
+fn zero<F: Float>() {
+    let w: Array2<F> = Init::Zero.weights(7, 3, &mut rng(0)).unwrap();
+    assert!(w.iter().all(|&v| v == F::zero()));
+}
+
+/// ||W^T W - gain^2 I||_max (or W W^T for wide W) against rounding: each entry is a dot
+/// product of up to 784 terms, so about 784 * eps of the element type (f32 rounding of the
+/// f64 result dominates for f32).
+fn orthogonal<F: Float>() {
+    for (rows, cols, gain) in [
+        (64, 64, 1.0),
+        (300, 40, 2.0),
+        (40, 300, 1.0),
+        (784, 500, 0.5),
+        (1, 1, 1.0),
+    ] {
+        let w: Array2<F> = Init::Orthogonal { gain }
+            .weights(rows, cols, &mut rng(12))
+            .unwrap();
+        let w64 = w.mapv(|v| v.to_f64());
+        let g = if rows >= cols {
+            w64.t().dot(&w64)
+        } else {
+            w64.dot(&w64.t())
+        };
+        let k = rows.min(cols);
+        assert_eq!(g.dim(), (k, k));
+        let tol = 4.0 * rows.max(cols) as f64 * F::epsilon().to_f64() * gain * gain;
+        let worst = g
+            .indexed_iter()
+            .map(|((i, j), &v)| (v - if i == j { gain * gain } else { 0.0 }).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            worst <= tol,
+            "{rows}x{cols} ({}): ||Q^T Q - g^2 I||_max = {worst:e} > {tol:e}",
+            F::NAME
+        );
+    }
+}
+
+/// The same seed gives the same weights, and the f32 weights are the f64 weights rounded:
+/// every initializer draws in f64.
+fn seeded_and_precision_independent<F: Float>() {
+    for init in [
+        Init::GlorotUniform,
+        Init::Normal {
+            mean: 0.0,
+            std: 1.0,
+        },
+        Init::HeNormal,
+        Init::Orthogonal { gain: 1.0 },
+    ] {
+        let a: Array2<F> = init.weights(20, 10, &mut rng(42)).unwrap();
+        let b: Array2<F> = init.weights(20, 10, &mut rng(42)).unwrap();
+        assert_eq!(a, b, "{init:?}");
+        let c: Array2<f64> = init.weights(20, 10, &mut rng(42)).unwrap();
+        assert_eq!(a, c.mapv(F::from_f64), "{init:?}");
+        let d: Array2<F> = init.weights(20, 10, &mut rng(43)).unwrap();
+        assert_ne!(a, d, "{init:?}");
+    }
+}
+
+/// Bad parameters are errors, not panics, and leave the matrix untouched.
+fn invalid_parameters<F: Float>() {
+    let mut w = Array2::<F>::from_elem((3, 3), F::one());
+    for init in [
+        Init::Normal {
+            mean: 0.0,
+            std: -1.0,
+        },
+        Init::Normal {
+            mean: 0.0,
+            std: f64::NAN,
+        },
+        Init::Normal {
+            mean: f64::INFINITY,
+            std: 1.0,
+        },
+        Init::Orthogonal { gain: f64::NAN },
+    ] {
+        let e = init.fill(w.view_mut(), &mut rng(0)).unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidInitParameter { .. }),
+            "{init:?}: {e}"
+        );
+    }
+    assert!(w.iter().all(|&v| v == F::one()));
+}
+
+/// Empty matrices are fine for every initializer.
+fn empty_shapes<F: Float>() {
+    for init in [
+        Init::GlorotUniform,
+        Init::HeNormal,
+        Init::Orthogonal { gain: 1.0 },
+        Init::Zero,
+    ] {
+        let w: Array2<F> = init.weights(0, 5, &mut rng(0)).unwrap();
+        assert_eq!(w.dim(), (0, 5));
+    }
+}
+
+#[test]
+fn serde_form_is_tagged() {
+    let json = serde_json::to_string(&Init::Normal {
+        mean: 0.0,
+        std: 1.0,
+    })
+    .unwrap();
+    assert_eq!(json, r#"{"kind":"normal","mean":0.0,"std":1.0}"#);
+    let back: Init = serde_json::from_str(r#"{"kind":"glorot_uniform"}"#).unwrap();
+    assert_eq!(back, Init::GlorotUniform);
+    let o: Init = serde_json::from_str(r#"{"kind":"orthogonal","gain":1.5}"#).unwrap();
+    assert_eq!(o, Init::Orthogonal { gain: 1.5 });
+}
+
+crate::both_floats!(
+    glorot_uniform,
+    he_uniform,
+    normal,
+    he_and_lecun_normal,
+    zero,
+    orthogonal,
+    seeded_and_precision_independent,
+    invalid_parameters,
+    empty_shapes,
+);

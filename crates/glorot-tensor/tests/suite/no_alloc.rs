@@ -1,0 +1,221 @@
+//! "Once buffers exist, a training step allocates nothing", checked with a counting
+//! global allocator.
+//!
+//! The allocator below forwards to the system allocator and, while a thread has switched
+//! counting on, counts that thread's allocations (`alloc`, `alloc_zeroed`, `realloc`).
+//! Counting is per thread so the other tests of this binary, running in parallel, do not
+//! disturb it. OpenBLAS manages its own buffers with C `malloc`/`mmap` outside Rust's
+//! allocator; it sets them up once at its first call and reuses them.
+#![allow(unsafe_code)] // implementing GlobalAlloc requires `unsafe impl`; it only forwards.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use glorot_tensor::{
+    Activation, Float, Init, accuracy_percent, add_row_bias, argmax_rows, column_sums, gemm, loss,
+    sigmoid_inplace, softmax_rows_inplace,
+};
+use ndarray::{Array1, Array2, s};
+
+use super::common::{random_matrix, rng};
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note_allocation() {
+    // `try_with`: thread-locals may be gone while a thread shuts down.
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        // SAFETY: forwarded contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Runs `f` and returns how many allocations this thread made meanwhile.
+fn allocations_in(f: impl FnOnce()) -> usize {
+    ALLOCATIONS.with(|n| n.set(0));
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.with(|n| n.get())
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    // Guards the guard: a Vec allocation must be counted, or zero below proves nothing.
+    let n = allocations_in(|| {
+        let v = vec![1u8; 100];
+        std::hint::black_box(&v);
+    });
+    assert_eq!(n, 1);
+}
+
+/// Buffers of the notebook's 784-H-H-10 network for one batch size.
+struct Net<F> {
+    w: [Array2<F>; 3],
+    b: [Array1<F>; 3],
+    gw: [Array2<F>; 3],
+    gb: [Array1<F>; 3],
+    h: [Array2<F>; 3],     // h1, h2, out: (batch, units)
+    delta: [Array2<F>; 3], // del0, del1, del2
+}
+
+impl<F: Float> Net<F> {
+    fn new(units: [usize; 4], batch: usize) -> Self {
+        let mut r = rng(1);
+        let w = std::array::from_fn(|l| {
+            Init::GlorotUniform
+                .weights(units[l], units[l + 1], &mut r)
+                .unwrap()
+        });
+        Net {
+            w,
+            b: std::array::from_fn(|l| Array1::zeros(units[l + 1])),
+            gw: std::array::from_fn(|l| Array2::zeros((units[l], units[l + 1]))),
+            gb: std::array::from_fn(|l| Array1::zeros(units[l + 1])),
+            h: std::array::from_fn(|l| Array2::zeros((batch, units[l + 1]))),
+            delta: std::array::from_fn(|l| Array2::zeros((batch, units[l + 1]))),
+        }
+    }
+
+    /// The notebook's forward, loss, backward and update on one batch; returns the loss.
+    fn step(
+        &mut self,
+        x: ndarray::ArrayView2<F>,
+        y: ndarray::ArrayView2<F>,
+        act: Activation,
+        lr: F,
+    ) -> F {
+        let zero = F::zero();
+        let one = F::one();
+        // Forward.
+        for l in 0..3 {
+            let (before, after) = self.h.split_at_mut(l);
+            let input = if l == 0 { x } else { before[l - 1].view() };
+            let z = &mut after[0];
+            gemm(one, input, self.w[l].view(), zero, z.view_mut());
+            add_row_bias(z.view_mut(), self.b[l].view());
+            if l < 2 {
+                act.forward_inplace(z.view_mut());
+            } else {
+                sigmoid_inplace(z.view_mut());
+            }
+        }
+        let l = loss::bce_notebook(self.h[2].view(), y);
+        // Backward.
+        let n = F::from_f64(x.nrows() as f64);
+        loss::bce_notebook_delta(self.h[2].view(), y, self.delta[2].view_mut());
+        for l in (0..3).rev() {
+            let input = if l == 0 { x } else { self.h[l - 1].view() };
+            gemm(
+                one / n,
+                input.t(),
+                self.delta[l].view(),
+                zero,
+                self.gw[l].view_mut(),
+            );
+            column_sums(self.delta[l].view(), self.gb[l].view_mut());
+            self.gb[l].mapv_inplace(|v| v / n);
+            if l > 0 {
+                let (lower, upper) = self.delta.split_at_mut(l);
+                gemm(
+                    one,
+                    upper[0].view(),
+                    self.w[l].t(),
+                    zero,
+                    lower[l - 1].view_mut(),
+                );
+                act.backward_inplace(self.h[l - 1].view(), lower[l - 1].view_mut());
+            }
+        }
+        // Update.
+        for l in 0..3 {
+            self.w[l].scaled_add(-lr, &self.gw[l]);
+            self.b[l].scaled_add(-lr, &self.gb[l]);
+        }
+        l
+    }
+}
+
+/// A full training step at the notebook's shapes (784-500-500-10, batch 32, a row slice
+/// of the data as the batch) plus evaluation helpers and the other losses: zero
+/// allocations, for every activation, from the very first step.
+fn training_step_allocates_nothing<F: Float>() {
+    let batch = 32;
+    let mut r = rng(2);
+    let data: Array2<F> = random_matrix(3 * batch, 784, &mut r);
+    let labels: Vec<u8> = (0..3 * batch).map(|i| (i % 10) as u8).collect();
+    let targets = glorot_tensor::one_hot::<F>(&labels, 10);
+    let mut pred = vec![0usize; batch];
+    let mut logits = Array2::<F>::zeros((batch, 10));
+    let mut net = Net::<F>::new([784, 500, 500, 10], batch);
+    for act in Activation::ALL {
+        let count = allocations_in(|| {
+            for k in 0..3 {
+                let rows = s![k * batch..(k + 1) * batch, ..];
+                let l = net.step(
+                    data.slice(rows),
+                    targets.slice(rows),
+                    act,
+                    F::from_f64(0.01),
+                );
+                assert!(l.is_finite());
+                argmax_rows(net.h[2].view(), &mut pred);
+                let acc = accuracy_percent(&pred, &labels[k * batch..(k + 1) * batch]);
+                assert!((0.0..=100.0).contains(&acc));
+                logits.assign(&net.h[2]);
+                let _ = loss::bce_with_logits(logits.view(), targets.slice(rows));
+                loss::bce_with_logits_delta(
+                    logits.view(),
+                    targets.slice(rows),
+                    net.delta[2].view_mut(),
+                );
+                let _ = loss::softmax_cross_entropy(logits.view(), targets.slice(rows));
+                loss::softmax_cross_entropy_delta(
+                    logits.view(),
+                    targets.slice(rows),
+                    net.delta[2].view_mut(),
+                );
+                softmax_rows_inplace(logits.view_mut());
+            }
+        });
+        assert_eq!(
+            count,
+            0,
+            "{act} ({}): a training step allocated {count} times",
+            F::NAME
+        );
+    }
+}
+
+crate::both_floats!(training_step_allocates_nothing);
