@@ -1,0 +1,448 @@
+//! Running a grid: trials in parallel, each recorded in the journal when it ends.
+
+use std::{
+    sync::{
+        Mutex, OnceLock,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use glorot_mlp::{
+    EpochMetrics, EvalData, FitData, Float, Head, Mlp, ModelConfig, Observer, Precision, Status,
+    TrainConfig, TrainData, TrainReport, Trainer, WeightSource,
+};
+use ndarray::{Array2, ArrayView2};
+
+use crate::{
+    Result,
+    journal::{Journal, RECORD_SCHEMA_VERSION, Timings, TrialRecord, TrialStatus},
+    manifest::Manifest,
+    shard::Shard,
+    spec::{Trial, ValidGrid},
+};
+
+/// The data every trial trains on, held once and shared by all workers.
+///
+/// Inputs are stored in f32 (MNIST pixels are exact in f32); the f64 copies the
+/// f64 trials need are made once, on first use, and shared as well.
+#[derive(Debug)]
+pub struct SearchData {
+    train_x: Array2<f32>,
+    train_y: Array2<f32>,
+    val_x: Array2<f32>,
+    val_labels: Vec<u8>,
+    test_x: Option<Array2<f32>>,
+    test_labels: Vec<u8>,
+    f64_copies: OnceLock<F64Copies>,
+    description: String,
+}
+
+#[derive(Debug)]
+struct F64Copies {
+    train_x: Array2<f64>,
+    train_y: Array2<f64>,
+    val_x: Array2<f64>,
+    test_x: Option<Array2<f64>>,
+}
+
+impl SearchData {
+    /// Training inputs `(n, inputs)` and one-hot targets `(n, classes)`, validation
+    /// inputs and labels. `description` names the data for the journal (dataset,
+    /// split, subset, digests): resuming with other data is refused.
+    pub fn new(
+        train_x: Array2<f32>,
+        train_y: Array2<f32>,
+        val_x: Array2<f32>,
+        val_labels: Vec<u8>,
+        description: String,
+    ) -> Self {
+        SearchData {
+            train_x,
+            train_y,
+            val_x,
+            val_labels,
+            test_x: None,
+            test_labels: Vec::new(),
+            f64_copies: OnceLock::new(),
+            description,
+        }
+    }
+
+    /// Adds a test split (used only by [`evaluate_on_test`]).
+    pub fn with_test(mut self, test_x: Array2<f32>, test_labels: Vec<u8>) -> Self {
+        self.test_x = Some(test_x);
+        self.test_labels = test_labels;
+        self
+    }
+
+    /// The description given to [`SearchData::new`].
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Number of inputs per sample.
+    pub fn inputs(&self) -> usize {
+        self.train_x.ncols()
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.train_y.ncols()
+    }
+
+    fn f64(&self) -> &F64Copies {
+        self.f64_copies.get_or_init(|| F64Copies {
+            train_x: self.train_x.mapv(f64::from),
+            train_y: self.train_y.mapv(f64::from),
+            val_x: self.val_x.mapv(f64::from),
+            test_x: self.test_x.as_ref().map(|t| t.mapv(f64::from)),
+        })
+    }
+}
+
+/// Progress reports from a running search. Called from worker threads.
+pub trait SearchObserver: Sync {
+    /// Before the first trial: trials in this shard, and how many are already done.
+    fn on_plan(&self, in_shard: usize, already_done: usize) {
+        let _ = (in_shard, already_done);
+    }
+    /// A worker starts a trial.
+    fn on_trial_start(&self, trial: &Trial) {
+        let _ = trial;
+    }
+    /// A trial finished an epoch.
+    fn on_epoch(&self, trial: &Trial, metrics: &EpochMetrics) {
+        let _ = (trial, metrics);
+    }
+    /// A trial's record was written to the journal.
+    fn on_trial_end(&self, record: &TrialRecord) {
+        let _ = record;
+    }
+    /// Asked between epochs and between trials; `true` stops the search, leaving
+    /// trials in flight unrecorded (they rerun on resume).
+    fn should_stop(&self) -> bool {
+        false
+    }
+}
+
+/// An observer that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Quiet;
+
+impl SearchObserver for Quiet {}
+
+/// How to run a search.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Trials trained at the same time (threads).
+    pub workers: usize,
+    /// Which part of the grid this process runs.
+    pub shard: Shard,
+}
+
+/// What a call to [`run`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// Trials of the grid in this shard.
+    pub in_shard: usize,
+    /// Trials skipped because the journal already had their final record.
+    pub skipped: usize,
+    /// Trials run and recorded now.
+    pub recorded: usize,
+    /// Of those, trials that failed (recorded as failed; rerun next time).
+    pub failed: usize,
+    /// Whether the search was stopped before every trial ran.
+    pub stopped: bool,
+}
+
+/// Runs the trials of `grid` in `options.shard` that the journal lacks, `workers`
+/// at a time, writing each record as soon as its trial ends.
+pub fn run(
+    grid: &ValidGrid,
+    data: &SearchData,
+    journal: &Journal,
+    manifest: &Manifest,
+    options: RunOptions,
+    observer: &dyn SearchObserver,
+) -> Result<RunOutcome> {
+    let mut pending = Vec::new();
+    let mut outcome = RunOutcome::default();
+    for trial in grid
+        .trials()
+        .into_iter()
+        .filter(|t| options.shard.contains(t.index))
+    {
+        outcome.in_shard += 1;
+        match journal.read(&trial.id)? {
+            Some(r) if r.status.is_final() && r.seed == trial.seed => outcome.skipped += 1,
+            _ => pending.push(trial),
+        }
+    }
+    observer.on_plan(outcome.in_shard, outcome.skipped);
+    let next = AtomicUsize::new(0);
+    let first_error = Mutex::new(None);
+    let recorded = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(0);
+    let master_seed = grid.spec().master_seed;
+    std::thread::scope(|scope| {
+        for _ in 0..options.workers.max(1).min(pending.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    if observer.should_stop() || first_error.lock().is_ok_and(|e| e.is_some()) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(trial) = pending.get(i) else { return };
+                    observer.on_trial_start(trial);
+                    let Some(record) = run_trial(trial, master_seed, data, manifest, observer)
+                    else {
+                        return; // stopped mid-trial: nothing is recorded
+                    };
+                    if let Err(e) = journal.write(&record) {
+                        if let Ok(mut slot) = first_error.lock() {
+                            slot.get_or_insert(e);
+                        }
+                        return;
+                    }
+                    recorded.fetch_add(1, Ordering::Relaxed);
+                    if !record.status.is_final() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    observer.on_trial_end(&record);
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    outcome.recorded = recorded.into_inner();
+    outcome.failed = failed.into_inner();
+    outcome.stopped = outcome.skipped + outcome.recorded < outcome.in_shard;
+    Ok(outcome)
+}
+
+/// Trains one trial and builds its record; `None` when the observer stopped it.
+/// Errors of the model crate become a `failed` record rather than an error, so one
+/// bad trial never ends a search.
+pub fn run_trial(
+    trial: &Trial,
+    master_seed: u64,
+    data: &SearchData,
+    manifest: &Manifest,
+    observer: &dyn SearchObserver,
+) -> Option<TrialRecord> {
+    let started_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let clock = Instant::now();
+    let mut forward = Forward { trial, observer };
+    let result = match trial.config.precision {
+        Precision::F32 => fit_trial::<f32>(trial, data, data.sets_f32(false), &mut forward),
+        Precision::F64 => fit_trial::<f64>(trial, data, data.sets_f64(false), &mut forward),
+    };
+    let seconds = clock.elapsed().as_secs_f64();
+    let (status, epochs) = match result {
+        Ok(report) => match report.status {
+            Status::Completed => (TrialStatus::Ok, report.epochs),
+            Status::Diverged { epoch, .. } => (TrialStatus::Diverged { epoch }, report.epochs),
+            Status::Cancelled { .. } => return None,
+            #[allow(unreachable_patterns)]
+            other => (
+                TrialStatus::Failed {
+                    message: format!("unexpected training status {other:?}"),
+                },
+                report.epochs,
+            ),
+        },
+        Err(e) => (
+            TrialStatus::Failed {
+                message: error_chain(&e),
+            },
+            Vec::new(),
+        ),
+    };
+    let ok = status == TrialStatus::Ok;
+    let seconds_per_epoch = if epochs.is_empty() {
+        0.0
+    } else {
+        epochs.iter().map(|e| e.seconds).sum::<f64>() / epochs.len() as f64
+    };
+    Some(TrialRecord {
+        schema_version: RECORD_SCHEMA_VERSION,
+        id: trial.id.clone(),
+        index: trial.index,
+        config: trial.config.clone(),
+        master_seed,
+        seed: trial.seed,
+        final_val_accuracy: if ok {
+            epochs.last().map(|e| e.val_accuracy)
+        } else {
+            None
+        },
+        final_train_loss: if ok {
+            epochs.last().map(|e| e.train_loss)
+        } else {
+            None
+        },
+        status,
+        epochs,
+        timings: Timings {
+            started_at,
+            seconds,
+            seconds_per_epoch,
+        },
+        manifest: manifest.clone(),
+    })
+}
+
+/// The model and training configurations a trial describes.
+pub fn trial_configs(trial: &Trial, inputs: usize, classes: usize) -> (ModelConfig, TrainConfig) {
+    let c = &trial.config;
+    let mut layers = Vec::with_capacity(c.hidden.len() + 2);
+    layers.push(inputs);
+    layers.extend_from_slice(&c.hidden);
+    layers.push(classes);
+    let model = ModelConfig {
+        layers,
+        activation: c.activation,
+        head: Head::SigmoidBce,
+        init: c.init,
+    };
+    let train = TrainConfig {
+        epochs: c.epochs,
+        batch_size: c.batch_size,
+        learning_rate: c.learning_rate,
+        seed: trial.seed,
+        shuffle: c.shuffle,
+        precision: c.precision,
+    };
+    (model, train)
+}
+
+/// Forwards the trainer's epoch events to the search observer.
+struct Forward<'a> {
+    trial: &'a Trial,
+    observer: &'a dyn SearchObserver,
+}
+
+impl Observer for Forward<'_> {
+    fn on_epoch_end(&mut self, metrics: &EpochMetrics) {
+        self.observer.on_epoch(self.trial, metrics);
+    }
+
+    fn should_stop(&self) -> bool {
+        self.observer.should_stop()
+    }
+}
+
+/// The best trial retrained from its seed, with the test split evaluated at the end.
+/// The notebook never measured test accuracy; this is the one look at the test set.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TestEvaluation {
+    /// The trial.
+    pub id: crate::trial::TrialId,
+    /// Test accuracy, percent.
+    pub test_accuracy: f64,
+    /// Test loss (the training loss function on the test split).
+    pub test_loss: f64,
+    /// Whether the retrained validation curve equals the journal's record exactly
+    /// (it should: a trial depends only on its config and seed).
+    pub reproduced_record: bool,
+}
+
+/// Retrains `trial` from its seed on the same data and evaluates the test split once.
+pub fn evaluate_on_test(
+    trial: &Trial,
+    data: &SearchData,
+    recorded: Option<&TrialRecord>,
+) -> Result<Option<TestEvaluation>> {
+    if data.test_x.is_none() {
+        return Ok(None);
+    }
+    let mut quiet = glorot_mlp::NoopObserver;
+    let report = match trial.config.precision {
+        Precision::F32 => fit_trial::<f32>(trial, data, data.sets_f32(true), &mut quiet)?,
+        Precision::F64 => fit_trial::<f64>(trial, data, data.sets_f64(true), &mut quiet)?,
+    };
+    let (Some(test_accuracy), Some(test_loss)) = (report.test_accuracy, report.test_loss) else {
+        return Ok(None);
+    };
+    let reproduced_record = recorded.is_some_and(|r| {
+        r.epochs.len() == report.epochs.len()
+            && r.epochs.iter().zip(&report.epochs).all(|(a, b)| {
+                a.train_loss.to_bits() == b.train_loss.to_bits()
+                    && a.val_accuracy.to_bits() == b.val_accuracy.to_bits()
+            })
+    });
+    Ok(Some(TestEvaluation {
+        id: trial.id.clone(),
+        test_accuracy,
+        test_loss,
+        reproduced_record,
+    }))
+}
+
+/// Views of the splits in one precision.
+struct Sets<'a, F: Float> {
+    train_x: ArrayView2<'a, F>,
+    train_y: ArrayView2<'a, F>,
+    val_x: ArrayView2<'a, F>,
+    test_x: Option<ArrayView2<'a, F>>,
+}
+
+impl SearchData {
+    fn sets_f32(&self, with_test: bool) -> Sets<'_, f32> {
+        Sets {
+            train_x: self.train_x.view(),
+            train_y: self.train_y.view(),
+            val_x: self.val_x.view(),
+            test_x: self.test_x.as_ref().filter(|_| with_test).map(|t| t.view()),
+        }
+    }
+
+    fn sets_f64(&self, with_test: bool) -> Sets<'_, f64> {
+        let c = self.f64();
+        Sets {
+            train_x: c.train_x.view(),
+            train_y: c.train_y.view(),
+            val_x: c.val_x.view(),
+            test_x: c.test_x.as_ref().filter(|_| with_test).map(|t| t.view()),
+        }
+    }
+}
+
+/// Builds, trains and (when `sets` has a test split) tests the trial's model.
+fn fit_trial<F: Float>(
+    trial: &Trial,
+    data: &SearchData,
+    sets: Sets<'_, F>,
+    observer: &mut dyn Observer,
+) -> glorot_mlp::Result<TrainReport> {
+    let (model, train) = trial_configs(trial, data.inputs(), data.classes());
+    let model = Mlp::<F>::new(model.validate()?, WeightSource::Seed(trial.seed))?;
+    let mut trainer = Trainer::new(model, train.validate()?)?;
+    let test = match sets.test_x {
+        Some(x) => Some(EvalData::new(x, &data.test_labels)?),
+        None => None,
+    };
+    let fit = FitData {
+        train: TrainData::new(sets.train_x, sets.train_y)?,
+        validation: EvalData::new(sets.val_x, &data.val_labels)?,
+        test,
+    };
+    trainer.fit(&fit, observer)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}

@@ -1,0 +1,423 @@
+//! Grid specifications: axes, presets, files, validation, and the trials they expand to.
+
+use std::{collections::HashSet, fmt::Display, path::Path};
+
+use glorot_mlp::{Precision, Shuffle};
+use glorot_tensor::{Activation, Init};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Error, Result,
+    trial::{TrialConfig, TrialId},
+};
+
+/// Names accepted by [`GridSpec::preset`].
+pub const PRESETS: &[&str] = &["notebook", "quick", "tiny"];
+
+/// A grid declared by its axes. Every combination is one trial.
+///
+/// Serialised as JSON or TOML with these field names; optional axes default to the
+/// notebook's choices (Glorot uniform, 10 epochs, f32, one repeat with seed 0).
+///
+/// ```toml
+/// hidden = [64, 128]
+/// activation = ["relu", "tanh"]
+/// learning_rate = [0.1]
+/// batch_size = [32, 64]
+/// epochs = [2]
+/// master_seed = 7
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridSpec {
+    /// Width of each hidden layer (every hidden layer has this width).
+    pub hidden: Vec<usize>,
+    /// Hidden activation.
+    pub activation: Vec<Activation>,
+    /// SGD learning rate.
+    pub learning_rate: Vec<f64>,
+    /// Minibatch size.
+    pub batch_size: Vec<usize>,
+    /// Weight initializer.
+    #[serde(default = "default_init")]
+    pub init: Vec<Init>,
+    /// Number of epochs.
+    #[serde(default = "default_epochs")]
+    pub epochs: Vec<usize>,
+    /// Arithmetic precision.
+    #[serde(default = "default_precision")]
+    pub precision: Vec<Precision>,
+    /// Repeat indices: each runs the same configuration with a different derived seed.
+    #[serde(default = "default_repeats")]
+    pub repeats: Vec<u64>,
+    /// Number of hidden layers (the notebook's network has two).
+    #[serde(default = "default_hidden_layers")]
+    pub hidden_layers: usize,
+    /// Master seed from which every trial's seed derives (with the trial's id).
+    #[serde(default)]
+    pub master_seed: u64,
+    /// Data order: shuffled every epoch (default) or the notebook's fixed order.
+    #[serde(default = "default_shuffle")]
+    pub shuffle: Shuffle,
+}
+
+fn default_init() -> Vec<Init> {
+    vec![Init::GlorotUniform]
+}
+fn default_epochs() -> Vec<usize> {
+    vec![10]
+}
+fn default_precision() -> Vec<Precision> {
+    vec![Precision::F32]
+}
+fn default_repeats() -> Vec<u64> {
+    vec![0]
+}
+fn default_shuffle() -> Shuffle {
+    Shuffle::EveryEpoch
+}
+fn default_hidden_layers() -> usize {
+    2
+}
+
+impl GridSpec {
+    /// The notebook's Part 2 grid: hidden {450..650 by 50} x {ReLU, sigmoid, tanh}
+    /// x lr {0.001, 0.01, 0.1} x batch {32, 64, 128}, 10 epochs: 135 trials.
+    pub fn notebook() -> Self {
+        GridSpec {
+            hidden: vec![450, 500, 550, 600, 650],
+            activation: vec![Activation::Relu, Activation::Sigmoid, Activation::Tanh],
+            learning_rate: vec![0.001, 0.01, 0.1],
+            batch_size: vec![32, 64, 128],
+            init: default_init(),
+            epochs: default_epochs(),
+            precision: default_precision(),
+            repeats: default_repeats(),
+            hidden_layers: default_hidden_layers(),
+            master_seed: 0,
+            shuffle: default_shuffle(),
+        }
+    }
+
+    /// A named preset: `notebook` (135 trials), `quick` (12 small trials, 1 epoch),
+    /// `tiny` (8 trials of a 16-unit network, 1 epoch; for tests).
+    pub fn preset(name: &str) -> Result<Self> {
+        let base = GridSpec::notebook();
+        match name {
+            "notebook" => Ok(base),
+            "quick" => Ok(GridSpec {
+                hidden: vec![64, 128],
+                activation: vec![Activation::Relu, Activation::Sigmoid, Activation::Tanh],
+                learning_rate: vec![0.1],
+                batch_size: vec![32, 128],
+                epochs: vec![1],
+                ..base
+            }),
+            "tiny" => Ok(GridSpec {
+                hidden: vec![8, 16],
+                activation: vec![Activation::Relu, Activation::Tanh],
+                learning_rate: vec![0.1],
+                batch_size: vec![16, 32],
+                epochs: vec![1],
+                ..base
+            }),
+            other => Err(Error::UnknownPreset(other.to_owned())),
+        }
+    }
+
+    /// Reads a spec from a `.json` or `.toml` file (chosen by extension; anything
+    /// else is tried as JSON, then TOML).
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+        let parse_err = |message: String| Error::ParseSpec {
+            path: path.to_owned(),
+            message,
+        };
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        match ext {
+            "toml" => toml::from_str(&text).map_err(|e| parse_err(e.to_string())),
+            "json" => serde_json::from_str(&text).map_err(|e| parse_err(e.to_string())),
+            _ => serde_json::from_str(&text).or_else(|json_err| {
+                toml::from_str(&text).map_err(|toml_err| {
+                    parse_err(format!("as JSON: {json_err}; as TOML: {toml_err}"))
+                })
+            }),
+        }
+    }
+
+    /// Checks every axis and returns the validated grid.
+    pub fn validate(self) -> Result<ValidGrid> {
+        non_empty("hidden", &self.hidden)?;
+        non_empty("activation", &self.activation)?;
+        non_empty("learning_rate", &self.learning_rate)?;
+        non_empty("batch_size", &self.batch_size)?;
+        non_empty("init", &self.init)?;
+        non_empty("epochs", &self.epochs)?;
+        non_empty("precision", &self.precision)?;
+        non_empty("repeats", &self.repeats)?;
+        for &h in &self.hidden {
+            check(h > 0, "hidden", h, "hidden widths must be at least 1")?;
+            check(
+                h <= 1 << 20,
+                "hidden",
+                h,
+                "hidden widths above 1,048,576 are not supported",
+            )?;
+        }
+        for &lr in &self.learning_rate {
+            check(
+                lr.is_finite() && lr > 0.0,
+                "learning_rate",
+                lr,
+                "must be finite and positive",
+            )?;
+        }
+        for &b in &self.batch_size {
+            check(b > 0, "batch_size", b, "must be at least 1")?;
+        }
+        for &e in &self.epochs {
+            check(e > 0, "epochs", e, "must be at least 1")?;
+        }
+        check(
+            self.hidden_layers > 0,
+            "hidden_layers",
+            self.hidden_layers,
+            "must be at least 1",
+        )?;
+        for init in &self.init {
+            let ok = match *init {
+                Init::Normal { mean, std } => mean.is_finite() && std.is_finite() && std >= 0.0,
+                Init::Orthogonal { gain } => gain.is_finite(),
+                _ => true,
+            };
+            check(
+                ok,
+                "init",
+                format!("{init:?}"),
+                "parameters must be finite (std >= 0)",
+            )?;
+        }
+        no_duplicates("hidden", &self.hidden)?;
+        no_duplicates("activation", &self.activation)?;
+        no_duplicates(
+            "learning_rate",
+            &self
+                .learning_rate
+                .iter()
+                .map(|x| x.to_bits())
+                .collect::<Vec<_>>(),
+        )?;
+        no_duplicates("batch_size", &self.batch_size)?;
+        no_duplicates("epochs", &self.epochs)?;
+        no_duplicates("precision", &self.precision)?;
+        no_duplicates("repeats", &self.repeats)?;
+        let inits: Vec<String> = self.init.iter().map(|i| format!("{i:?}")).collect();
+        no_duplicates("init", &inits)?;
+        Ok(ValidGrid { spec: self })
+    }
+}
+
+/// A checked grid; [`ValidGrid::trials`] lists its trials in canonical order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidGrid {
+    spec: GridSpec,
+}
+
+impl ValidGrid {
+    /// The specification it was built from.
+    pub fn spec(&self) -> &GridSpec {
+        &self.spec
+    }
+
+    /// Number of trials.
+    pub fn len(&self) -> usize {
+        let s = &self.spec;
+        s.hidden.len()
+            * s.activation.len()
+            * s.learning_rate.len()
+            * s.batch_size.len()
+            * s.init.len()
+            * s.epochs.len()
+            * s.precision.len()
+            * s.repeats.len()
+    }
+
+    /// Whether the grid has no trials (never true for a validated grid).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every trial in the notebook's loop order: hidden, then activation, then
+    /// learning rate, then batch size (then initializer, epochs, precision, repeat).
+    pub fn trials(&self) -> Vec<Trial> {
+        let s = &self.spec;
+        let mut out = Vec::with_capacity(self.len());
+        for &hidden in &s.hidden {
+            for &activation in &s.activation {
+                for &learning_rate in &s.learning_rate {
+                    for &batch_size in &s.batch_size {
+                        for &init in &s.init {
+                            for &epochs in &s.epochs {
+                                for &precision in &s.precision {
+                                    for &repeat in &s.repeats {
+                                        let config = TrialConfig {
+                                            hidden: vec![hidden; s.hidden_layers],
+                                            activation,
+                                            learning_rate,
+                                            batch_size,
+                                            init,
+                                            epochs,
+                                            precision,
+                                            shuffle: s.shuffle,
+                                            repeat,
+                                        };
+                                        let id = config.id();
+                                        let seed = crate::trial::derive_seed(s.master_seed, &id);
+                                        out.push(Trial {
+                                            index: out.len(),
+                                            id,
+                                            seed,
+                                            config,
+                                        });
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One point of the grid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trial {
+    /// Position in the grid's canonical order (the notebook's loop order).
+    pub index: usize,
+    /// Stable id derived from the canonical config.
+    pub id: TrialId,
+    /// Seed derived from the master seed and the id.
+    pub seed: u64,
+    /// What to train.
+    pub config: TrialConfig,
+}
+
+fn non_empty<T>(field: &'static str, v: &[T]) -> Result<()> {
+    check(!v.is_empty(), field, "[]", "needs at least one value")
+}
+
+fn no_duplicates<T: Eq + std::hash::Hash + std::fmt::Debug>(
+    field: &'static str,
+    v: &[T],
+) -> Result<()> {
+    let mut seen = HashSet::new();
+    for x in v {
+        check(seen.insert(x), field, format!("{x:?}"), "appears twice")?;
+    }
+    Ok(())
+}
+
+fn check(ok: bool, field: &'static str, value: impl Display, reason: &'static str) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidSpec {
+            field,
+            value: value.to_string(),
+            reason,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notebook_grid_has_135_trials_in_loop_order() {
+        // The notebook's Part 2: 5 widths x 3 activations x 3 rates x 3 batch sizes.
+        let grid = GridSpec::notebook().validate().unwrap();
+        let trials = grid.trials();
+        assert_eq!(trials.len(), 135);
+        let first = &trials[0].config;
+        assert_eq!(
+            (
+                first.hidden[0],
+                first.activation,
+                first.learning_rate,
+                first.batch_size
+            ),
+            (450, Activation::Relu, 0.001, 32)
+        );
+        let second = &trials[1].config;
+        assert_eq!(
+            second.batch_size, 64,
+            "batch size is the innermost notebook loop"
+        );
+        // The notebook's best, 550 / ReLU / 0.1 / 32, is trial 2*27 + 0*9 + 2*3 + 0 = 60.
+        let best = &trials[60].config;
+        assert_eq!(
+            (
+                best.hidden[0],
+                best.activation,
+                best.learning_rate,
+                best.batch_size
+            ),
+            (550, Activation::Relu, 0.1, 32)
+        );
+        let ids: HashSet<_> = trials.iter().map(|t| t.id.clone()).collect();
+        assert_eq!(ids.len(), 135, "ids are unique");
+    }
+
+    #[track_caller]
+    fn rejects(edit: impl FnOnce(&mut GridSpec), field: &str, value: &str) {
+        let mut spec = GridSpec::notebook();
+        edit(&mut spec);
+        match spec.validate() {
+            Err(Error::InvalidSpec {
+                field: f, value: v, ..
+            }) => {
+                assert_eq!((f, v.as_str()), (field, value));
+            }
+            other => panic!("expected InvalidSpec for {field}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn invalid_specs_name_field_and_value() {
+        rejects(|s| s.learning_rate = vec![0.1, -1.0], "learning_rate", "-1");
+        rejects(|s| s.learning_rate = vec![f64::NAN], "learning_rate", "NaN");
+        rejects(|s| s.batch_size = vec![0], "batch_size", "0");
+        rejects(|s| s.hidden = vec![], "hidden", "[]");
+        rejects(|s| s.hidden = vec![500, 500], "hidden", "500");
+        rejects(|s| s.epochs = vec![0], "epochs", "0");
+        rejects(|s| s.hidden_layers = 0, "hidden_layers", "0");
+    }
+
+    #[test]
+    fn files_parse_as_json_and_toml_and_reject_unknown_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml_path = dir.path().join("g.toml");
+        std::fs::write(
+            &toml_path,
+            "hidden = [8]\nactivation = [\"tanh\"]\nlearning_rate = [0.5]\nbatch_size = [4]\nepochs = [2]\n",
+        )
+        .unwrap();
+        let spec = GridSpec::from_file(&toml_path).unwrap();
+        assert_eq!(spec.epochs, vec![2]);
+        assert_eq!(spec.init, vec![Init::GlorotUniform]);
+        let json_path = dir.path().join("g.json");
+        std::fs::write(&json_path, serde_json::to_string(&spec).unwrap()).unwrap();
+        assert_eq!(GridSpec::from_file(&json_path).unwrap(), spec);
+        let bad = dir.path().join("bad.json");
+        std::fs::write(
+            &bad,
+            r#"{"hidden":[8],"activation":["tanh"],"learning_rate":[0.5],"batch_size":[4],"lr":1}"#,
+        )
+        .unwrap();
+        let err = GridSpec::from_file(&bad).unwrap_err().to_string();
+        assert!(err.contains("unknown field `lr`"), "{err}");
+    }
+}
