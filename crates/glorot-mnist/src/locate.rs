@@ -42,13 +42,24 @@ pub fn candidates(
     explicit: Option<&Path>,
     data_root: Option<&Path>,
 ) -> Vec<Candidate> {
+    candidates_from(kind, explicit, env_dir(kind), data_root, kind.system_dirs())
+}
+
+/// [`candidates`] with the environment and system directories passed in, for tests.
+fn candidates_from(
+    kind: DatasetKind,
+    explicit: Option<&Path>,
+    env: Option<PathBuf>,
+    data_root: Option<&Path>,
+    system: &[&str],
+) -> Vec<Candidate> {
     if let Some(dir) = explicit {
         return vec![Candidate {
             dir: dir.to_owned(),
             source: Source::Explicit,
         }];
     }
-    if let Some(dir) = env_dir(kind) {
+    if let Some(dir) = env {
         return vec![Candidate {
             dir,
             source: Source::EnvVar,
@@ -61,7 +72,7 @@ pub fn candidates(
             source: Source::DataRoot,
         });
     }
-    out.extend(kind.system_dirs().iter().map(|d| Candidate {
+    out.extend(system.iter().map(|d| Candidate {
         dir: PathBuf::from(d),
         source: Source::System,
     }));
@@ -94,7 +105,10 @@ pub fn locate(
     explicit: Option<&Path>,
     data_root: Option<&Path>,
 ) -> Result<PathBuf, Error> {
-    let candidates = candidates(kind, explicit, data_root);
+    locate_in(kind, candidates(kind, explicit, data_root))
+}
+
+fn locate_in(kind: DatasetKind, candidates: Vec<Candidate>) -> Result<PathBuf, Error> {
     if let [only] = candidates.as_slice()
         && matches!(only.source, Source::Explicit | Source::EnvVar)
     {
@@ -171,4 +185,156 @@ pub fn find_workspace_data_root(start: &Path) -> Option<PathBuf> {
             .any(|l| l.trim() == "[workspace]")
             .then(|| dir.join("data"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAMES: [&str; 4] = [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte",
+    ];
+
+    /// A directory with four (empty) files: presence is all `locate` checks.
+    fn full_dir(parent: &Path, name: &str) -> PathBuf {
+        let dir = parent.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for n in NAMES {
+            std::fs::write(dir.join(n), b"").unwrap();
+        }
+        dir
+    }
+
+    fn locate_with(
+        explicit: Option<&Path>,
+        env: Option<&Path>,
+        root: Option<&Path>,
+        system: &[&str],
+    ) -> Result<PathBuf, Error> {
+        let kind = DatasetKind::Mnist;
+        locate_in(
+            kind,
+            candidates_from(kind, explicit, env.map(Path::to_owned), root, system),
+        )
+    }
+
+    #[test]
+    fn explicit_beats_env_beats_root_beats_system() {
+        let t = tempfile::tempdir().unwrap();
+        let explicit = full_dir(t.path(), "explicit");
+        let env = full_dir(t.path(), "env");
+        let root = t.path().join("data");
+        let in_root = full_dir(&root, "mnist");
+        let system = full_dir(t.path(), "system");
+        let sys = [system.to_str().unwrap()];
+        assert_eq!(
+            locate_with(Some(&explicit), Some(&env), Some(&root), &sys).unwrap(),
+            explicit
+        );
+        assert_eq!(
+            locate_with(None, Some(&env), Some(&root), &sys).unwrap(),
+            env
+        );
+        assert_eq!(locate_with(None, None, Some(&root), &sys).unwrap(), in_root);
+        assert_eq!(locate_with(None, None, None, &sys).unwrap(), system);
+        std::fs::remove_dir_all(&in_root).unwrap();
+        assert_eq!(locate_with(None, None, Some(&root), &sys).unwrap(), system);
+    }
+
+    #[test]
+    fn explicit_and_env_do_not_fall_back() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("data");
+        full_dir(&root, "mnist");
+        let empty = t.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        for (explicit, env) in [(Some(empty.as_path()), None), (None, Some(empty.as_path()))] {
+            match locate_with(explicit, env, Some(&root), &[]) {
+                Err(Error::MissingFiles { dir, missing }) => {
+                    assert_eq!(dir, empty);
+                    assert_eq!(missing.len(), 4);
+                }
+                other => panic!("expected MissingFiles, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn not_found_lists_every_directory_searched() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("data");
+        match locate_with(None, None, Some(&root), &["/nonexistent/glorot-test"]) {
+            Err(e @ Error::NotFound { .. }) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(&root.join("mnist").display().to_string()),
+                    "{msg}"
+                );
+                assert!(msg.contains("/nonexistent/glorot-test"), "{msg}");
+                assert!(msg.contains("glorot data fetch --dataset mnist"), "{msg}");
+                assert!(msg.contains("GLOROT_MNIST_DIR"), "{msg}");
+            }
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_partial_directory_names_what_is_missing() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = full_dir(t.path(), "partial");
+        std::fs::remove_file(dir.join(NAMES[1])).unwrap();
+        match find_files(&dir) {
+            Err(Error::MissingFiles { missing, .. }) => {
+                assert_eq!(missing, ["train-labels-idx1-ubyte"]);
+            }
+            other => panic!("expected MissingFiles, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn raw_is_preferred_over_gz() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = full_dir(t.path(), "both");
+        std::fs::write(dir.join("train-images-idx3-ubyte.gz"), b"").unwrap();
+        assert_eq!(
+            find_files(&dir).unwrap()[0],
+            dir.join("train-images-idx3-ubyte")
+        );
+        assert_eq!(
+            find_files(&dir).unwrap()[1],
+            dir.join("train-labels-idx1-ubyte.gz")
+        );
+    }
+
+    #[test]
+    fn workspace_data_root_is_found_from_a_subdirectory() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("Cargo.toml"), "[workspace]\nmembers = []\n").unwrap();
+        let member = t.path().join("crates/x");
+        std::fs::create_dir_all(&member).unwrap();
+        std::fs::write(member.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+        assert_eq!(
+            find_workspace_data_root(&member),
+            Some(t.path().join("data"))
+        );
+    }
+
+    #[test]
+    fn fetch_dir_order() {
+        let root = Path::new("/r");
+        assert_eq!(
+            fetch_dir(DatasetKind::FashionMnist, Some(Path::new("/x")), Some(root)),
+            Some(PathBuf::from("/x"))
+        );
+        if env_dir(DatasetKind::FashionMnist).is_none() {
+            assert_eq!(
+                fetch_dir(DatasetKind::FashionMnist, None, Some(root)),
+                Some(PathBuf::from("/r/fashion-mnist"))
+            );
+            assert_eq!(fetch_dir(DatasetKind::FashionMnist, None, None), None);
+        }
+    }
 }
