@@ -458,15 +458,47 @@ mod tests {
         let ok = TrainConfig::default();
         assert!(ok.validate().is_ok());
         let cases: [(TrainConfig, &str); 5] = [
-            (TrainConfig { epochs: 0, ..ok.clone() }, "epochs"),
-            (TrainConfig { batch_size: 0, ..ok.clone() }, "batch_size"),
-            (TrainConfig { learning_rate: 0.0, ..ok.clone() }, "learning_rate"),
-            (TrainConfig { learning_rate: -0.1, ..ok.clone() }, "learning_rate"),
-            (TrainConfig { learning_rate: f64::NAN, ..ok.clone() }, "learning_rate"),
+            (
+                TrainConfig {
+                    epochs: 0,
+                    ..ok.clone()
+                },
+                "epochs",
+            ),
+            (
+                TrainConfig {
+                    batch_size: 0,
+                    ..ok.clone()
+                },
+                "batch_size",
+            ),
+            (
+                TrainConfig {
+                    learning_rate: 0.0,
+                    ..ok.clone()
+                },
+                "learning_rate",
+            ),
+            (
+                TrainConfig {
+                    learning_rate: -0.1,
+                    ..ok.clone()
+                },
+                "learning_rate",
+            ),
+            (
+                TrainConfig {
+                    learning_rate: f64::NAN,
+                    ..ok.clone()
+                },
+                "learning_rate",
+            ),
         ];
         for (cfg, field) in cases {
             match cfg.validate() {
-                Err(Error::InvalidConfig { field: f, value, .. }) => {
+                Err(Error::InvalidConfig {
+                    field: f, value, ..
+                }) => {
                     assert_eq!(f, field);
                     assert!(!value.is_empty());
                 }
@@ -498,7 +530,10 @@ mod tests {
     #[test]
     fn names_parse() {
         assert_eq!("notebook".parse::<Head>().unwrap(), Head::SigmoidBce);
-        assert_eq!("Softmax".parse::<Head>().unwrap(), Head::SoftmaxCrossEntropy);
+        assert_eq!(
+            "Softmax".parse::<Head>().unwrap(),
+            Head::SoftmaxCrossEntropy
+        );
         assert_eq!("F64".parse::<Precision>().unwrap(), Precision::F64);
         assert_eq!("replay".parse::<Shuffle>().unwrap(), Shuffle::Never);
         assert!("sideways".parse::<Shuffle>().is_err());

@@ -99,11 +99,7 @@ impl<'a, F: Float> EvalData<'a, F> {
 
     /// Checks the labels against a model with `classes` outputs.
     pub(crate) fn check_labels(&self, split: &'static str, classes: usize) -> Result<()> {
-        match self
-            .labels
-            .iter()
-            .position(|&l| usize::from(l) >= classes)
-        {
+        match self.labels.iter().position(|&l| usize::from(l) >= classes) {
             Some(row) => Err(Error::LabelOutOfRange {
                 split,
                 row,

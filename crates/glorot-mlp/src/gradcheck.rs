@@ -161,7 +161,13 @@ impl<'a> Probe<'a> {
             return Vec::new();
         }
         (0..self.model.depth() - 1)
-            .flat_map(|l| self.ws.hidden(l).iter().map(|&a| a > 0.0).collect::<Vec<_>>())
+            .flat_map(|l| {
+                self.ws
+                    .hidden(l)
+                    .iter()
+                    .map(|&a| a > 0.0)
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 
@@ -356,9 +362,8 @@ pub fn notebook_grad_check(
     let mut ws = Workspace::new(model.config(), x.nrows());
     model.gradients(x, y, &mut ws);
     let start = row * cols;
-    let analytic: Vec<f64> = ws.gradients().param(param).expect("parameter exists")
-        [start..start + entries]
-        .to_vec();
+    let analytic: Vec<f64> =
+        ws.gradients().param(param).expect("parameter exists")[start..start + entries].to_vec();
 
     let mut probe = Probe::new(model, x, y);
     let mut steps = Vec::with_capacity(20);
@@ -391,7 +396,11 @@ pub fn notebook_grad_check(
                 .zip(&analytic)
                 .map(|(&n, &a)| {
                     let scale = n.abs().max(a.abs());
-                    if scale == 0.0 { 0.0 } else { (n - a).abs() / scale }
+                    if scale == 0.0 {
+                        0.0
+                    } else {
+                        (n - a).abs() / scale
+                    }
                 })
                 .fold(0.0, f64::max);
             steps.push(NotebookStep {

@@ -80,7 +80,11 @@ fn from_bytes<F: Float>(data: &[u8]) -> Vec<F> {
     match Precision::of::<F>() {
         Precision::F32 => data
             .chunks_exact(4)
-            .map(|c| F::from_f64(f64::from(f32::from_le_bytes(c.try_into().expect("4 bytes")))))
+            .map(|c| {
+                F::from_f64(f64::from(f32::from_le_bytes(
+                    c.try_into().expect("4 bytes"),
+                )))
+            })
             .collect(),
         Precision::F64 => data
             .chunks_exact(8)
@@ -171,14 +175,14 @@ impl<F: Float> Mlp<F> {
             source,
         })?;
         let info = read_info(path, &bytes)?;
-        if let Some(expected) = expected {
-            if &info.config != expected {
-                return Err(mismatch(format!(
-                    "stored config {} differs from the expected {}",
-                    json(&info.config),
-                    json(expected)
-                )));
-            }
+        if let Some(expected) = expected
+            && &info.config != expected
+        {
+            return Err(mismatch(format!(
+                "stored config {} differs from the expected {}",
+                json(&info.config),
+                json(expected)
+            )));
         }
         if info.precision != Precision::of::<F>() {
             return Err(mismatch(format!(
@@ -187,14 +191,18 @@ impl<F: Float> Mlp<F> {
                 F::NAME
             )));
         }
-        let config = info.config.validate().map_err(|e| {
-            mismatch(format!("the stored config is invalid: {e}"))
-        })?;
+        let config = info
+            .config
+            .validate()
+            .map_err(|e| mismatch(format!("the stored config is invalid: {e}")))?;
         let depth = config.depth();
         let expected_names: Vec<String> = ParamId::all(depth).map(|p| p.to_string()).collect();
         let mut found: Vec<&str> = tensors.names();
         found.sort_unstable();
-        if let Some(extra) = found.iter().find(|n| !expected_names.iter().any(|e| e == *n)) {
+        if let Some(extra) = found
+            .iter()
+            .find(|n| !expected_names.iter().any(|e| e == *n))
+        {
             return Err(mismatch(format!(
                 "unexpected tensor {extra:?}: a {depth}-layer model has exactly {}",
                 expected_names.join(", ")
@@ -263,12 +271,17 @@ fn read_info(path: &Path, bytes: &[u8]) -> Result<WeightsInfo> {
         .as_ref()
         .ok_or_else(|| mismatch("no __metadata__: not a glorot weights file".to_string()))?;
     let field = |key: &str| {
-        meta.get(key)
-            .ok_or_else(|| mismatch(format!("__metadata__ has no {key:?}: not a glorot weights file")))
+        meta.get(key).ok_or_else(|| {
+            mismatch(format!(
+                "__metadata__ has no {key:?}: not a glorot weights file"
+            ))
+        })
     };
     let format = field("format")?;
     if format != FORMAT {
-        return Err(mismatch(format!("format is {format:?}, expected {FORMAT:?}")));
+        return Err(mismatch(format!(
+            "format is {format:?}, expected {FORMAT:?}"
+        )));
     }
     let version = field("format_version")?;
     if version != FORMAT_VERSION {
@@ -319,7 +332,12 @@ mod tests {
         // Bit-exact, including signs of zeros.
         for id in ParamId::all(3) {
             let a: Vec<u64> = m64.param(id).unwrap().iter().map(|v| v.to_bits()).collect();
-            let b: Vec<u64> = back.param(id).unwrap().iter().map(|v| v.to_bits()).collect();
+            let b: Vec<u64> = back
+                .param(id)
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
             assert_eq!(a, b, "{id}");
         }
         // Overwriting works (atomic rename over an existing file).
@@ -361,7 +379,10 @@ mod tests {
         ]);
         safetensors::serialize_to_file([("w0", &w), ("b0", &b)], Some(meta.clone()), &bad).unwrap();
         let err = Mlp::<f64>::load(&bad).unwrap_err();
-        assert!(err.to_string().contains("shape [2, 2], expected [3, 2]"), "{err}");
+        assert!(
+            err.to_string().contains("shape [2, 2], expected [3, 2]"),
+            "{err}"
+        );
 
         let w = Bytes {
             dtype: Dtype::F64,
@@ -375,7 +396,10 @@ mod tests {
         )
         .unwrap();
         let err = Mlp::<f64>::load(&bad).unwrap_err();
-        assert!(err.to_string().contains("unexpected tensor \"w9\""), "{err}");
+        assert!(
+            err.to_string().contains("unexpected tensor \"w9\""),
+            "{err}"
+        );
 
         safetensors::serialize_to_file([("w0", &w)], Some(meta), &bad).unwrap();
         let err = Mlp::<f64>::load(&bad).unwrap_err();
@@ -384,9 +408,15 @@ mod tests {
         // Plain safetensors without our metadata, and not safetensors at all.
         safetensors::serialize_to_file([("w0", &w)], None, &bad).unwrap();
         let err = Mlp::<f64>::load(&bad).unwrap_err();
-        assert!(err.to_string().contains("not a glorot weights file"), "{err}");
+        assert!(
+            err.to_string().contains("not a glorot weights file"),
+            "{err}"
+        );
         std::fs::write(&bad, b"hello").unwrap();
-        assert!(matches!(Mlp::<f64>::load(&bad), Err(Error::Safetensors { .. })));
+        assert!(matches!(
+            Mlp::<f64>::load(&bad),
+            Err(Error::Safetensors { .. })
+        ));
         let missing = dir.path().join("missing.safetensors");
         assert!(matches!(Mlp::<f64>::load(&missing), Err(Error::Io { .. })));
     }

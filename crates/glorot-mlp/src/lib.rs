@@ -78,8 +78,8 @@ pub use io::{WeightsInfo, read_weights_info};
 pub use model::{Gradients, Mlp, Workspace};
 pub use param::{ParamId, ParamKind};
 pub use train::{
-    BatchEvent, EVAL_CHUNK, EpochMetrics, Evaluation, Evaluator, NoopObserver, Observer,
-    Status, TrainReport, Trainer, train,
+    BatchEvent, EVAL_CHUNK, EpochMetrics, Evaluation, Evaluator, NoopObserver, Observer, Status,
+    TrainReport, Trainer, train,
 };
 // The tensor crate's enums appear in this crate's configs; re-exported for convenience.
 pub use glorot_tensor::{Activation, Float, Init};

@@ -1,7 +1,9 @@
 //! The model: parameters, forward pass, loss, backpropagation and the SGD step.
 
 use glorot_tensor::loss;
-use glorot_tensor::{Float, add_row_bias, column_sums, gemm, sigmoid_inplace, softmax_rows_inplace};
+use glorot_tensor::{
+    Float, add_row_bias, column_sums, gemm, sigmoid_inplace, softmax_rows_inplace,
+};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip, s};
 
 use crate::config::{Head, ValidModelConfig};
@@ -271,7 +273,13 @@ impl<F: Float> Mlp<F> {
                 done[l - 1].slice(s![..rows, ..])
             };
             let mut z = rest[0].slice_mut(s![..rows, ..]);
-            gemm(F::one(), input, self.weights[l].view(), F::zero(), z.view_mut());
+            gemm(
+                F::one(),
+                input,
+                self.weights[l].view(),
+                F::zero(),
+                z.view_mut(),
+            );
             add_row_bias(z.view_mut(), self.biases[l].view());
             if l + 1 < depth {
                 self.config.activation().forward_inplace(z);
@@ -375,14 +383,10 @@ impl<F: Float> Mlp<F> {
         ws.grads.valid = false;
         let n = F::from_f64(x.nrows() as f64);
         for (p, g) in self.weights.iter_mut().zip(&ws.grads.weights) {
-            Zip::from(p)
-                .and(g)
-                .for_each(|p, &g| *p = *p - lr * (g / n));
+            Zip::from(p).and(g).for_each(|p, &g| *p = *p - lr * (g / n));
         }
         for (p, g) in self.biases.iter_mut().zip(&ws.grads.biases) {
-            Zip::from(p)
-                .and(g)
-                .for_each(|p, &g| *p = *p - lr * (g / n));
+            Zip::from(p).and(g).for_each(|p, &g| *p = *p - lr * (g / n));
         }
         loss
     }
@@ -581,7 +585,10 @@ impl<F: Float> Workspace<F> {
     /// If `layer` is out of range.
     #[track_caller]
     pub fn hidden(&self, layer: usize) -> ArrayView2<'_, F> {
-        assert!(layer + 1 < self.acts.len(), "hidden layer {layer} out of range");
+        assert!(
+            layer + 1 < self.acts.len(),
+            "hidden layer {layer} out of range"
+        );
         self.acts[layer].slice(s![..self.rows, ..])
     }
 
@@ -701,11 +708,23 @@ mod tests {
     #[test]
     fn from_parameters_refuses_wrong_shapes() {
         let cfg = config(&[3, 2], Activation::Tanh, Head::SigmoidBce);
-        let err = Mlp::<f64>::from_parameters(cfg.clone(), vec![Array2::zeros((2, 3))], vec![
-            Array1::zeros(2),
-        ])
+        let err = Mlp::<f64>::from_parameters(
+            cfg.clone(),
+            vec![Array2::zeros((2, 3))],
+            vec![Array1::zeros(2)],
+        )
         .unwrap_err();
-        assert!(matches!(err, Error::DataShape { expected: 3, found: 2, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::DataShape {
+                    expected: 3,
+                    found: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let err = Mlp::<f64>::from_parameters(cfg, vec![], vec![]).unwrap_err();
         assert!(matches!(err, Error::DataShape { .. }), "{err}");
     }

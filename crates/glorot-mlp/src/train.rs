@@ -87,7 +87,9 @@ impl<F: Float> Evaluator<F> {
                 y[[i, usize::from(l)]] = F::one();
             }
             model.forward(data.x().slice(s![start..end, ..]), &mut self.ws);
-            let loss = model.loss(&self.ws, self.one_hot.slice(s![..rows, ..])).to_f64();
+            let loss = model
+                .loss(&self.ws, self.one_hot.slice(s![..rows, ..]))
+                .to_f64();
             if rows == n {
                 single = Some(loss);
             }
@@ -334,10 +336,18 @@ impl<F: Float> Trainer<F> {
     /// # Errors
     /// [`Error::DataShape`] when a split's widths do not match the model,
     /// [`Error::LabelOutOfRange`] when a label is not below the output count.
-    pub fn fit(&mut self, data: &FitData<'_, F>, observer: &mut dyn Observer) -> Result<TrainReport> {
+    pub fn fit(
+        &mut self,
+        data: &FitData<'_, F>,
+        observer: &mut dyn Observer,
+    ) -> Result<TrainReport> {
         let started = Instant::now();
         let outputs = self.model.config().outputs();
-        check_inputs("training inputs: columns", &self.model, data.train.x().ncols())?;
+        check_inputs(
+            "training inputs: columns",
+            &self.model,
+            data.train.x().ncols(),
+        )?;
         if data.train.y().ncols() != outputs {
             return Err(Error::DataShape {
                 what: "training targets: columns (model outputs)",
@@ -345,7 +355,11 @@ impl<F: Float> Trainer<F> {
                 found: data.train.y().ncols(),
             });
         }
-        check_inputs("validation inputs: columns", &self.model, data.validation.x().ncols())?;
+        check_inputs(
+            "validation inputs: columns",
+            &self.model,
+            data.validation.x().ncols(),
+        )?;
         data.validation.check_labels("validation", outputs)?;
         if let Some(test) = &data.test {
             check_inputs("test inputs: columns", &self.model, test.x().ncols())?;
@@ -434,7 +448,9 @@ impl<F: Float> Trainer<F> {
             }
             let train_seconds = epoch_start.elapsed().as_secs_f64();
             let train_loss = sum / batches as f64;
-            let val = buffers.eval.evaluate_unchecked(&self.model, &data.validation);
+            let val = buffers
+                .eval
+                .evaluate_unchecked(&self.model, &data.validation);
             if !val.loss.is_finite() {
                 report.status = Status::Diverged { epoch, batch: None };
                 break;
@@ -531,11 +547,7 @@ mod tests {
         (x, labels)
     }
 
-    fn setup(
-        shuffle: Shuffle,
-        lr: f64,
-        epochs: usize,
-    ) -> (ValidModelConfig, ValidTrainConfig) {
+    fn setup(shuffle: Shuffle, lr: f64, epochs: usize) -> (ValidModelConfig, ValidTrainConfig) {
         let m = ModelConfig {
             layers: vec![4, 8, 3],
             activation: Activation::Tanh,
@@ -602,7 +614,10 @@ mod tests {
         assert_eq!(rec.ends, (1..=20).collect::<Vec<_>>());
         let first = report.epochs[0];
         let last = report.epochs[19];
-        assert!(last.train_loss < 0.5 * first.train_loss, "{first:?} -> {last:?}");
+        assert!(
+            last.train_loss < 0.5 * first.train_loss,
+            "{first:?} -> {last:?}"
+        );
         assert!(last.val_accuracy > 95.0, "{last:?}");
         assert_eq!(report.test_accuracy, Some(last.val_accuracy));
         assert_eq!(report.final_val_accuracy(), Some(last.val_accuracy));
@@ -662,7 +677,10 @@ mod tests {
         }
         let json = serde_json::to_string(&report).unwrap();
         assert!(json.contains("\"kind\":\"diverged\""), "{json}");
-        assert!(!json.contains("NaN") && !json.contains("null,\"epoch"), "{json}");
+        assert!(
+            !json.contains("NaN") && !json.contains("null,\"epoch"),
+            "{json}"
+        );
     }
 
     #[test]
@@ -703,7 +721,10 @@ mod tests {
             test: None,
         };
         let err = train(&m, &t, &data, &mut NoopObserver).unwrap_err();
-        assert!(matches!(err, Error::LabelOutOfRange { label: 3, .. }), "{err}");
+        assert!(
+            matches!(err, Error::LabelOutOfRange { label: 3, .. }),
+            "{err}"
+        );
         let narrow = x.slice(s![.., ..3]);
         let data = FitData {
             train: TrainData::new(narrow, y.view()).unwrap(),
@@ -711,7 +732,17 @@ mod tests {
             test: None,
         };
         let err = train(&m, &t, &data, &mut NoopObserver).unwrap_err();
-        assert!(matches!(err, Error::DataShape { expected: 4, found: 3, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::DataShape {
+                    expected: 4,
+                    found: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,0 +1,12 @@
+//! Integration tests of glorot-mlp: one binary, one module per topic.
+//!
+//! Tests that need real MNIST read `GLOROT_MNIST_DIR` and skip with a note when it is
+//! unset; CI sets it.
+
+extern crate blas_src;
+
+mod gradcheck;
+mod learning;
+mod notebook;
+mod support;
+mod weights;

@@ -1,0 +1,107 @@
+//! Weights files are plain safetensors: readable without glorot.
+
+use glorot_mlp::{Activation, Head, Init, Mlp, ModelConfig, TrainConfig, WeightSource};
+
+/// Parses a safetensors file as a NumPy or PyTorch user's loader does, from the published
+/// format alone (8-byte little-endian header length, JSON header, raw little-endian data),
+/// and checks every tensor against the model.
+#[test]
+fn saved_weights_follow_the_published_format() {
+    let config = ModelConfig {
+        layers: vec![6, 5, 4],
+        activation: Activation::Sigmoid,
+        head: Head::SigmoidBce,
+        init: Init::GlorotUniform,
+    };
+    let model = Mlp::<f32>::new(config.validate().unwrap(), WeightSource::Seed(8)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    model.save(&path).unwrap();
+
+    let bytes = std::fs::read(&path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let data = &bytes[8 + n..];
+    let meta = &header["__metadata__"];
+    assert_eq!(meta["format"], "glorot-mlp");
+    assert_eq!(meta["dtype"], "f32");
+    let stored: ModelConfig = serde_json::from_str(meta["config"].as_str().unwrap()).unwrap();
+    assert_eq!(stored, config);
+    for (name, shape, values) in [
+        (
+            "w0",
+            vec![6, 5],
+            model.weights(0).iter().copied().collect::<Vec<f32>>(),
+        ),
+        ("b0", vec![5], model.bias(0).to_vec()),
+        ("w1", vec![5, 4], model.weights(1).iter().copied().collect()),
+        ("b1", vec![4], model.bias(1).to_vec()),
+    ] {
+        let t = &header[name];
+        assert_eq!(t["dtype"], "F32", "{name}");
+        let found: Vec<usize> = t["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        assert_eq!(found, shape, "{name}");
+        let start = t["data_offsets"][0].as_u64().unwrap() as usize;
+        let end = t["data_offsets"][1].as_u64().unwrap() as usize;
+        let read: Vec<f32> = data[start..end]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(read, values, "{name}");
+    }
+}
+
+/// Training can start from saved weights: a loaded model trains exactly as the original.
+#[test]
+fn training_resumes_from_saved_weights() {
+    use glorot_mlp::{EvalData, FitData, NoopObserver, Precision, TrainData, Trainer};
+    use ndarray::Array2;
+
+    let config = ModelConfig {
+        layers: vec![3, 4, 2],
+        activation: Activation::Tanh,
+        head: Head::SoftmaxCrossEntropy,
+        init: Init::LecunNormal,
+    };
+    let valid = config.validate().unwrap();
+    let model = Mlp::<f64>::new(valid, WeightSource::Seed(4)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("start.safetensors");
+    model.save(&path).unwrap();
+    let loaded = Mlp::<f64>::load_expecting(&path, &config).unwrap();
+
+    let x = Array2::from_shape_fn((9, 3), |(i, j)| ((i + j) as f64).cos());
+    let labels: Vec<u8> = (0..9).map(|i| (i % 2) as u8).collect();
+    let y = glorot_tensor::one_hot::<f64>(&labels, 2);
+    let data = FitData {
+        train: TrainData::new(x.view(), y.view()).unwrap(),
+        validation: EvalData::new(x.view(), &labels).unwrap(),
+        test: None,
+    };
+    let cfg = TrainConfig {
+        epochs: 3,
+        precision: Precision::F64,
+        ..TrainConfig::default()
+    }
+    .validate()
+    .unwrap();
+    let run = |m: Mlp<f64>| {
+        let mut t = Trainer::new(m, cfg.clone()).unwrap();
+        let r = t.fit(&data, &mut NoopObserver).unwrap();
+        let losses: Vec<(u64, u64)> = r
+            .epochs
+            .iter()
+            .map(|m| (m.train_loss.to_bits(), m.val_loss.to_bits()))
+            .collect();
+        (t.into_model(), losses)
+    };
+    let (a, la) = run(model);
+    let (b, lb) = run(loaded);
+    assert_eq!(a, b);
+    assert_eq!(la, lb);
+}
