@@ -118,6 +118,33 @@ pub fn column_sums<F: Float>(a: ArrayView2<F>, mut out: ArrayViewMut1<F>) {
     }
 }
 
+/// Column means: [`column_sums`] divided by the number of rows, `out[j] = (sum_i a[i, j]) / n`.
+///
+/// The same operations as NumPy's `np.mean(a, axis=0)` on a C-contiguous `a` (its sum,
+/// then a true division by the count), so the notebook's bias gradients
+/// (`np.mean(delta, axis=0)`) replay bit for bit. An empty `a` gives NaN, as NumPy.
+///
+/// Shapes: `a: (batch, n)`, `out: (n,)`.
+///
+/// # Panics
+/// If `out.len() != a.ncols()`.
+///
+/// ```
+/// use glorot_tensor::column_means;
+/// use ndarray::{array, Array1};
+///
+/// let a = array![[1.0f32, 2.0], [3.0, 5.0]];
+/// let mut out = Array1::zeros(2);
+/// column_means(a.view(), out.view_mut());
+/// assert_eq!(out, array![2.0, 3.5]);
+/// ```
+#[track_caller]
+pub fn column_means<F: Float>(a: ArrayView2<F>, mut out: ArrayViewMut1<F>) {
+    column_sums(a, out.view_mut());
+    let n = F::from_f64(a.nrows() as f64);
+    out.mapv_inplace(|s| s / n);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! Activations: derivatives against central differences, stability, softmax.
 
-use glorot_tensor::{Activation, Float, sigmoid, sigmoid_inplace, softmax_rows_inplace};
+use glorot_tensor::{
+    Activation, Float, add_row_bias, sigmoid, sigmoid_inplace, softmax_rows_inplace,
+};
 use ndarray::{Array2, array};
 
 use super::common::{assert_close, eps, random_matrix, rng};
@@ -64,6 +66,21 @@ fn forward_and_backward_in_place<F: Float>() {
         for ((&av, &gv), &ov) in a.iter().zip(&g).zip(&out) {
             assert_eq!(ov, act.derivative_from_output(av) * gv);
         }
+    }
+}
+
+/// The fused bias + activation pass equals the two separate passes bit for bit.
+fn fused_bias_forward<F: Float>() {
+    let mut r = rng(5);
+    let bias = random_matrix::<F>(1, 13, &mut r).row(0).to_owned();
+    for act in Activation::ALL {
+        let z: Array2<F> = random_matrix::<F>(9, 13, &mut r).mapv(|v| v * F::from_f64(3.0));
+        let mut two = z.clone();
+        add_row_bias(two.view_mut(), bias.view());
+        act.forward_inplace(two.view_mut());
+        let mut fused = z.clone();
+        act.forward_bias_inplace(fused.view_mut(), bias.view());
+        assert_eq!(fused, two, "{act}");
     }
 }
 
@@ -150,6 +167,7 @@ crate::both_floats!(
     derivatives_match_central_differences,
     derivative_formulas,
     forward_and_backward_in_place,
+    fused_bias_forward,
     stable_for_large_inputs,
     sigmoid_agrees_across_precisions,
     softmax_rows,

@@ -12,8 +12,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use glorot_tensor::{
-    Activation, Float, Init, accuracy_percent, add_row_bias, argmax_rows, column_sums, gemm, loss,
-    sigmoid_inplace, softmax_rows_inplace,
+    Activation, Float, Init, accuracy_percent, add_row_bias, argmax_rows, column_means,
+    column_sums, gemm, loss, sigmoid_inplace, softmax_rows_inplace,
 };
 use ndarray::{Array1, Array2, s};
 
@@ -124,10 +124,10 @@ impl<F: Float> Net<F> {
             let input = if l == 0 { x } else { before[l - 1].view() };
             let z = &mut after[0];
             gemm(one, input, self.w[l].view(), zero, z.view_mut());
-            add_row_bias(z.view_mut(), self.b[l].view());
             if l < 2 {
-                act.forward_inplace(z.view_mut());
+                act.forward_bias_inplace(z.view_mut(), self.b[l].view());
             } else {
+                add_row_bias(z.view_mut(), self.b[l].view());
                 sigmoid_inplace(z.view_mut());
             }
         }
@@ -144,8 +144,12 @@ impl<F: Float> Net<F> {
                 zero,
                 self.gw[l].view_mut(),
             );
-            column_sums(self.delta[l].view(), self.gb[l].view_mut());
-            self.gb[l].mapv_inplace(|v| v / n);
+            if l == 0 {
+                column_sums(self.delta[l].view(), self.gb[l].view_mut());
+                self.gb[l].mapv_inplace(|v| v / n);
+            } else {
+                column_means(self.delta[l].view(), self.gb[l].view_mut());
+            }
             if l > 0 {
                 let (lower, upper) = self.delta.split_at_mut(l);
                 gemm(
