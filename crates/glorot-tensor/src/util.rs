@@ -110,7 +110,11 @@ pub fn one_hot<F: Float>(labels: &[u8], classes: usize) -> Array2<F> {
 
 /// A uniformly random permutation of `0..n`, by Fisher-Yates: for `i` from `n - 1` down
 /// to 1, swap position `i` with a position drawn uniformly from `0..=i`
-/// (`rng.random_range`). The same seed gives the same permutation.
+/// (`rng.random_range` on `u64`, so 32- and 64-bit targets draw the same stream). The
+/// same seed gives the same permutation.
+///
+/// This is not NumPy's shuffle; to replay NumPy's stream use
+/// [`numpy_rng`](crate::numpy_rng).
 ///
 /// ```
 /// use glorot_tensor::permutation;
@@ -126,7 +130,8 @@ pub fn one_hot<F: Float>(labels: &[u8], classes: usize) -> Array2<F> {
 pub fn permutation<R: Rng + ?Sized>(n: usize, rng: &mut R) -> Vec<usize> {
     let mut p: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
-        let j = rng.random_range(0..=i);
+        // `i as u64` is lossless (usize is at most 64 bits), and so is the way back (j <= i).
+        let j = rng.random_range(0..=i as u64) as usize;
         p.swap(i, j);
     }
     p

@@ -80,6 +80,24 @@ fn the_counter_sees_allocations() {
     assert_eq!(n, 1);
 }
 
+/// The other side of the claim in the crate docs: operands with a non-unit inner stride
+/// are not BLAS-compatible, ndarray falls back to `matrixmultiply`, and that allocates
+/// (packing buffers). Seeing it here also shows the counter would catch a product that
+/// left the BLAS path.
+#[test]
+fn strided_operands_take_the_allocating_fallback() {
+    let a = Array2::<f64>::from_elem((64, 100), 0.5);
+    let b = Array2::<f64>::from_elem((50, 64), 0.25);
+    let mut c = Array2::<f64>::zeros((64, 64));
+    let blas = allocations_in(|| gemm(1.0, a.slice(s![.., ..50]), b.view(), 0.0, c.view_mut()));
+    assert_eq!(blas, 0, "a column slice keeps unit inner stride: BLAS");
+    let strided = allocations_in(|| gemm(1.0, a.slice(s![.., ..;2]), b.view(), 0.0, c.view_mut()));
+    assert!(
+        strided > 0,
+        "a strided operand should take the matrixmultiply path"
+    );
+}
+
 /// Buffers of the notebook's 784-H-H-10 network for one batch size.
 struct Net<F> {
     w: [Array2<F>; 3],
