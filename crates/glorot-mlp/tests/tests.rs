@@ -7,6 +7,7 @@ extern crate blas_src;
 
 mod gradcheck;
 mod learning;
+mod no_alloc;
 mod notebook;
 mod support;
 mod weights;

@@ -1,0 +1,113 @@
+//! "A step allocates nothing": checked with a counting global allocator.
+//!
+//! The allocator forwards to the system allocator and counts the allocations of the
+//! threads that switched counting on, so tests running in parallel do not disturb it.
+//! OpenBLAS manages its own buffers outside Rust's allocator.
+#![allow(unsafe_code)] // implementing GlobalAlloc requires `unsafe impl`; it only forwards.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use glorot_mlp::{
+    Activation, EvalData, Evaluator, Head, Init, Mlp, ModelConfig, WeightSource, Workspace,
+};
+use ndarray::{Array2, s};
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note_allocation() {
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        // SAFETY: forwarded contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_in(f: impl FnOnce()) -> usize {
+    ALLOCATIONS.with(|n| n.set(0));
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.with(|n| n.get())
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    let n = allocations_in(|| {
+        std::hint::black_box(vec![1u8; 100]);
+    });
+    assert_eq!(n, 1);
+}
+
+/// Training steps (full and partial batches, both heads, every activation), the unfused
+/// gradient + update pair, and evaluation allocate nothing once their buffers exist.
+#[test]
+fn steps_and_evaluation_allocate_nothing() {
+    for head in [Head::SigmoidBce, Head::SoftmaxCrossEntropy] {
+        for activation in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
+            let cfg = ModelConfig {
+                layers: vec![20, 16, 12, 5],
+                activation,
+                head,
+                init: Init::GlorotUniform,
+            }
+            .validate()
+            .unwrap();
+            let mut model = Mlp::<f32>::new(cfg.clone(), WeightSource::Seed(1)).unwrap();
+            let x = Array2::from_shape_fn((40, 20), |(i, j)| ((i * 20 + j) as f32).sin());
+            let labels: Vec<u8> = (0..40).map(|i| (i % 5) as u8).collect();
+            let y = glorot_tensor::one_hot::<f32>(&labels, 5);
+            let mut ws = Workspace::new(&cfg, 16);
+            let eval_data = EvalData::new(x.view(), &labels).unwrap();
+            let mut eval = Evaluator::new(&cfg, 15); // 3 chunks of 15, 15, 10
+            // Warm up OpenBLAS (its first call sets up its own buffers).
+            model.train_step(x.slice(s![..16, ..]), y.slice(s![..16, ..]), 0.1, &mut ws);
+            let n = allocations_in(|| {
+                for (a, b) in [(0, 16), (16, 32), (32, 40)] {
+                    let loss = model.train_step(
+                        x.slice(s![a..b, ..]),
+                        y.slice(s![a..b, ..]),
+                        0.1,
+                        &mut ws,
+                    );
+                    std::hint::black_box(loss);
+                }
+                model.gradients(x.slice(s![..7, ..]), y.slice(s![..7, ..]), &mut ws);
+                model.sgd_step(&ws, 0.1);
+                std::hint::black_box(eval.evaluate(&model, &eval_data).unwrap());
+            });
+            assert_eq!(n, 0, "{activation} {head}: {n} allocations");
+        }
+    }
+}
