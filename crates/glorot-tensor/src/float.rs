@@ -6,10 +6,16 @@
 /// through [`ndarray::LinalgScalar`], broadcasting scalars through
 /// [`ndarray::ScalarOperand`], uniform sampling, serde) so that callers write one bound.
 ///
-/// Calling conventions: `F::from_f64(0.5)` and `x.to_f64()` (method syntax) resolve to
-/// this trait. `num_traits::ToPrimitive` also has a `to_f64`, returning an `Option`; method
-/// syntax picks this trait's by-value method, but the path form `F::to_f64(x)` is
-/// ambiguous, so write `Float::to_f64(x)` or `x.to_f64()`.
+/// Calling conventions: `F::from_f64(0.5)` and `x.to_f64()` on a value `x: F` resolve to
+/// this trait. `num_traits::ToPrimitive` also has a `to_f64(&self) -> Option<f64>`: on a
+/// reference (`v: &F`, as in `a.iter().map(|v| v.to_f64())`) method lookup finds that one
+/// first, so destructure (`|&v| v.to_f64()`); the path form `F::to_f64(x)` is ambiguous,
+/// write `Float::to_f64(x)`.
+///
+/// `ndarray_linalg::Lapack` is deliberately not a supertrait: its `Scalar` methods
+/// (`exp`, `sqrt`, `abs`, ...) and `FromPrimitive::from_f64` would make `x.exp()` and
+/// `F::from_f64` ambiguous in every generic function. The one LAPACK user, the
+/// orthogonal initializer, works in `f64`.
 ///
 /// ```
 /// use glorot_tensor::Float;
