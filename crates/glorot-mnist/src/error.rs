@@ -229,14 +229,10 @@ fn hex_bytes(bytes: &[u8]) -> String {
 }
 
 fn not_found_message(dataset: DatasetKind, searched: &[PathBuf]) -> String {
-    let mut msg = format!(
-        "{dataset} not found; searched {}",
-        if searched.is_empty() {
-            "nothing".to_owned()
-        } else {
-            String::new()
-        }
-    );
+    let mut msg = format!("{dataset} not found; searched:");
+    if searched.is_empty() {
+        msg.push_str(" nothing (no data root and no environment variable)");
+    }
     for dir in searched {
         msg.push_str(&format!("\n  - {}", dir.display()));
     }

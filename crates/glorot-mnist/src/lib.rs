@@ -66,7 +66,8 @@ pub use dataset::{
 pub use error::Error;
 pub use kind::{DatasetKind, FileRole, KnownFile, UnknownDataset};
 pub use locate::{
-    Candidate, Source, candidates, env_dir, fetch_dir, find_files, find_workspace_data_root, locate,
+    Candidate, Source, candidates, default_data_root, env_dir, fetch_dir, find_files,
+    find_workspace_data_root, locate,
 };
 
 /// Rows per image.

@@ -174,6 +174,12 @@ pub fn find_files(dir: &Path) -> Result<[PathBuf; 4], Error> {
     }
 }
 
+/// The data root for a process started in `cwd`: the workspace's `data/`
+/// ([`find_workspace_data_root`]), or `cwd/data` outside a Cargo workspace.
+pub fn default_data_root(cwd: &Path) -> PathBuf {
+    find_workspace_data_root(cwd).unwrap_or_else(|| cwd.join("data"))
+}
+
 /// The workspace data root for a process started in `start`: `<root>/data`, where
 /// `<root>` is the nearest ancestor of `start` (itself included) holding a `Cargo.toml`
 /// with a `[workspace]` table. `None` outside a Cargo workspace.

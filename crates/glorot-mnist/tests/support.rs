@@ -76,6 +76,7 @@ pub(crate) fn cycling_labels(n: usize) -> Vec<u8> {
 /// The environment variable may be relative: it is resolved against the current
 /// directory, then against the workspace root (cargo runs tests in the crate directory,
 /// CI sets `GLOROT_MNIST_DIR=../shared/mnist` relative to the workspace root).
+#[allow(clippy::print_stderr, reason = "a skipped test says why")]
 pub(crate) fn real_dir(kind: DatasetKind) -> Option<PathBuf> {
     let from_env = std::env::var_os(kind.env_var())
         .filter(|v| !v.is_empty())
