@@ -746,6 +746,33 @@ mod tests {
     }
 
     #[test]
+    fn trainers_run_in_parallel_on_one_shared_dataset() {
+        fn send<T: Send>() {}
+        fn sync<T: Sync>() {}
+        send::<Trainer<f32>>();
+        send::<Mlp<f64>>();
+        sync::<FitData<'static, f32>>();
+        send::<TrainReport>();
+
+        let (x, labels) = blobs(45, 3);
+        let y = one_hot::<f64>(&labels, 3);
+        let data = FitData {
+            train: TrainData::new(x.view(), y.view()).unwrap(),
+            validation: EvalData::new(x.view(), &labels).unwrap(),
+            test: None,
+        };
+        let (m, t) = setup(Shuffle::EveryEpoch, 0.2, 2);
+        let sequential = train(&m, &t, &data, &mut NoopObserver).unwrap().0;
+        let parallel: Vec<Mlp<f64>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..2)
+                .map(|_| scope.spawn(|| train(&m, &t, &data, &mut NoopObserver).unwrap().0))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(parallel.iter().all(|p| *p == sequential));
+    }
+
+    #[test]
     fn chunked_evaluation_agrees_with_one_pass() {
         let (x, labels) = blobs(25, 3);
         let (m, _) = setup(Shuffle::Never, 0.1, 1);
