@@ -46,7 +46,8 @@ fn one_epoch_on_a_few_thousand_images_learns() {
     let (mlp_a, a) = train::<f32>(&model, &cfg, &data, &mut NoopObserver).unwrap();
     assert_eq!(a.status, Status::Completed);
     let acc = a.final_val_accuracy().unwrap();
-    // Chance is 10%; one epoch on 4,000 images reaches well above 80% (measured ~88%).
+    // Chance is 10%; one epoch on 4,000 images reaches well above 80% (measured 86.65%,
+    // test 86.97%, with Debian's OpenBLAS).
     assert!(acc > 75.0, "validation accuracy {acc}");
     let test = a.test_accuracy.unwrap();
     assert!(test > 75.0, "test accuracy {test}");
