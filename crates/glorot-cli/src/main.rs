@@ -1,6 +1,86 @@
-//! The `glorot` command.
+//! The `glorot` command: train, evaluate, gradient-check, search, experiments, data.
+//!
+//! Thin by design: argument parsing, progress display and printing live here; the
+//! work is done by the libraries. Exit codes: 0 success, 1 runtime failure,
+//! 2 usage error (clap's own). Errors print as one line with their cause chain.
 
 // The BLAS provider is selected here, in the final binary.
 extern crate blas_src;
 
-fn main() {}
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod common;
+mod data;
+mod experiments;
+mod search;
+mod train;
+
+/// Train and study the notebook's multilayer perceptron on MNIST.
+#[derive(Debug, Parser)]
+#[command(
+    name = "glorot",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train one model; writes its curves as JSON and optionally its weights.
+    Train(train::TrainArgs),
+    /// Evaluate saved weights on a split.
+    Eval(train::EvalArgs),
+    /// Check backpropagation against central finite differences.
+    Gradcheck(train::GradcheckArgs),
+    /// Hyperparameter grid search: run, status, merge, best.
+    Search(search::SearchArgs),
+    /// Run the notebook's three studies and write results/ (used by `cargo xtask experiments`).
+    Experiments(experiments::ExperimentsArgs),
+    /// Datasets: fetch, verify, info.
+    Data(data::DataArgs),
+    /// Time one training epoch (used by `cargo xtask bench`).
+    #[command(hide = true)]
+    BenchEpoch(bench::BenchEpochArgs),
+    /// Time the GEMM sequence of one epoch alone (used by `cargo xtask bench`).
+    #[command(hide = true)]
+    BenchGemm(bench::BenchGemmArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => train::run_train(args),
+        Command::Eval(args) => train::run_eval(args),
+        Command::Gradcheck(args) => train::run_gradcheck(args),
+        Command::Search(args) => search::run(args),
+        Command::Experiments(args) => experiments::run(args),
+        Command::Data(args) => data::run(args),
+        Command::BenchEpoch(args) => bench::run_epoch(args),
+        Command::BenchGemm(args) => bench::run_gemm(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // A command-line mistake clap could not see on its own: exit 2, as clap does.
+        Err(err) if err.downcast_ref::<common::UsageError>().is_some() => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("glorot: error: {err:#}\n\nFor more information, try '--help'.");
+            }
+            ExitCode::from(2)
+        }
+        Err(err) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("glorot: error: {err:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -40,7 +40,7 @@ pub use journal::{Journal, SearchContext, TrialRecord, TrialStatus, write_atomic
 pub use manifest::Manifest;
 pub use runner::{
     Quiet, RunOptions, RunOutcome, SearchData, SearchObserver, TestEvaluation, evaluate_on_test,
-    run, run_trial,
+    evaluate_on_test_observed, run, run_trial,
 };
 pub use shard::Shard;
 pub use spec::{GridSpec, PRESETS, Trial, ValidGrid};

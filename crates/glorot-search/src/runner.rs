@@ -81,6 +81,21 @@ impl SearchData {
         &self.description
     }
 
+    /// Training rows.
+    pub fn train_len(&self) -> usize {
+        self.train_x.nrows()
+    }
+
+    /// Validation rows.
+    pub fn validation_len(&self) -> usize {
+        self.val_x.nrows()
+    }
+
+    /// Test rows (0 without a test split).
+    pub fn test_len(&self) -> usize {
+        self.test_x.as_ref().map_or(0, |t| t.nrows())
+    }
+
     /// Number of inputs per sample.
     pub fn inputs(&self) -> usize {
         self.train_x.ncols()
@@ -354,18 +369,30 @@ pub struct TestEvaluation {
 }
 
 /// Retrains `trial` from its seed on the same data and evaluates the test split once.
+/// `Ok(None)` when `data` has no test split.
 pub fn evaluate_on_test(
     trial: &Trial,
     data: &SearchData,
     recorded: Option<&TrialRecord>,
 ) -> Result<Option<TestEvaluation>> {
+    evaluate_on_test_observed(trial, data, recorded, &Quiet)
+}
+
+/// As [`evaluate_on_test`], reporting the retraining's epochs to `observer`, which may
+/// also stop it (then `Ok(None)`).
+pub fn evaluate_on_test_observed(
+    trial: &Trial,
+    data: &SearchData,
+    recorded: Option<&TrialRecord>,
+    observer: &dyn SearchObserver,
+) -> Result<Option<TestEvaluation>> {
     if data.test_x.is_none() {
         return Ok(None);
     }
-    let mut quiet = glorot_mlp::NoopObserver;
+    let mut forward = Forward { trial, observer };
     let report = match trial.config.precision {
-        Precision::F32 => fit_trial::<f32>(trial, data, data.sets_f32(true), &mut quiet)?,
-        Precision::F64 => fit_trial::<f64>(trial, data, data.sets_f64(true), &mut quiet)?,
+        Precision::F32 => fit_trial::<f32>(trial, data, data.sets_f32(true), &mut forward)?,
+        Precision::F64 => fit_trial::<f64>(trial, data, data.sets_f64(true), &mut forward)?,
     };
     let (Some(test_accuracy), Some(test_loss)) = (report.test_accuracy, report.test_loss) else {
         return Ok(None);

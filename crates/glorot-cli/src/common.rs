@@ -1,0 +1,719 @@
+//! What every command shares: data options, BLAS threads, the run manifest, output
+//! (results and JSON to stdout, progress to stderr), interruption, usage errors.
+
+use std::{
+    fmt,
+    io::{IsTerminal, Write},
+    path::{Path, PathBuf},
+    sync::{
+        OnceLock,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use anyhow::{Context, Result};
+use glorot_mlp::{Activation, Head, Init, Precision, Shuffle};
+use glorot_mnist::{DatasetKind, LoadOptions, Mnist, SplitData, Verify};
+use glorot_search::Manifest;
+use ndarray::s;
+use serde::Serialize;
+
+/// The source revision baked in by `build.rs` (`git describe --always --dirty`).
+pub(crate) const GIT_REVISION: &str = env!("GLOROT_GIT_REVISION");
+
+// ---------------------------------------------------------------------------------------
+// Usage errors (exit code 2)
+// ---------------------------------------------------------------------------------------
+
+/// A mistake in the command line that clap cannot see on its own (two options that
+/// contradict each other, a thread plan that oversubscribes the machine). `main` exits
+/// with code 2 for it, as for clap's own errors.
+#[derive(Debug)]
+pub(crate) struct UsageError(pub(crate) String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// `Err(UsageError)` as an `anyhow` error.
+pub(crate) fn usage<T>(message: impl Into<String>) -> Result<T> {
+    Err(UsageError(message.into()).into())
+}
+
+// ---------------------------------------------------------------------------------------
+// Value parsers for hyperparameters
+// ---------------------------------------------------------------------------------------
+
+/// `relu`, `sigmoid`, `tanh` (case-insensitive).
+pub(crate) fn parse_activation(s: &str) -> Result<Activation, String> {
+    s.parse::<Activation>()
+        .map_err(|_| format!("unknown activation `{s}` (expected relu, sigmoid or tanh)"))
+}
+
+/// `sigmoid_bce` (the notebook's, also `notebook`, `sigmoid`, `bce`) or
+/// `softmax_cross_entropy` (also `softmax`).
+pub(crate) fn parse_head(s: &str) -> Result<Head, String> {
+    s.parse::<Head>().map_err(|e| e.to_string())
+}
+
+/// `f32` or `f64`.
+pub(crate) fn parse_precision(s: &str) -> Result<Precision, String> {
+    s.parse::<Precision>().map_err(|e| e.to_string())
+}
+
+/// `every-epoch` or `never`.
+pub(crate) fn parse_shuffle(s: &str) -> Result<Shuffle, String> {
+    s.parse::<Shuffle>().map_err(|e| e.to_string())
+}
+
+/// `mnist` or `fashion-mnist`.
+pub(crate) fn parse_dataset(s: &str) -> Result<DatasetKind, String> {
+    s.parse::<DatasetKind>().map_err(|e| e.to_string())
+}
+
+/// Help text listing the initializer names [`parse_init`] accepts.
+pub(crate) const INIT_HELP: &str = "glorot_uniform (the notebook's), normal[:MEAN:STD] (default 0:1, the notebook's \
+     `normal`), zero, he_normal, he_uniform, lecun_normal, orthogonal[:GAIN] (default 1)";
+
+/// An initializer: `glorot_uniform` (also `glorot`, `xavier`), `normal` or
+/// `normal:MEAN:STD`, `zero`, `he_normal`, `he_uniform`, `lecun_normal`, `orthogonal` or
+/// `orthogonal:GAIN`. Dashes and underscores are interchangeable.
+pub(crate) fn parse_init(s: &str) -> Result<Init, String> {
+    let lower = s.trim().to_ascii_lowercase().replace('-', "_");
+    let (name, params) = match lower.split_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (lower.as_str(), None),
+    };
+    let numbers = |p: &str| -> Result<Vec<f64>, String> {
+        p.split(':')
+            .map(|x| {
+                x.trim()
+                    .parse::<f64>()
+                    .map_err(|_| format!("`{x}` in initializer `{s}` is not a number"))
+            })
+            .collect()
+    };
+    let plain = |init: Init| match params {
+        None => Ok(init),
+        Some(_) => Err(format!(
+            "initializer `{name}` takes no parameters (got `{s}`)"
+        )),
+    };
+    match name {
+        "glorot_uniform" | "glorot" | "xavier" | "xavier_uniform" => plain(Init::GlorotUniform),
+        "zero" | "zeros" => plain(Init::Zero),
+        "he_normal" | "kaiming_normal" => plain(Init::HeNormal),
+        "he_uniform" | "kaiming_uniform" => plain(Init::HeUniform),
+        "lecun_normal" => plain(Init::LecunNormal),
+        "normal" => match params.map(numbers).transpose()?.as_deref() {
+            None => Ok(Init::Normal {
+                mean: 0.0,
+                std: 1.0,
+            }),
+            Some(&[mean, std]) if mean.is_finite() && std.is_finite() && std >= 0.0 => {
+                Ok(Init::Normal { mean, std })
+            }
+            Some(_) => Err(format!(
+                "`{s}`: expected normal:MEAN:STD with finite numbers and STD >= 0"
+            )),
+        },
+        "orthogonal" => match params.map(numbers).transpose()?.as_deref() {
+            None => Ok(Init::Orthogonal { gain: 1.0 }),
+            Some(&[gain]) if gain.is_finite() => Ok(Init::Orthogonal { gain }),
+            Some(_) => Err(format!(
+                "`{s}`: expected orthogonal:GAIN with a finite gain"
+            )),
+        },
+        _ => Err(format!("unknown initializer `{s}` (expected {INIT_HELP})")),
+    }
+}
+
+/// A short name of an initializer for tables: the serde `kind` plus its parameters.
+pub(crate) fn init_name(init: Init) -> String {
+    match init {
+        Init::GlorotUniform => "glorot_uniform".into(),
+        Init::Zero => "zero".into(),
+        Init::HeNormal => "he_normal".into(),
+        Init::HeUniform => "he_uniform".into(),
+        Init::LecunNormal => "lecun_normal".into(),
+        Init::Normal { mean, std } => format!("normal:{mean}:{std}"),
+        Init::Orthogonal { gain } => format!("orthogonal:{gain}"),
+    }
+}
+
+/// A positive integer (clap value parser).
+pub(crate) fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a positive integer")),
+    }
+}
+
+/// A finite positive number (clap value parser), e.g. a learning rate.
+pub(crate) fn parse_positive_f64(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Ok(x) => Err(format!("{x} is not a finite positive number")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Data options
+// ---------------------------------------------------------------------------------------
+
+/// Where the dataset is and which part of it to use.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Data")]
+pub(crate) struct DataOpts {
+    /// Directory holding the four IDX files (gzip or not). Default: $GLOROT_MNIST_DIR
+    /// (resp. $GLOROT_FASHION_MNIST_DIR), then <workspace>/data/<dataset>, then system
+    /// directories.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Which dataset the directory holds: mnist or fashion-mnist.
+    #[arg(long, value_name = "NAME", default_value = "mnist", value_parser = parse_dataset)]
+    pub(crate) dataset: DatasetKind,
+    /// Do not compare the files' SHA-256 with the published ones (for custom data in the
+    /// MNIST format; the structure is still checked).
+    #[arg(long)]
+    pub(crate) no_verify: bool,
+    /// Training images held out for validation, from the end of the training file (the
+    /// notebook: 10000).
+    #[arg(long, value_name = "N", default_value_t = glorot_mnist::DEFAULT_VALIDATION_SIZE)]
+    pub(crate) validation_size: usize,
+    /// Train on the first N training images only (quick runs, tests).
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub(crate) train_limit: Option<usize>,
+    /// Validate on the first N validation images only.
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub(crate) val_limit: Option<usize>,
+    /// Test on the first N test images only.
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub(crate) test_limit: Option<usize>,
+}
+
+/// A dataset loaded for training, with the subsets applied.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    /// The splits (train, validation, test), limited as asked.
+    pub(crate) mnist: Mnist<f32>,
+    /// Sizes of the splits before the limits.
+    pub(crate) full_sizes: [usize; 3],
+}
+
+impl DataOpts {
+    /// Locates the dataset: `--data-dir`, else the environment variable, else the
+    /// workspace's `data/` directory, else system directories.
+    pub(crate) fn locate(&self) -> Result<PathBuf> {
+        let cwd = std::env::current_dir().ok();
+        let root = cwd
+            .as_deref()
+            .and_then(glorot_mnist::find_workspace_data_root);
+        glorot_mnist::locate(self.dataset, self.data_dir.as_deref(), root.as_deref()).with_context(
+            || {
+                format!(
+                    "cannot find the {} files (fetch them with `glorot data fetch`, or pass --data-dir)",
+                    self.dataset
+                )
+            },
+        )
+    }
+
+    /// Locates, reads, verifies, splits and limits the dataset.
+    pub(crate) fn load(&self) -> Result<Loaded> {
+        let dir = self.locate()?;
+        let options = LoadOptions {
+            dataset: self.dataset,
+            validation_size: self.validation_size,
+            verify: if self.no_verify {
+                Verify::Skip
+            } else {
+                Verify::Digests
+            },
+            ..LoadOptions::default()
+        };
+        let mut mnist = glorot_mnist::load(&dir, &options)
+            .with_context(|| format!("cannot load {} from {}", self.dataset, dir.display()))?;
+        let full_sizes = [mnist.train.len(), mnist.validation.len(), mnist.test.len()];
+        limit(&mut mnist.train, self.train_limit);
+        limit(&mut mnist.validation, self.val_limit);
+        limit(&mut mnist.test, self.test_limit);
+        if mnist.train.is_empty() {
+            return usage(format!(
+                "the training split is empty: --validation-size {} leaves no training images",
+                self.validation_size
+            ));
+        }
+        if mnist.validation.is_empty() {
+            return usage(
+                "the validation split is empty: training reports validation accuracy every \
+                 epoch, so --validation-size must be at least 1",
+            );
+        }
+        Ok(Loaded { mnist, full_sizes })
+    }
+}
+
+fn limit(split: &mut SplitData<f32>, n: Option<usize>) {
+    if let Some(n) = n.filter(|&n| n < split.len()) {
+        split.images = split.images.slice(s![..n, ..]).to_owned();
+        split.labels.truncate(n);
+    }
+}
+
+impl Loaded {
+    /// Names the training and validation data exactly enough that two runs with equal
+    /// descriptions train on equal data: dataset, split sizes (and the subsets taken),
+    /// pixel scaling, and the SHA-256 of the training files (the validation split is
+    /// part of them). The directory is not part of it, so data may move.
+    pub(crate) fn description(&self) -> String {
+        let m = &self.mnist;
+        let digest = |role: glorot_mnist::FileRole| {
+            m.files
+                .iter()
+                .find(|f| f.role == role)
+                .map(|f| f.sha256.get(..16).unwrap_or(&f.sha256).to_owned())
+                .unwrap_or_else(|| "?".into())
+        };
+        format!(
+            "{}: train {} of {}, validation {} of {} (last {} training images held out), \
+             pixels/256, train-images sha256 {}.., train-labels sha256 {}..",
+            m.kind,
+            m.train.len(),
+            self.full_sizes[0],
+            m.validation.len(),
+            self.full_sizes[1],
+            self.full_sizes[1],
+            digest(glorot_mnist::FileRole::TrainImages),
+            digest(glorot_mnist::FileRole::TrainLabels),
+        )
+    }
+
+    /// A serializable summary for results files.
+    pub(crate) fn info(&self) -> DataInfo {
+        let m = &self.mnist;
+        DataInfo {
+            dataset: m.kind.name().to_owned(),
+            dir: m.dir.clone(),
+            train: m.train.len(),
+            validation: m.validation.len(),
+            test: m.test.len(),
+            description: self.description(),
+        }
+    }
+}
+
+/// The data of a run, as recorded in results JSON.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct DataInfo {
+    /// `mnist` or `fashion-mnist`.
+    pub(crate) dataset: String,
+    /// Where it was read from.
+    pub(crate) dir: PathBuf,
+    /// Training rows used.
+    pub(crate) train: usize,
+    /// Validation rows used.
+    pub(crate) validation: usize,
+    /// Test rows available.
+    pub(crate) test: usize,
+    /// [`Loaded::description`].
+    pub(crate) description: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// BLAS threads
+// ---------------------------------------------------------------------------------------
+
+/// OpenBLAS's own controls. OpenBLAS reads `OPENBLAS_NUM_THREADS` once, when the library
+/// loads, so the thread count must be set through its API.
+#[allow(unsafe_code)]
+mod openblas {
+    use std::ffi::{CStr, c_char, c_int};
+
+    // SAFETY: these are OpenBLAS's exported C functions with these exact signatures
+    // (`cblas.h`: `void openblas_set_num_threads(int)`, `int openblas_get_num_threads(void)`,
+    // `int openblas_get_parallel(void)`, `char* openblas_get_config(void)`). The binary
+    // links libopenblas through `blas-src`/`openblas-src`. They take plain integers or
+    // nothing, have no preconditions, and may be called from any thread.
+    unsafe extern "C" {
+        pub(super) safe fn openblas_set_num_threads(n: c_int);
+        pub(super) safe fn openblas_get_num_threads() -> c_int;
+        pub(super) safe fn openblas_get_parallel() -> c_int;
+        fn openblas_get_config() -> *const c_char;
+    }
+
+    /// The build description, e.g. `OpenBLAS 0.3.29 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64`.
+    pub(super) fn config() -> String {
+        // SAFETY: `openblas_get_config` returns a pointer to a static NUL-terminated
+        // string owned by the library (never freed); it is read, not kept.
+        unsafe {
+            let p = openblas_get_config();
+            if p.is_null() {
+                return "OpenBLAS".to_owned();
+            }
+            CStr::from_ptr(p).to_string_lossy().trim().to_owned()
+        }
+    }
+}
+
+/// Logical CPUs available to this process.
+pub(crate) fn cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+}
+
+/// Sets the number of threads every BLAS call may use (process-wide) and returns the
+/// number OpenBLAS actually uses (it caps requests at its build's `MAX_THREADS`).
+pub(crate) fn set_blas_threads(n: usize) -> usize {
+    openblas::openblas_set_num_threads(i32::try_from(n.max(1)).unwrap_or(i32::MAX));
+    usize::try_from(openblas::openblas_get_num_threads())
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// The BLAS library, for manifests: OpenBLAS's build configuration and threading model.
+pub(crate) fn blas_description() -> String {
+    let parallel = match openblas::openblas_get_parallel() {
+        0 => "sequential",
+        1 => "pthreads",
+        2 => "OpenMP",
+        _ => "unknown threading",
+    };
+    format!("{} ({parallel})", openblas::config())
+}
+
+/// How many trials run at once and how many BLAS threads each uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ThreadPlan {
+    /// Trials in parallel.
+    pub(crate) workers: usize,
+    /// BLAS threads per trial.
+    pub(crate) blas_threads: usize,
+}
+
+/// Chooses workers and BLAS threads: by default one single-threaded trial per CPU (the
+/// measured best for the notebook's small GEMMs), or every CPU for BLAS when there is one
+/// worker; never `workers * blas_threads > cpus` unless `oversubscribe`.
+///
+/// The plan depends only on the flags and the machine, never on how many trials are
+/// left, so a resumed search computes with the same thread count as the first run.
+pub(crate) fn plan_threads(
+    workers: Option<usize>,
+    blas: Option<usize>,
+    oversubscribe: bool,
+    cpus: usize,
+) -> Result<ThreadPlan> {
+    let cpus = cpus.max(1);
+    let workers = workers.unwrap_or_else(|| match blas {
+        Some(t) => (cpus / t).max(1),
+        None => cpus,
+    });
+    let blas_threads = blas.unwrap_or(if workers > 1 { 1 } else { cpus });
+    if workers * blas_threads > cpus && !oversubscribe {
+        return usage(format!(
+            "{workers} workers x {blas_threads} BLAS threads = {} threads on {cpus} CPUs would \
+             oversubscribe the machine; lower --workers or --blas-threads, or pass --oversubscribe",
+            workers * blas_threads
+        ));
+    }
+    Ok(ThreadPlan {
+        workers,
+        blas_threads,
+    })
+}
+
+/// The manifest of this process's results.
+pub(crate) fn manifest(plan: ThreadPlan) -> Manifest {
+    Manifest::detect(
+        GIT_REVISION,
+        &blas_description(),
+        plan.blas_threads,
+        plan.workers,
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Output
+// ---------------------------------------------------------------------------------------
+
+/// Writes one line to stdout. A closed pipe (`glorot ... | head`) is not an error.
+pub(crate) fn out(line: impl fmt::Display) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    ignore_broken_pipe(writeln!(stdout, "{line}"))
+}
+
+/// Writes `value` as pretty JSON (and a newline) to stdout.
+pub(crate) fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
+    let mut json = serde_json::to_string_pretty(value).context("serializing the result")?;
+    json.push('\n');
+    let mut stdout = std::io::stdout().lock();
+    ignore_broken_pipe(
+        stdout
+            .write_all(json.as_bytes())
+            .and_then(|()| stdout.flush()),
+    )
+}
+
+fn ignore_broken_pipe(r: std::io::Result<()>) -> Result<()> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}
+
+/// Writes `value` as pretty JSON to `path` atomically (temporary file, then rename),
+/// creating the parent directory.
+pub(crate) fn write_json_file<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut json = serde_json::to_vec_pretty(value).context("serializing the result")?;
+    json.push(b'\n');
+    glorot_search::write_atomic(path, &json)?;
+    Ok(())
+}
+
+/// Progress and notes on stderr: a live display when stderr is a terminal, plain lines
+/// otherwise (logs, CI, Slurm output files), nothing with `--quiet`.
+#[derive(Debug)]
+pub(crate) struct Stderr {
+    live: bool,
+    quiet: bool,
+    /// Lines of the live display currently on screen (erased before the next write).
+    drawn: AtomicUsize,
+}
+
+impl Stderr {
+    /// Detects whether stderr is a terminal that understands cursor movement.
+    pub(crate) fn new(quiet: bool) -> Self {
+        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        Stderr {
+            live: std::io::stderr().is_terminal() && !dumb,
+            quiet,
+            drawn: AtomicUsize::new(0),
+        }
+    }
+
+    /// Whether progress is drawn in place (else printed as lines).
+    pub(crate) fn is_live(&self) -> bool {
+        self.live && !self.quiet
+    }
+
+    /// A line of progress or a note, above the live display.
+    pub(crate) fn line(&self, line: impl fmt::Display) {
+        if self.quiet {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        let clear = self.clear_codes();
+        let _ = write!(err, "{clear}{line}\n");
+        let _ = err.flush();
+    }
+
+    /// A warning: always printed, even with `--quiet`.
+    pub(crate) fn warn(&self, message: impl fmt::Display) {
+        let mut err = std::io::stderr().lock();
+        let clear = self.clear_codes();
+        let _ = write!(err, "{clear}glorot: warning: {message}\n");
+        let _ = err.flush();
+    }
+
+    /// Replaces the live display with `lines` (terminal only).
+    pub(crate) fn draw(&self, lines: &[String]) {
+        if !self.is_live() {
+            return;
+        }
+        let width = terminal_width();
+        let mut buf = self.clear_codes();
+        for l in lines {
+            buf.push_str(&truncate(l, width));
+            buf.push('\n');
+        }
+        self.drawn.store(lines.len(), Ordering::Relaxed);
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(buf.as_bytes());
+        let _ = err.flush();
+    }
+
+    /// Erases the live display.
+    pub(crate) fn clear(&self) {
+        if self.is_live() {
+            let codes = self.clear_codes();
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(codes.as_bytes());
+            let _ = err.flush();
+        }
+    }
+
+    /// Escape codes moving the cursor to the first line of the live display and clearing
+    /// to the end of the screen.
+    fn clear_codes(&self) -> String {
+        match self.drawn.swap(0, Ordering::Relaxed) {
+            0 => String::new(),
+            n => format!("\x1b[{n}F\x1b[J"),
+        }
+    }
+}
+
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|&w: &usize| w >= 20)
+        .unwrap_or(100)
+}
+
+fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// A text progress bar of `width` cells.
+pub(crate) fn bar(done: usize, total: usize, width: usize) -> String {
+    let filled = (done * width).checked_div(total).unwrap_or(0).min(width);
+    format!("[{}{}]", "#".repeat(filled), "-".repeat(width - filled))
+}
+
+/// `42 s`, `3 min 05 s`, `1 h 02 min`.
+pub(crate) fn human_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if !s.is_finite() {
+        return "?".into();
+    }
+    let total = s.round() as u64;
+    if s < 10.0 {
+        format!("{s:.1} s")
+    } else if total < 60 {
+        format!("{total} s")
+    } else if total < 3600 {
+        format!("{} min {:02} s", total / 60, total % 60)
+    } else {
+        format!("{} h {:02} min", total / 3600, (total % 3600) / 60)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Interruption
+// ---------------------------------------------------------------------------------------
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static HANDLER: OnceLock<bool> = OnceLock::new();
+
+/// Installs a handler for Ctrl-C (SIGINT), SIGTERM (Slurm's time limit, `docker stop`)
+/// and SIGHUP: the first signal asks the running work to stop at the next batch
+/// boundary ([`stop_requested`]), a second one ends the process at once. Returns whether
+/// the handler is installed (it is not when another handler exists).
+pub(crate) fn handle_interrupts() -> bool {
+    *HANDLER.get_or_init(|| {
+        ctrlc::set_handler(|| {
+            if STOP.swap(true, Ordering::SeqCst) {
+                // Second signal: the user means it. Finished trials are already on disk.
+                std::process::exit(130);
+            }
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(
+                err,
+                "\nglorot: stopping at the next batch (finished work is kept; signal again to quit now)"
+            );
+        })
+        .is_ok()
+    })
+}
+
+/// Whether a stop was requested by a signal.
+pub(crate) fn stop_requested() -> bool {
+    STOP.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initializers_parse_with_parameters() {
+        assert_eq!(parse_init("glorot").unwrap(), Init::GlorotUniform);
+        assert_eq!(parse_init("He-Normal").unwrap(), Init::HeNormal);
+        assert_eq!(
+            parse_init("normal").unwrap(),
+            Init::Normal {
+                mean: 0.0,
+                std: 1.0
+            }
+        );
+        assert_eq!(
+            parse_init("normal:0.5:0.01").unwrap(),
+            Init::Normal {
+                mean: 0.5,
+                std: 0.01
+            }
+        );
+        assert_eq!(
+            parse_init("orthogonal:2").unwrap(),
+            Init::Orthogonal { gain: 2.0 }
+        );
+        assert!(parse_init("normal:0:-1").is_err());
+        assert!(parse_init("zero:1").is_err());
+        assert!(
+            parse_init("uniformish")
+                .unwrap_err()
+                .contains("glorot_uniform")
+        );
+        for init in [
+            Init::GlorotUniform,
+            Init::Zero,
+            Init::HeNormal,
+            Init::HeUniform,
+            Init::LecunNormal,
+            Init::Normal {
+                mean: 0.0,
+                std: 0.1,
+            },
+            Init::Orthogonal { gain: 1.5 },
+        ] {
+            assert_eq!(parse_init(&init_name(init)).unwrap(), init);
+        }
+    }
+
+    #[test]
+    fn thread_plans_never_oversubscribe_by_default() {
+        let plan = |w, t, o, cpus| plan_threads(w, t, o, cpus).unwrap();
+        let tp = |workers, blas_threads| ThreadPlan {
+            workers,
+            blas_threads,
+        };
+        // Default: one single-threaded trial per CPU.
+        assert_eq!(plan(None, None, false, 8), tp(8, 1));
+        // One worker: BLAS gets every CPU.
+        assert_eq!(plan(Some(1), None, false, 8), tp(1, 8));
+        assert_eq!(plan(None, None, false, 1), tp(1, 1));
+        // BLAS threads given: as many workers as fit.
+        assert_eq!(plan(None, Some(2), false, 8), tp(4, 2));
+        assert!(plan_threads(Some(4), Some(2), false, 4).is_err());
+        assert!(plan_threads(None, Some(16), false, 8).is_err());
+        assert_eq!(plan(Some(4), Some(2), true, 4), tp(4, 2));
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration(Duration::from_millis(4200)), "4.2 s");
+        assert_eq!(human_duration(Duration::from_secs(42)), "42 s");
+        assert_eq!(human_duration(Duration::from_secs(185)), "3 min 05 s");
+        assert_eq!(human_duration(Duration::from_secs(3720)), "1 h 02 min");
+        assert_eq!(bar(1, 4, 8), "[##------]");
+        assert_eq!(bar(0, 0, 4), "[----]");
+    }
+}

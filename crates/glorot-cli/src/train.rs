@@ -1,0 +1,918 @@
+//! `glorot train`, `glorot eval` and `glorot gradcheck`.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use glorot_mlp::{
+    Activation, BatchEvent, EpochMetrics, EvalData, Evaluation, Evaluator, FitData, Float,
+    GradCheckOptions, GradCheckReport, Head, Init, Mlp, ModelConfig, NotebookGradCheck, Observer,
+    ParamId, Precision, Shuffle, Status, Stencil, TrainConfig, TrainData, TrainReport, Trainer,
+    WeightSource,
+};
+use glorot_search::Manifest;
+use glorot_tensor::one_hot;
+use ndarray::{Array2, CowArray, Ix2};
+use serde::Serialize;
+
+use crate::common::{
+    self, DataInfo, DataOpts, INIT_HELP, Loaded, Stderr, ThreadPlan, bar, human_duration,
+    init_name, out, parse_activation, parse_head, parse_init, parse_positive, parse_positive_f64,
+    parse_precision, parse_shuffle, print_json, usage, write_json_file,
+};
+
+/// Version of the JSON written by `glorot train --out` and printed by `--json`.
+const TRAIN_SCHEMA_VERSION: u32 = 1;
+
+const TRAIN_EXAMPLES: &str = "\
+Examples:
+  # The notebook's Part 1 network (784-500-500-10, tanh, lr 0.01, batch 32, 10 epochs)
+  glorot train --out results/train/curves.json --save-weights results/train/model.safetensors
+
+  # The notebook's best configuration from its grid search, then the test set once
+  glorot train --hidden 550,550 --activation relu --lr 0.1 --test --json > run.json
+
+  # A quick look on a subset, in double precision, without shuffling (the notebook's order)
+  glorot train --train-limit 5000 --val-limit 1000 --epochs 2 --precision f64 --shuffle never
+
+  # Two more epochs from saved weights (the architecture comes from the file)
+  glorot train --from-weights model.safetensors --epochs 2 --save-weights model2.safetensors";
+
+/// Options of `glorot train`.
+#[derive(Args, Debug)]
+#[command(after_help = TRAIN_EXAMPLES)]
+pub(crate) struct TrainArgs {
+    /// Hidden layer widths, comma-separated [default: 500,500].
+    #[arg(long, value_name = "W,W,..", value_delimiter = ',', num_args = 1.., value_parser = parse_positive)]
+    hidden: Option<Vec<usize>>,
+    /// Hidden activation: relu, sigmoid or tanh [default: tanh].
+    #[arg(long, value_name = "NAME", value_parser = parse_activation)]
+    activation: Option<Activation>,
+    /// Output layer and loss: sigmoid_bce (the notebook's) or softmax_cross_entropy [default: sigmoid_bce].
+    #[arg(long, value_name = "NAME", value_parser = parse_head)]
+    head: Option<Head>,
+    /// Weight initializer [default: glorot_uniform].
+    #[arg(long, value_name = "NAME", value_parser = parse_init, long_help = format!("Weight initializer: {INIT_HELP} [default: glorot_uniform]"))]
+    init: Option<Init>,
+    /// SGD learning rate.
+    #[arg(long, value_name = "LR", default_value_t = 0.01, value_parser = parse_positive_f64)]
+    lr: f64,
+    /// Minibatch size (the last batch of an epoch keeps the remainder).
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = parse_positive)]
+    batch_size: usize,
+    /// Passes over the training set.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = parse_positive)]
+    epochs: usize,
+    /// Seed of the weight initialization and of the shuffling (independent streams).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Data order: every-epoch (a fresh permutation per epoch) or never (the notebook's
+    /// actual behaviour: it discards the result of its shuffle).
+    #[arg(long, value_name = "MODE", default_value = "every-epoch", value_parser = parse_shuffle)]
+    shuffle: Shuffle,
+    /// Arithmetic precision: f32 or f64 [default: f32, or the precision of --from-weights].
+    #[arg(long, value_name = "P", value_parser = parse_precision)]
+    precision: Option<Precision>,
+    /// Write the run (configs, per-epoch curves, final metrics, manifest) as JSON here.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Save the trained weights here (safetensors, readable by NumPy and PyTorch).
+    #[arg(long, value_name = "FILE")]
+    save_weights: Option<PathBuf>,
+    /// Start from saved weights instead of a fresh initialization. The architecture comes
+    /// from the file; --hidden, --activation, --head and --init, when given, must match it.
+    #[arg(long, value_name = "FILE")]
+    from_weights: Option<PathBuf>,
+    /// Evaluate the test split once after the last epoch.
+    #[arg(long)]
+    test: bool,
+    /// Print the run as JSON on stdout (instead of a summary).
+    #[arg(long)]
+    json: bool,
+    /// BLAS threads [default: every CPU].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    blas_threads: Option<usize>,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    data: DataOpts,
+}
+
+/// What `glorot train` writes with `--out` and prints with `--json`.
+#[derive(Debug, Serialize)]
+struct TrainOutput {
+    schema_version: u32,
+    /// The architecture trained.
+    model: ModelConfig,
+    /// The training hyperparameters.
+    train: TrainConfig,
+    /// Trainable parameters.
+    parameters: usize,
+    /// Weights the run started from, if any.
+    from_weights: Option<PathBuf>,
+    /// Where the trained weights were saved, if anywhere.
+    weights: Option<PathBuf>,
+    /// The data.
+    data: DataInfo,
+    /// Validation accuracy after the last epoch (null when diverged).
+    final_val_accuracy: Option<f64>,
+    /// Best validation accuracy over the epochs (null when diverged).
+    best_val_accuracy: Option<f64>,
+    /// Curves, status, test metrics, timings.
+    report: TrainReport,
+    /// Where and how it ran.
+    manifest: Manifest,
+}
+
+/// `glorot train`.
+pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
+    let err = Stderr::new(args.quiet);
+    common::handle_interrupts();
+    let plan = single_thread_plan(args.blas_threads)?;
+    let loaded = args.data.load()?;
+    let inputs = loaded.mnist.train.images.ncols();
+    let outputs = glorot_mnist::NUM_CLASSES;
+
+    // The architecture: from the flags, or from the weights file (the flags must agree).
+    let (model, stored) = match &args.from_weights {
+        None => {
+            let mut layers = vec![inputs];
+            layers.extend(args.hidden.clone().unwrap_or_else(|| vec![500, 500]));
+            layers.push(outputs);
+            let model = ModelConfig {
+                layers,
+                activation: args.activation.unwrap_or(Activation::Tanh),
+                head: args.head.unwrap_or(Head::SigmoidBce),
+                init: args.init.unwrap_or(Init::GlorotUniform),
+            };
+            (model, None)
+        }
+        Some(path) => {
+            let info = glorot_mlp::read_weights_info(path)
+                .with_context(|| format!("cannot start from {}", path.display()))?;
+            let mut model = info.config.clone();
+            if let Some(hidden) = &args.hidden {
+                let mut layers = vec![inputs];
+                layers.extend(hidden);
+                layers.push(outputs);
+                model.layers = layers;
+            }
+            if let Some(a) = args.activation {
+                model.activation = a;
+            }
+            if let Some(h) = args.head {
+                model.head = h;
+            }
+            if let Some(i) = args.init {
+                model.init = i;
+            }
+            (model, Some(info.precision))
+        }
+    };
+    let precision = args.precision.or(stored).unwrap_or(Precision::F32);
+    let valid_model = model.validate().context("invalid model")?;
+    let train = TrainConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        seed: args.seed,
+        shuffle: args.shuffle,
+        precision,
+    };
+    let valid_train = train.validate().context("invalid training configuration")?;
+
+    err.line(format!(
+        "training {} {} ({}, {}), {precision}, {} epochs, batch {}, lr {}, seed {}, shuffle {}; \
+         {} training and {} validation images; {} BLAS threads",
+        join(valid_model.layers(), "-"),
+        model.activation,
+        model.head,
+        init_name(model.init),
+        train.epochs,
+        train.batch_size,
+        train.learning_rate,
+        train.seed,
+        train.shuffle,
+        loaded.mnist.train.len(),
+        loaded.mnist.validation.len(),
+        plan.blas_threads,
+    ));
+    if let Some(path) = &args.from_weights {
+        err.line(format!("starting from {}", path.display()));
+    }
+
+    let job = FitJob {
+        model: &model,
+        train: valid_train,
+        from: args.from_weights.as_deref().zip(stored),
+        loaded: &loaded,
+        test: args.test,
+        save: args.save_weights.as_deref(),
+        err: &err,
+    };
+    let (report, saved) = match precision {
+        Precision::F32 => fit::<f32>(job)?,
+        Precision::F64 => fit::<f64>(job)?,
+    };
+    err.clear();
+
+    let output = TrainOutput {
+        schema_version: TRAIN_SCHEMA_VERSION,
+        model: model.clone(),
+        train,
+        parameters: valid_model.num_parameters(),
+        from_weights: args.from_weights.clone(),
+        weights: saved.then(|| args.save_weights.clone()).flatten(),
+        data: loaded.info(),
+        final_val_accuracy: report.final_val_accuracy(),
+        best_val_accuracy: report.best_val_accuracy(),
+        report,
+        manifest: common::manifest(plan),
+    };
+    if let Some(path) = &args.out {
+        write_json_file(path, &output)
+            .with_context(|| format!("cannot write the run to {}", path.display()))?;
+    }
+    if args.json {
+        print_json(&output)?;
+    } else {
+        print_train_summary(&output, args.out.as_deref())?;
+    }
+    match output.report.status {
+        Status::Cancelled { epoch } => bail!(
+            "interrupted during epoch {epoch}; {} finished epochs {}",
+            output.report.epochs.len(),
+            match &args.out {
+                Some(p) => format!("written to {}", p.display()),
+                None => "reported above".to_owned(),
+            }
+        ),
+        Status::Diverged { epoch, batch } => {
+            err.warn(format!(
+                "training diverged in epoch {epoch}{}: the loss became non-finite (try a \
+                 smaller --lr); no weights were saved",
+                batch.map(|b| format!(", batch {b}")).unwrap_or_default()
+            ));
+            Ok(())
+        }
+        Status::Completed => Ok(()),
+    }
+}
+
+/// One computation using `blas_threads` BLAS threads (default: every CPU).
+fn single_thread_plan(blas_threads: Option<usize>) -> Result<ThreadPlan> {
+    let requested = blas_threads.unwrap_or_else(common::cpus);
+    Ok(ThreadPlan {
+        workers: 1,
+        blas_threads: common::set_blas_threads(requested),
+    })
+}
+
+/// Everything one training needs, for [`fit`] in either precision.
+struct FitJob<'a> {
+    model: &'a ModelConfig,
+    train: glorot_mlp::ValidTrainConfig,
+    from: Option<(&'a Path, Precision)>,
+    loaded: &'a Loaded,
+    test: bool,
+    save: Option<&'a Path>,
+    err: &'a Stderr,
+}
+
+/// The element types training runs in, with the images (stored as `f32`) in that type:
+/// borrowed as they are for `f32`, converted once for `f64` (pixels `k / 256` are exact in
+/// both).
+pub(crate) trait Compute: Float {
+    /// `x` in this precision.
+    fn images(x: &Array2<f32>) -> CowArray<'_, Self, Ix2>;
+}
+
+impl Compute for f32 {
+    fn images(x: &Array2<f32>) -> CowArray<'_, f32, Ix2> {
+        CowArray::from(x.view())
+    }
+}
+
+impl Compute for f64 {
+    fn images(x: &Array2<f32>) -> CowArray<'_, f64, Ix2> {
+        CowArray::from(x.mapv(f64::from))
+    }
+}
+
+fn fit<F: Compute>(job: FitJob<'_>) -> Result<(TrainReport, bool)> {
+    let m = &job.loaded.mnist;
+    let classes = glorot_mnist::NUM_CLASSES;
+    let train_x = F::images(&m.train.images);
+    let train_y: Array2<F> = one_hot(&m.train.labels, classes);
+    let val_x = F::images(&m.validation.images);
+    let test_x = job.test.then(|| F::images(&m.test.images));
+    let test = match &test_x {
+        Some(x) => Some(EvalData::new(x.view(), &m.test.labels)?),
+        None => None,
+    };
+    let data = FitData {
+        train: TrainData::new(train_x.view(), train_y.view())?,
+        validation: EvalData::new(val_x.view(), &m.validation.labels)?,
+        test,
+    };
+    let mlp = match job.from {
+        None => Mlp::<F>::new(job.model.validate()?, WeightSource::Seed(job.train.seed()))?,
+        Some((path, stored)) => load_weights::<F>(path, job.model, stored)?,
+    };
+    let mut trainer = Trainer::new(mlp, job.train.clone())?;
+    let mut progress = TrainProgress::new(job.err, job.train.epochs());
+    let report = trainer.fit(&data, &mut progress)?;
+    let mut saved = false;
+    if let Some(path) = job.save {
+        if matches!(report.status, Status::Completed) {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            trainer
+                .model()
+                .save(path)
+                .with_context(|| format!("cannot save the weights to {}", path.display()))?;
+            saved = true;
+        }
+    }
+    Ok((report, saved))
+}
+
+/// Loads a weights file stored in `stored` precision as a model computing in `F`; the
+/// file's config must equal `expected`.
+fn load_weights<F: Float>(
+    path: &Path,
+    expected: &ModelConfig,
+    stored: Precision,
+) -> Result<Mlp<F>> {
+    let context = || format!("cannot load the weights {}", path.display());
+    Ok(match stored {
+        Precision::F32 => Mlp::<f32>::load_expecting(path, expected)
+            .with_context(context)?
+            .cast::<F>(),
+        Precision::F64 => Mlp::<f64>::load_expecting(path, expected)
+            .with_context(context)?
+            .cast::<F>(),
+    })
+}
+
+fn print_train_summary(o: &TrainOutput, out_path: Option<&Path>) -> Result<()> {
+    let r = &o.report;
+    match r.status {
+        Status::Completed => out(format!(
+            "completed {} epochs in {}",
+            r.epochs.len(),
+            human_duration(Duration::from_secs_f64(r.seconds))
+        ))?,
+        Status::Diverged { epoch, .. } => out(format!("diverged in epoch {epoch}"))?,
+        Status::Cancelled { epoch } => out(format!("interrupted during epoch {epoch}"))?,
+    }
+    if let Some(last) = r.epochs.last() {
+        out(format!(
+            "final: train loss {:.6}  validation loss {:.6}  validation accuracy {:.2}%",
+            last.train_loss, last.val_loss, last.val_accuracy
+        ))?;
+    }
+    if let Some((best_epoch, best)) = r
+        .epochs
+        .iter()
+        .map(|e| (e.epoch, e.val_accuracy))
+        .reduce(|a, b| if b.1 > a.1 { b } else { a })
+    {
+        out(format!(
+            "best validation accuracy {best:.2}% at epoch {best_epoch}"
+        ))?;
+    }
+    if let (Some(acc), Some(loss)) = (r.test_accuracy, r.test_loss) {
+        out(format!("test: loss {loss:.6}  accuracy {acc:.2}%"))?;
+    }
+    if let Some(p) = out_path {
+        out(format!("wrote {}", p.display()))?;
+    }
+    if let Some(p) = &o.weights {
+        out(format!("saved weights to {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// Training progress on stderr: a bar over the batches of the current epoch on a
+/// terminal, one line per epoch everywhere.
+struct TrainProgress<'a> {
+    err: &'a Stderr,
+    epochs: usize,
+    epoch_started: Instant,
+    last_draw: Option<Instant>,
+}
+
+impl<'a> TrainProgress<'a> {
+    fn new(err: &'a Stderr, epochs: usize) -> Self {
+        TrainProgress {
+            err,
+            epochs,
+            epoch_started: Instant::now(),
+            last_draw: None,
+        }
+    }
+}
+
+impl Observer for TrainProgress<'_> {
+    fn on_epoch_start(&mut self, _epoch: usize, _batches: usize) {
+        self.epoch_started = Instant::now();
+    }
+
+    fn on_batch(&mut self, e: &BatchEvent) {
+        if !self.err.is_live() {
+            return;
+        }
+        let now = Instant::now();
+        if self
+            .last_draw
+            .is_some_and(|t| now.duration_since(t) < Duration::from_millis(100))
+            && e.batch != e.batches
+        {
+            return;
+        }
+        self.last_draw = Some(now);
+        let elapsed = self.epoch_started.elapsed();
+        let eta = elapsed.mul_f64((e.batches - e.batch) as f64 / e.batch.max(1) as f64);
+        self.err.draw(&[format!(
+            "epoch {}/{} {} {}/{} batches  loss {:.4}  {} left in this epoch",
+            e.epoch,
+            self.epochs,
+            bar(e.batch, e.batches, 30),
+            e.batch,
+            e.batches,
+            e.loss,
+            human_duration(eta)
+        )]);
+    }
+
+    fn on_epoch_end(&mut self, m: &EpochMetrics) {
+        self.err.line(format!(
+            "epoch {:>3}/{}  train loss {:.6}  validation loss {:.6}  accuracy {:6.2}%  {}",
+            m.epoch,
+            self.epochs,
+            m.train_loss,
+            m.val_loss,
+            m.val_accuracy,
+            human_duration(Duration::from_secs_f64(m.seconds))
+        ));
+    }
+
+    fn should_stop(&self) -> bool {
+        common::stop_requested()
+    }
+}
+
+fn join<T: ToString>(items: &[T], sep: &str) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+// ---------------------------------------------------------------------------------------
+// glorot eval
+// ---------------------------------------------------------------------------------------
+
+const EVAL_EXAMPLES: &str = "\
+Examples:
+  glorot eval --weights results/train/model.safetensors
+  glorot eval --weights model.safetensors --split test --json";
+
+/// A split of the dataset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SplitArg {
+    /// The training images used for training (the first 60000 - validation size).
+    Train,
+    /// The held-out end of the training file.
+    Validation,
+    /// The t10k files.
+    Test,
+}
+
+impl SplitArg {
+    fn split(self) -> glorot_mnist::Split {
+        match self {
+            SplitArg::Train => glorot_mnist::Split::Train,
+            SplitArg::Validation => glorot_mnist::Split::Validation,
+            SplitArg::Test => glorot_mnist::Split::Test,
+        }
+    }
+}
+
+/// Options of `glorot eval`.
+#[derive(Args, Debug)]
+#[command(after_help = EVAL_EXAMPLES)]
+pub(crate) struct EvalArgs {
+    /// The weights file (safetensors, as written by `glorot train --save-weights`).
+    #[arg(long, value_name = "FILE")]
+    weights: PathBuf,
+    /// Which split to evaluate.
+    #[arg(long, value_enum, default_value_t = SplitArg::Validation)]
+    split: SplitArg,
+    /// Compute in this precision [default: the precision of the weights].
+    #[arg(long, value_name = "P", value_parser = parse_precision)]
+    precision: Option<Precision>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// BLAS threads [default: every CPU].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    blas_threads: Option<usize>,
+    #[command(flatten)]
+    data: DataOpts,
+}
+
+/// What `glorot eval --json` prints.
+#[derive(Debug, Serialize)]
+struct EvalOutput {
+    weights: PathBuf,
+    model: ModelConfig,
+    precision: Precision,
+    split: &'static str,
+    evaluation: Evaluation,
+    data: DataInfo,
+    manifest: Manifest,
+}
+
+/// `glorot eval`.
+pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
+    let plan = single_thread_plan(args.blas_threads)?;
+    let info = glorot_mlp::read_weights_info(&args.weights)
+        .with_context(|| format!("cannot read {}", args.weights.display()))?;
+    let loaded = args.data.load()?;
+    let precision = args.precision.unwrap_or(info.precision);
+    let split = loaded.mnist.split(args.split.split());
+    let evaluation = match precision {
+        Precision::F32 => evaluate::<f32>(&args.weights, &info, split)?,
+        Precision::F64 => evaluate::<f64>(&args.weights, &info, split)?,
+    };
+    let output = EvalOutput {
+        weights: args.weights.clone(),
+        model: info.config.clone(),
+        precision,
+        split: args.split.split().name(),
+        evaluation,
+        data: loaded.info(),
+        manifest: common::manifest(plan),
+    };
+    if args.json {
+        print_json(&output)
+    } else {
+        let e = &output.evaluation;
+        out(format!(
+            "{} on {} ({} images): accuracy {:.2}% ({} correct), loss {:.6}",
+            args.weights.display(),
+            output.split,
+            e.samples,
+            e.accuracy,
+            e.correct,
+            e.loss
+        ))
+    }
+}
+
+fn evaluate<F: Compute>(
+    path: &Path,
+    info: &glorot_mlp::WeightsInfo,
+    split: &glorot_mnist::SplitData<f32>,
+) -> Result<Evaluation> {
+    let model = load_weights::<F>(path, &info.config, info.precision)?;
+    let x = F::images(&split.images);
+    let data = EvalData::new(x.view(), &split.labels)?;
+    let mut evaluator = Evaluator::new(model.config(), split.len());
+    evaluator
+        .evaluate(&model, &data)
+        .with_context(|| format!("cannot evaluate {}", path.display()))
+}
+
+// ---------------------------------------------------------------------------------------
+// glorot gradcheck
+// ---------------------------------------------------------------------------------------
+
+const GRADCHECK_EXAMPLES: &str = "\
+Examples:
+  # Every parameter of small random networks, every activation and head (no data needed)
+  glorot gradcheck
+
+  # One configuration, second-order differences, JSON
+  glorot gradcheck --layers 20,10,10,5 --activation relu --head softmax --stencil central2 --tolerance 1e-4 --json
+
+  # The notebook's Part 3: w0 row 161, first 10 entries, training image 0, N = k * 10^i
+  glorot gradcheck notebook --param w0 --row 161 --entries 10";
+
+/// Options of `glorot gradcheck`.
+#[derive(Args, Debug)]
+#[command(after_help = GRADCHECK_EXAMPLES, args_conflicts_with_subcommands = true)]
+pub(crate) struct GradcheckArgs {
+    #[command(subcommand)]
+    mode: Option<GradcheckMode>,
+    #[command(flatten)]
+    full: FullCheckArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum GradcheckMode {
+    /// Every entry of every parameter of small random f64 networks (the default).
+    Full(FullCheckArgs),
+    /// The notebook's Part 3 procedure on one MNIST image.
+    #[command(
+        after_help = "Examples:\n  glorot gradcheck notebook\n  glorot gradcheck notebook --param w1 --row 0 --json"
+    )]
+    Notebook(NotebookCheckArgs),
+}
+
+/// Options of the full gradient check.
+#[derive(Args, Debug, Clone)]
+struct FullCheckArgs {
+    /// Layer widths from inputs to outputs.
+    #[arg(long, value_name = "W,W,..", value_delimiter = ',', default_value = "10,6,5,4", value_parser = parse_positive)]
+    layers: Vec<usize>,
+    /// Hidden activation [default: each of relu, sigmoid, tanh].
+    #[arg(long, value_name = "NAME", value_parser = parse_activation)]
+    activation: Option<Activation>,
+    /// Head [default: each of sigmoid_bce and softmax_cross_entropy].
+    #[arg(long, value_name = "NAME", value_parser = parse_head)]
+    head: Option<Head>,
+    /// Weight initializer.
+    #[arg(long, value_name = "NAME", default_value = "glorot_uniform", value_parser = parse_init)]
+    init: Init,
+    /// Rows of the random batch.
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = parse_positive)]
+    rows: usize,
+    /// Seed of the weights and the random batch.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Finite-difference step h.
+    #[arg(long, default_value_t = 1e-3, value_parser = parse_positive_f64)]
+    step: f64,
+    /// Finite-difference formula.
+    #[arg(long, value_enum, default_value_t = StencilArg::Central4)]
+    stencil: StencilArg,
+    /// Largest relative error that passes.
+    #[arg(long, default_value_t = 1e-6, value_parser = parse_positive_f64)]
+    tolerance: f64,
+    /// Gradients below this magnitude are compared absolutely (tolerance * floor).
+    #[arg(long, default_value_t = 1e-6, value_parser = parse_positive_f64)]
+    floor: f64,
+    /// Print the reports as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum StencilArg {
+    /// (L(p+h) - L(p-h)) / 2h, error O(h^2): the notebook's formula.
+    Central2,
+    /// Fourth-order central difference, error O(h^4).
+    Central4,
+}
+
+/// Options of the notebook's gradient check.
+#[derive(Args, Debug)]
+struct NotebookCheckArgs {
+    /// The parameter: w0, w1, ..., b0, b1, ...
+    #[arg(long, default_value = "w0")]
+    param: String,
+    /// Row of the parameter (for a bias, 0).
+    #[arg(long, default_value_t = 161)]
+    row: usize,
+    /// Entries of the row checked, from its start.
+    #[arg(long, default_value_t = 10, value_parser = parse_positive)]
+    entries: usize,
+    /// Index of the training image used (the notebook: 0).
+    #[arg(long, default_value_t = 0)]
+    sample: usize,
+    /// Hidden layer widths.
+    #[arg(long, value_name = "W,W,..", value_delimiter = ',', default_value = "500,500", value_parser = parse_positive)]
+    hidden: Vec<usize>,
+    /// Hidden activation.
+    #[arg(long, value_name = "NAME", default_value = "tanh", value_parser = parse_activation)]
+    activation: Activation,
+    /// Output layer and loss.
+    #[arg(long, value_name = "NAME", default_value = "sigmoid_bce", value_parser = parse_head)]
+    head: Head,
+    /// Weight initializer.
+    #[arg(long, value_name = "NAME", default_value = "glorot_uniform", value_parser = parse_init)]
+    init: Init,
+    /// Seed of the weights.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    data: DataOpts,
+}
+
+/// One configuration of the full check.
+#[derive(Debug, Serialize)]
+struct FullCheck {
+    layers: Vec<usize>,
+    activation: Activation,
+    head: Head,
+    init: Init,
+    passed: bool,
+    max_rel_error: f64,
+    checked: usize,
+    kinks: usize,
+    report: GradCheckReport,
+}
+
+/// `glorot gradcheck`.
+pub(crate) fn run_gradcheck(args: GradcheckArgs) -> Result<()> {
+    match args.mode {
+        None => full_check(&args.full),
+        Some(GradcheckMode::Full(full)) => full_check(&full),
+        Some(GradcheckMode::Notebook(nb)) => notebook_check(&nb),
+    }
+}
+
+fn full_check(args: &FullCheckArgs) -> Result<()> {
+    if args.layers.len() < 2 {
+        return usage("--layers needs at least two widths (inputs and outputs)");
+    }
+    let activations = args
+        .activation
+        .map_or_else(|| Activation::ALL.to_vec(), |a| vec![a]);
+    let heads = args.head.map_or_else(
+        || vec![Head::SigmoidBce, Head::SoftmaxCrossEntropy],
+        |h| vec![h],
+    );
+    let options = GradCheckOptions {
+        step: args.step,
+        stencil: match args.stencil {
+            StencilArg::Central2 => Stencil::Central2,
+            StencilArg::Central4 => Stencil::Central4,
+        },
+        tolerance: args.tolerance,
+        floor: args.floor,
+    };
+    let inputs = args.layers[0];
+    let classes = args.layers[args.layers.len() - 1];
+    // A random batch: standard normal inputs, labels cycling through the classes.
+    let x: Array2<f64> = Init::Normal {
+        mean: 0.0,
+        std: 1.0,
+    }
+    .weights(args.rows, inputs, &mut glorot_mlp::shuffle_rng(args.seed))
+    .context("drawing the random batch")?;
+    let labels: Vec<u8> = (0..args.rows)
+        .map(|i| u8::try_from((i * 7 + 3) % classes).unwrap_or(0))
+        .collect();
+    if classes > 256 {
+        return usage("--layers: at most 256 outputs");
+    }
+    let y: Array2<f64> = one_hot(&labels, classes);
+
+    let mut results = Vec::new();
+    for &activation in &activations {
+        for &head in &heads {
+            let model = ModelConfig {
+                layers: args.layers.clone(),
+                activation,
+                head,
+                init: args.init,
+            }
+            .validate()?;
+            let mlp = Mlp::<f64>::new(model, WeightSource::Seed(args.seed))?;
+            let report = glorot_mlp::check_gradients(&mlp, x.view(), y.view(), &options)?;
+            results.push(FullCheck {
+                layers: args.layers.clone(),
+                activation,
+                head,
+                init: args.init,
+                passed: report.passed(),
+                max_rel_error: report.max_rel_error(),
+                checked: report.checked(),
+                kinks: report.kinks(),
+                report,
+            });
+        }
+    }
+    if args.json {
+        print_json(&results)?;
+    } else {
+        out(format!(
+            "gradient check of {} on {} random rows: {:?} differences, h = {}, tolerance {}",
+            join(&args.layers, "-"),
+            args.rows,
+            options.stencil,
+            options.step,
+            options.tolerance
+        ))?;
+        for r in &results {
+            out(format!(
+                "  {:<7} {:<21} {}  max relative error {:.3e}  ({} entries, {} ReLU kinks skipped)",
+                r.activation.to_string(),
+                r.head.to_string(),
+                if r.passed { "ok    " } else { "FAILED" },
+                r.max_rel_error,
+                r.checked,
+                r.kinks
+            ))?;
+        }
+    }
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| {
+            let worst = r
+                .report
+                .params
+                .iter()
+                .max_by(|a, b| a.max_rel_error.total_cmp(&b.max_rel_error));
+            match worst {
+                Some(p) => format!(
+                    "{}/{}: {} entry {} has relative error {:.3e} (backprop {:.6e}, finite difference {:.6e})",
+                    r.activation,
+                    r.head,
+                    p.param,
+                    p.worst_index.unwrap_or(0),
+                    p.max_rel_error,
+                    p.worst_analytic,
+                    p.worst_numeric
+                ),
+                None => format!("{}/{}", r.activation, r.head),
+            }
+        })
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "gradient check failed (tolerance {}): {}",
+            options.tolerance,
+            failed.join("; ")
+        )
+    }
+}
+
+fn notebook_check(args: &NotebookCheckArgs) -> Result<()> {
+    let param: ParamId = args
+        .param
+        .parse()
+        .map_err(|e| common::UsageError(format!("--param: {e}")))?;
+    let loaded = args.data.load()?;
+    let train = &loaded.mnist.train;
+    if args.sample >= train.len() {
+        return usage(format!(
+            "--sample {} is out of range: the training split has {} images",
+            args.sample,
+            train.len()
+        ));
+    }
+    let row = train.images.row(args.sample).mapv(f64::from);
+    let x = row.insert_axis(ndarray::Axis(0));
+    let y: Array2<f64> = one_hot(
+        &train.labels[args.sample..=args.sample],
+        glorot_mnist::NUM_CLASSES,
+    );
+    let mut layers = vec![x.ncols()];
+    layers.extend(&args.hidden);
+    layers.push(glorot_mnist::NUM_CLASSES);
+    let model = ModelConfig {
+        layers,
+        activation: args.activation,
+        head: args.head,
+        init: args.init,
+    }
+    .validate()?;
+    let mlp = Mlp::<f64>::new(model, WeightSource::Seed(args.seed))?;
+    let check: NotebookGradCheck =
+        glorot_mlp::notebook_grad_check(&mlp, x.view(), y.view(), param, args.row, args.entries)?;
+    if args.json {
+        return print_json(&check);
+    }
+    out(format!(
+        "notebook gradient check: {}[{}][0..{}], training image {} (label {})",
+        check.param, check.row, check.entries, args.sample, train.labels[args.sample]
+    ))?;
+    out(format!(
+        "analytic gradient: {}",
+        check
+            .analytic
+            .iter()
+            .map(|g| format!("{g:.6e}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    ))?;
+    out(format!(
+        "{:>8}  {:>10}  {:>18}  {:>18}",
+        "N", "epsilon", "max |num - ana|", "max relative error"
+    ))?;
+    for s in &check.steps {
+        out(format!(
+            "{:>8}  {:>10.3e}  {:>18.6e}  {:>18.6e}",
+            s.n, s.epsilon, s.max_abs_diff, s.max_rel_error
+        ))?;
+    }
+    Ok(())
+}
