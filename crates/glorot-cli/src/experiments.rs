@@ -1,0 +1,6 @@
+//! stub
+#[derive(clap::Args, Debug)]
+pub(crate) struct ExperimentsArgs {}
+pub(crate) fn run(_args: ExperimentsArgs) -> anyhow::Result<()> {
+    anyhow::bail!("not implemented yet")
+}
