@@ -107,14 +107,15 @@ def _read_idx(path, expected_magic):
     return dims, data[offset:]
 
 
-def load_mnist(np, mnist_dir, limit=None):
+def load_mnist(np, mnist_dir, limit=None, dtype=None):
     """Training (first 50,000) and validation (50,000..60,000) split of MNIST's
     training files, as the notebook's `mnist.pkl.gz` holds them.
 
     Returns `(train_x, train_y_onehot, val_x, val_labels)` with pixels as
-    float64 `byte / 256` (exact in f32 too) and one-hot float64 targets;
-    callers cast to their dtype.
+    `byte / 256` (exact in float32 too) and one-hot targets, both in `dtype`
+    (default float64); labels are int64.
     """
+    dtype = np.float64 if dtype is None else dtype
     img_dims, img = _read_idx(os.path.join(mnist_dir, "train-images-idx3-ubyte.gz"), 0x00000803)
     lab_dims, lab = _read_idx(os.path.join(mnist_dir, "train-labels-idx1-ubyte.gz"), 0x00000801)
     n = img_dims[0]
@@ -125,11 +126,11 @@ def load_mnist(np, mnist_dir, limit=None):
     labels = np.frombuffer(lab, dtype=np.uint8).astype(np.int64)
     n_train = TRAIN_SAMPLES if limit is None else min(limit, TRAIN_SAMPLES)
     n_val = VALIDATION_SAMPLES if limit is None else min(limit, VALIDATION_SAMPLES)
-    train_x = pixels[:n_train].astype(np.float64)
+    train_x = pixels[:n_train].astype(dtype)
     train_x /= 256.0
-    train_y = np.zeros((n_train, 10), dtype=np.float64)
+    train_y = np.zeros((n_train, 10), dtype=dtype)
     train_y[np.arange(n_train), labels[:n_train]] = 1.0
-    val_x = pixels[TRAIN_SAMPLES:TRAIN_SAMPLES + n_val].astype(np.float64)
+    val_x = pixels[TRAIN_SAMPLES:TRAIN_SAMPLES + n_val].astype(dtype)
     val_x /= 256.0
     val_labels = labels[TRAIN_SAMPLES:TRAIN_SAMPLES + n_val].copy()
     return train_x, train_y, val_x, val_labels

@@ -70,7 +70,8 @@ def main():
     def correct(params, vx, vl):
         return jnp.sum(jnp.argmax(forward(params, vx), axis=1) == vl)
 
-    train_x, train_y, val_x, val_labels = common.load_mnist(np, args.mnist_dir, args.limit)
+    np_dtype = {"f32": np.float32, "f64": np.float64}[args.dtype]
+    train_x, train_y, val_x, val_labels = common.load_mnist(np, args.mnist_dir, args.limit, np_dtype)
     n = len(train_x)
     full, rem = divmod(n, batch)
     X = jnp.asarray(train_x, dtype=dtype)

@@ -190,10 +190,7 @@ def main():
     import numpy as np
 
     dtype = {"f32": np.float32, "f64": np.float64}[args.dtype]
-    train_x, train_y, val_x, val_labels = common.load_mnist(np, args.mnist_dir, args.limit)
-    train_x = train_x.astype(dtype, copy=False)
-    train_y = train_y.astype(dtype, copy=False)
-    val_x = val_x.astype(dtype, copy=False)
+    train_x, train_y, val_x, val_labels = common.load_mnist(np, args.mnist_dir, args.limit, dtype)
     units = [784, args.hidden, args.hidden, 10]
     extra = {"numpy_version": np.__version__, "blas": common.blas_info()}
     # Warm-up on a throwaway network (as for PyTorch and JAX): one step at the

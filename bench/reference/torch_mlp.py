@@ -23,6 +23,8 @@ warm-up (one step at the batch size, one at the last partial batch's size,
 one validation pass, all on throwaway parameters) are not timed.
 """
 
+import re
+
 import common
 
 VARIANTS = ["by-hand", "autograd"]
@@ -114,15 +116,18 @@ def main():
 
     torch.set_num_threads(args.threads)
     dtype = {"f32": torch.float32, "f64": torch.float64}[args.dtype]
-    train_x, train_y, val_x, val_labels = common.load_mnist(np, args.mnist_dir, args.limit)
-    train_x = torch.from_numpy(train_x).to(dtype)
-    train_y = torch.from_numpy(train_y).to(dtype)
-    val_x = torch.from_numpy(val_x).to(dtype)
+    np_dtype = {"f32": np.float32, "f64": np.float64}[args.dtype]
+    train_x, train_y, val_x, val_labels = common.load_mnist(np, args.mnist_dir, args.limit, np_dtype)
+    train_x = torch.from_numpy(train_x)
+    train_y = torch.from_numpy(train_y)
+    val_x = torch.from_numpy(val_x)
     val_labels = torch.from_numpy(val_labels)
     n, batch = train_x.shape[0], args.batch
     units = [784, args.hidden, args.hidden, 10]
     model_class = {"by-hand": ByHand, "autograd": Autograd}[args.variant]
+    blas_line = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
     extra = {"torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
+             "torch_blas": blas_line.group(1) if blas_line else None,
              "blas": common.blas_info()}
 
     def fresh_params():

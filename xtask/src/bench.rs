@@ -908,8 +908,14 @@ impl RunResult {
         };
         let text = |l: &Value, k: &str| l.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
         match self.config.imp {
+            // PyTorch's wheel links MKL statically, out of threadpoolctl's sight;
+            // the script reports torch's own BLAS_INFO.
             Impl::Torch => find("mkl")
                 .map(|l| format!("mkl {}", text(l, "version")))
+                .or_else(|| {
+                    let blas = self.record.as_ref()?.get("torch_blas")?.as_str()?;
+                    Some(format!("{blas} (torch)"))
+                })
                 .or(Some("torch".into())),
             Impl::Jax => Some("xla".into()),
             Impl::Numpy => find("openblas")
@@ -1428,7 +1434,7 @@ fn print_report(summary: &[Summary], ratios: &[Ratio], runs: &[RunResult], opts:
                 "loss",
                 "acc",
                 "rss MiB",
-                "BLAS core"
+                "BLAS"
             ));
             last = Some((s.batch, s.dtype.clone()));
         }
