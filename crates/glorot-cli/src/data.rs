@@ -183,34 +183,8 @@ fn fetch(
     err: &mut dyn Write,
     progress: bool,
 ) -> anyhow::Result<()> {
-    let mirrors: Vec<Mirror> = if mirrors.is_empty() {
-        Mirror::defaults(ctx.kind)
-    } else {
-        mirrors.iter().map(Mirror::new).collect()
-    };
-    // Where the dataset would be found; else where a download goes.
-    let target = match glorot_mnist::locate(ctx.kind, ctx.data_dir, Some(ctx.root)) {
-        Ok(dir) => ctx.candidate(dir),
-        Err(glorot_mnist::Error::NotFound { .. } | glorot_mnist::Error::MissingFiles { .. }) => {
-            let dir = glorot_mnist::fetch_dir(ctx.kind, ctx.data_dir, Some(ctx.root))
-                .context("no directory to download into")?;
-            ctx.candidate(dir)
-        }
-        Err(e) => return Err(e.into()),
-    };
-    writeln!(err, "{}: {}", ctx.kind, describe(&target, ctx.kind))?;
-    let mut reporter = Reporter {
-        err,
-        progress,
-        failed: None,
-    };
-    let fetched =
-        glorot_mnist::download::fetch(&target.dir, ctx.kind, &mirrors, &mut |e| reporter.event(e));
-    reporter.finish_line();
-    if let Some(e) = reporter.failed {
-        return Err(e.into());
-    }
-    let fetched = fetched?;
+    let (target, fetched) =
+        ensure_dataset(ctx.kind, ctx.data_dir, ctx.root, mirrors, err, progress)?;
     if ctx.json {
         let report = FetchReport {
             dataset: ctx.kind,
@@ -230,6 +204,58 @@ fn fetch(
         writeln!(out, "{} is ready in {}", ctx.kind, target.dir.display())?;
     }
     Ok(())
+}
+
+/// Finds `kind` as every `glorot` command does (`data_dir`, then the environment
+/// variable, then `<data_root>/<dataset>`, then system directories) and makes sure its
+/// four files are there and match the published digests, downloading what is missing from
+/// `mirrors` (empty: the public mirrors) into the first of `data_dir`, the environment
+/// variable's directory, `<data_root>/<dataset>`. Progress goes to `err` (`progress`:
+/// draw percentages, for a terminal). This is `glorot data fetch`; commands that need
+/// the data can call it with `data_root = glorot_mnist::default_data_root(&cwd)`.
+pub(crate) fn ensure_dataset(
+    kind: DatasetKind,
+    data_dir: Option<&Path>,
+    data_root: &Path,
+    mirrors: &[String],
+    err: &mut dyn Write,
+    progress: bool,
+) -> anyhow::Result<(Candidate, Vec<Fetched>)> {
+    let ctx = Ctx {
+        kind,
+        data_dir,
+        root: data_root,
+        verify: Verify::Digests,
+        json: false,
+    };
+    let mirrors: Vec<Mirror> = if mirrors.is_empty() {
+        Mirror::defaults(kind)
+    } else {
+        mirrors.iter().map(Mirror::new).collect()
+    };
+    // Where the dataset would be found; else where a download goes.
+    let target = match glorot_mnist::locate(kind, data_dir, Some(data_root)) {
+        Ok(dir) => ctx.candidate(dir),
+        Err(glorot_mnist::Error::NotFound { .. } | glorot_mnist::Error::MissingFiles { .. }) => {
+            let dir = glorot_mnist::fetch_dir(kind, data_dir, Some(data_root))
+                .context("no directory to download into")?;
+            ctx.candidate(dir)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    writeln!(err, "{kind}: {}", describe(&target, kind))?;
+    let mut reporter = Reporter {
+        err,
+        progress,
+        failed: None,
+    };
+    let fetched =
+        glorot_mnist::download::fetch(&target.dir, kind, &mirrors, &mut |e| reporter.event(e));
+    reporter.finish_line();
+    if let Some(e) = reporter.failed {
+        return Err(e.into());
+    }
+    Ok((target, fetched?))
 }
 
 /// Prints fetch progress on stderr; remembers the first write error.

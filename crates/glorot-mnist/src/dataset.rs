@@ -63,8 +63,8 @@ impl PixelScale {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verify {
-    /// Check every file's digest on every load (default). Costs about 0.05 s for the
-    /// full dataset; the decompressed bytes are in memory anyway.
+    /// Check every file's digest on every load (default). Costs about 0.03 s (SHA-256 of
+    /// 55 MB) for the full dataset; the decompressed bytes are in memory anyway.
     #[default]
     Digests,
     /// Do not compare digests (they are still computed and reported): for custom data in

@@ -41,7 +41,10 @@ pub enum Error {
     },
 
     /// The decompressed data would exceed [`crate::idx::MAX_DECOMPRESSED_BYTES`].
-    #[error("{}: decompresses to more than {limit} bytes, far more than any MNIST-style file", file.display())]
+    #[error(
+        "{}: decompresses to more than {limit} bytes, far more than any MNIST-style file",
+        file.display()
+    )]
     TooLarge {
         /// The offending file.
         file: PathBuf,

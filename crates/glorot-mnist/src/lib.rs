@@ -9,7 +9,7 @@
 //!   failure is a typed [`Error`] naming the file, what was expected and what was found.
 //! - **Integrity by digest.** The SHA-256 of each *decompressed* file is compared with the
 //!   published one ([`KnownFile`]) on every load, so a recompressed copy is as good as
-//!   the original and a corrupt one is caught. This costs about 0.05 s (the bytes are in
+//!   the original and a corrupt one is caught. This costs about 0.03 s (the bytes are in
 //!   memory anyway), so there is no cache to go stale and read-only directories need no
 //!   special case. [`Verify::Skip`] turns the comparison off for custom data.
 //! - **The notebook's split and scale by default**: train = training images 0..50,000,
@@ -39,7 +39,8 @@
 //! write("t10k-labels-idx1-ubyte.gz", &[2], &[7, 2])?;
 //!
 //! // Custom data has no published digests: skip that check (structure is still checked).
-//! let options = LoadOptions { validation_size: 2, verify: Verify::Skip, ..LoadOptions::default() };
+//! let options =
+//!     LoadOptions { validation_size: 2, verify: Verify::Skip, ..LoadOptions::default() };
 //! let data = load(dir.path(), &options)?;
 //! assert_eq!(data.train.labels, [5, 0, 4]);
 //! assert_eq!(data.split(Split::Validation).labels, [1, 9]);

@@ -93,7 +93,7 @@ pub fn env_dir(kind: DatasetKind) -> Option<PathBuf> {
 /// `fashion-mnist`), then system directories (`/usr/share/datasets/fashion-mnist` for
 /// Fashion-MNIST). An explicit directory or a set environment variable is taken at its
 /// word: if it lacks files, that is the error, with no fallback that could hide a
-/// misconfiguration. Downloading is a separate step ([`crate::download`]).
+/// misconfiguration. Downloading is a separate step (module `download`, feature `download`).
 ///
 /// Only the presence of the files is checked here; their content is checked when loaded.
 ///
