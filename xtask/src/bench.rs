@@ -81,6 +81,7 @@ options:
   --out DIR             results folder (default results/bench)
   --timeout SECS        give up on one measurement after SECS (default 1800)
   --python EXE          interpreter that creates bench/.venv (default python3)
+  --glorot EXE          use this glorot binary instead of building target/release/glorot
   --no-install          use bench/.venv as it is (no venv creation, no pip)
   --keep-openblas-env   keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from the environment
                         (default: unset both for every child; see bench/README.md)
@@ -280,6 +281,7 @@ struct Options {
     install: bool,
     keep_openblas_env: bool,
     openblas_coretype: Option<String>,
+    glorot: Option<PathBuf>,
     quick: bool,
 }
 
@@ -300,6 +302,7 @@ impl Options {
             install: true,
             keep_openblas_env: false,
             openblas_coretype: None,
+            glorot: None,
             quick: false,
         };
         let (mut repeats, mut batches, mut limit) = (None, None, None);
@@ -339,6 +342,7 @@ impl Options {
                 "--timeout" => o.timeout = Duration::from_secs(positive(name, &value()?)? as u64),
                 "--python" => o.python = value()?,
                 "--openblas-coretype" => o.openblas_coretype = Some(value()?),
+                "--glorot" => o.glorot = Some(PathBuf::from(value()?)),
                 other => bail!("unknown option `{other}` (try `cargo xtask bench --help`)"),
             }
         }
@@ -611,18 +615,23 @@ fn prepare_glorot(root: &Path, opts: &Options, skipped: &mut Vec<Value>) -> Opti
                 .push(json!({"impl": i.name(), "reason": format!("not available yet: {reason}")}));
         }
     };
-    say("bench: building glorot (release)");
-    let built = cargo_cmd(&[
-        "build",
-        "--release",
-        "--package",
-        "glorot-cli",
-        "--bin",
-        "glorot",
-    ])
-    .status()
-    .is_ok_and(|s| s.success());
-    let exe = root.join("target/release/glorot");
+    let (built, exe) = match &opts.glorot {
+        Some(exe) => (true, exe.clone()),
+        None => {
+            say("bench: building glorot (release)");
+            let built = cargo_cmd(&[
+                "build",
+                "--release",
+                "--package",
+                "glorot-cli",
+                "--bin",
+                "glorot",
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+            (built, root.join("target/release/glorot"))
+        }
+    };
     if !built || !exe.is_file() {
         skip(Impl::Glorot, "the release build of glorot failed");
         skip(Impl::Gemm, "the release build of glorot failed");
