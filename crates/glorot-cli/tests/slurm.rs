@@ -43,6 +43,22 @@ const SBATCH_SCRIPT: &str = concat!(
     "/../../cluster/glorot-search.sbatch"
 );
 
+/// Progress on stderr (`cargo test -- --nocapture` shows it): why a test skips, how
+/// long the steps took, which task was killed.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        report(format_args!($($arg)*))
+    };
+}
+
+#[allow(
+    clippy::print_stderr,
+    reason = "a test says why it skips and what it measured"
+)]
+fn report(message: std::fmt::Arguments<'_>) {
+    eprintln!("{message}");
+}
+
 /// Array tasks = shards.
 const TASKS: usize = 4;
 /// The `tiny` preset (2 widths x 2 activations x 2 batch sizes = 8 trials), with
@@ -79,7 +95,7 @@ fn array_matches_a_local_run() {
 
     merge(&out);
     check_same_results(&out, fx);
-    eprintln!(
+    note!(
         "slurm: array 0-3 matched the local run ({} trials) in {:.1} s",
         TRIALS,
         clock.elapsed().as_secs_f64()
@@ -147,7 +163,7 @@ fn killed_task_then_resubmitted_array_completes_the_grid() {
         text(&scancel.stderr)
     );
     let ends = cluster.wait(job);
-    eprintln!(
+    note!(
         "slurm: scancel --signal=KILL of task {task} (shard {victim}/{TASKS}) returned {:.0} ms \
          after its first record appeared; first submission ended: {ends:?}",
         kill_ms
@@ -220,7 +236,7 @@ fn killed_task_then_resubmitted_array_completes_the_grid() {
     }
     merge(&out);
     check_same_results(&out, fx);
-    eprintln!(
+    note!(
         "slurm: killed-and-resubmitted array 4-7 matched the local run in {:.1} s",
         clock.elapsed().as_secs_f64()
     );
@@ -262,7 +278,7 @@ fn fixture() -> Option<&'static Fixture> {
 
 fn build_fixture() -> Option<Fixture> {
     if std::env::var("GLOROT_SLURM_TEST").as_deref() != Ok("1") {
-        eprintln!(
+        note!(
             "slurm: skipped: set GLOROT_SLURM_TEST=1 to run the Slurm job-array test (CI does); \
              it needs root and installs Debian's slurmctld, slurmd, slurm-client and munge"
         );
@@ -270,7 +286,7 @@ fn build_fixture() -> Option<Fixture> {
     }
     let uid = Command::new("id").arg("-u").output().expect("id -u runs");
     if text(&uid.stdout).trim() != "0" {
-        eprintln!(
+        note!(
             "slurm: skipped: not root (uid {}); the test runs Slurm's daemons as root",
             text(&uid.stdout).trim()
         );
@@ -284,7 +300,7 @@ fn build_fixture() -> Option<Fixture> {
     match install.status.code() {
         Some(0) => {}
         Some(77) => {
-            eprintln!("slurm: skipped: {}", text(&install.stderr).trim());
+            note!("slurm: skipped: {}", text(&install.stderr).trim());
             return None;
         }
         _ => panic!(
@@ -293,7 +309,7 @@ fn build_fixture() -> Option<Fixture> {
             text(&install.stderr)
         ),
     }
-    eprintln!(
+    note!(
         "slurm: Slurm present ({:.1} s for the install step)",
         clock.elapsed().as_secs_f64()
     );
@@ -339,7 +355,7 @@ fn build_fixture() -> Option<Fixture> {
         index,
         data_args,
     };
-    eprintln!(
+    note!(
         "slurm: local reference run of {TRIALS} trials took {:.1} s",
         clock.elapsed().as_secs_f64()
     );
@@ -356,7 +372,7 @@ fn data_args() -> Vec<String> {
         args.extend(limits);
         return args;
     }
-    eprintln!("slurm: GLOROT_MNIST_DIR is not set; using generated MNIST-format data");
+    note!("slurm: GLOROT_MNIST_DIR is not set; using generated MNIST-format data");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("slurm-synthetic-mnist");
     write_synthetic_mnist(&dir, 14_000, 1_000);
     let mut args = vec![
@@ -448,7 +464,7 @@ impl Cluster {
             start.status,
             text(&start.stderr)
         );
-        eprintln!(
+        note!(
             "slurm: cluster up in {:.1} s ({cpus} CPUs, {})",
             clock.elapsed().as_secs_f64(),
             dir.display()
@@ -572,12 +588,12 @@ impl Drop for Cluster {
             .args(["stop", path_str(&self.dir)])
             .output();
         match stop {
-            Ok(o) if o.status.success() => eprintln!(
+            Ok(o) if o.status.success() => note!(
                 "slurm: cluster stopped in {:.1} s",
                 clock.elapsed().as_secs_f64()
             ),
-            Ok(o) => eprintln!("slurm: stopping the cluster failed: {}", text(&o.stderr)),
-            Err(e) => eprintln!("slurm: cannot run the harness to stop the cluster: {e}"),
+            Ok(o) => note!("slurm: stopping the cluster failed: {}", text(&o.stderr)),
+            Err(e) => note!("slurm: cannot run the harness to stop the cluster: {e}"),
         }
     }
 }
