@@ -1,6 +1,376 @@
-//! stub
+//! `glorot experiments`: the notebook's three studies, written to a results directory as
+//! JSON (with schemas in `docs/schemas/`), a CSV of the grid, PNG and SVG plots, and
+//! `REPORT.md`; or, with `--replay-notebook`, the notebook replayed bit for bit and
+//! compared with every number it printed.
+//!
+//! Default mode (the notebook's studies with its bugs fixed, visibly):
+//!
+//! 1. Part 1: Glorot uniform, N(0, 1) and zero initialization of 784-500-500-10 tanh,
+//!    lr 0.01, batch 32, 10 epochs, shuffled every epoch ([`part1`]).
+//! 2. Part 2: the 135-trial grid through glorot-search, resumable ([`part2`]).
+//! 3. Part 3: the gradient checks, `N = k * 10^i` ([`part3`]).
+//!
+//! Every part resumes: Part 1's runs and Part 2's trials are files written as they
+//! finish, reused when the same command runs again. Plots and the report are rebuilt
+//! from whatever results files the directory holds.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use glorot_mlp::Precision;
+use glorot_search::GridSpec;
+
+use crate::common::{
+    DataOpts, cpus, handle_interrupts, parse_precision, plan_threads, set_blas_threads,
+    stop_requested, usage,
+};
+
+mod part1;
+mod part2;
+mod part3;
+mod plots;
+mod pyfmt;
+mod reference;
+mod replay;
+mod report;
+mod support;
+
+use support::{Data, RunContext, read_json, say};
+
+/// Training rows of a `--quick` run (the first ones of the notebook's training split).
+const QUICK_TRAIN: usize = 5_000;
+/// Validation rows of a `--quick` run.
+const QUICK_VALIDATION: usize = 1_000;
+/// Part 1's epochs in a `--quick` run.
+const QUICK_EPOCHS: usize = 2;
+
+/// Options of `glorot experiments`.
 #[derive(clap::Args, Debug)]
-pub(crate) struct ExperimentsArgs {}
-pub(crate) fn run(_args: ExperimentsArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+#[command(after_help = "\
+Results go to DIR (default `results`; `cargo xtask experiments` passes <workspace>/results):
+  part1.json, part2.json (journal in part2/, one CSV row per trial in part2/trials.csv),
+  part3.json, replay.json (with --replay-notebook), plots/*.png|svg, REPORT.md.
+  `--quick` writes to DIR/quick instead, so it never touches a full run's results.
+Running the same command again resumes: finished runs and trials are reused.
+Ctrl-C stops at the next batch; finished work is kept.")]
+pub(crate) struct ExperimentsArgs {
+    /// Results directory.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    out: PathBuf,
+    /// Parts to run: 1 (initializations), 2 (grid), 3 (gradient checks).
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "1,2,3"
+    )]
+    parts: Vec<u8>,
+    /// Precision of Parts 1 and 2: f32 (default) or f64. Part 3 and the replay always
+    /// compute in f64.
+    #[arg(long, value_name = "P", value_parser = parse_precision)]
+    precision: Option<Precision>,
+    /// Master seed: Part 1's and Part 3's networks and data order, and every grid trial's
+    /// seed (derived from it and the trial's id). Default 0, or the grid file's.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// The grid of Part 2: a preset (notebook, quick, tiny) or a JSON/TOML grid file.
+    /// Default: notebook (quick with --quick).
+    #[arg(long, value_name = "PRESET|FILE")]
+    grid: Option<String>,
+    /// Part 1's epochs (default 10, the notebook's; 2 with --quick).
+    #[arg(long, value_name = "N", value_parser = crate::common::parse_positive)]
+    epochs: Option<usize>,
+    /// Runs trained at the same time (default: one per CPU).
+    #[arg(long, value_name = "N", value_parser = crate::common::parse_positive)]
+    workers: Option<usize>,
+    /// BLAS threads per run (default: 1 with several workers, every CPU with one).
+    #[arg(long, value_name = "N", value_parser = crate::common::parse_positive)]
+    blas_threads: Option<usize>,
+    /// Allow workers x BLAS threads above the CPU count.
+    #[arg(long)]
+    oversubscribe: bool,
+    /// Exercise every path in about a minute: Part 1 and a small grid on 5,000 training
+    /// and 1,000 validation images, Part 3, and the replay of Part 1's first epoch and of
+    /// Part 3 on the full data. Writes to DIR/quick.
+    #[arg(long)]
+    quick: bool,
+    /// Replay the notebook bit for bit (f64, no shuffling, NumPy's generator seeded with
+    /// 5 in cell order) and compare every number it printed; writes replay.json. The full
+    /// grid takes hours; it resumes trial by trial.
+    #[arg(long)]
+    replay_notebook: bool,
+    /// Parts to replay (default 1,2,3). A part alone skips the earlier parts' draws.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        requires = "replay_notebook"
+    )]
+    replay_parts: Option<Vec<u8>>,
+    /// Grid trials to replay, by index in the notebook's loop order: `0,60`, `0-26`,
+    /// `all` (default).
+    #[arg(long, value_name = "LIST", requires = "replay_notebook")]
+    replay_trials: Option<String>,
+    /// Epochs per replayed run (default 10, the notebook's; fewer for a quick check).
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "replay_notebook",
+        value_parser = crate::common::parse_positive
+    )]
+    replay_epochs: Option<usize>,
+    #[command(flatten)]
+    data: DataOpts,
+}
+
+/// `glorot experiments`.
+pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
+    let clock = Instant::now();
+    check_parts("--parts", &args.parts)?;
+    if let Some(p) = &args.replay_parts {
+        check_parts("--replay-parts", p)?;
+    }
+    let trials = match &args.replay_trials {
+        Some(s) => parse_trials(s)?,
+        None => None,
+    };
+    let plan = plan_threads(args.workers, args.blas_threads, args.oversubscribe, cpus())?;
+    set_blas_threads(plan.blas_threads);
+    handle_interrupts();
+    let out = if args.quick {
+        args.out.join("quick")
+    } else {
+        args.out.clone()
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let notebook = reference::notebook()?;
+    let data = Data::from_loaded(args.data.load()?);
+    let ctx = RunContext::detect(plan);
+    say(&format!(
+        "glorot experiments: results in {} ({} worker(s) x {} BLAS thread(s))",
+        out.display(),
+        plan.workers,
+        plan.blas_threads
+    ));
+
+    let mut stopped = false;
+    if args.replay_notebook {
+        let options = replay::ReplayOptions {
+            parts: args.replay_parts.clone().unwrap_or_else(|| vec![1, 2, 3]),
+            trials,
+            epochs: args.replay_epochs.unwrap_or(10),
+            workers: plan.workers,
+        };
+        let r = replay::run(&out, &data, &options, &ctx, &notebook)?;
+        say(&format!(
+            "[replay] {} of the notebook's {} printed numbers compared, {} matched",
+            r.comparison.compared, r.comparison.numbers, r.comparison.matched
+        ));
+        stopped |= stop_requested();
+    } else {
+        let seed = args.seed.unwrap_or(0);
+        let precision = args.precision.unwrap_or(Precision::F32);
+        let subset;
+        let studied = if args.quick {
+            subset = data.subset(QUICK_TRAIN, QUICK_VALIDATION);
+            &subset
+        } else {
+            &data
+        };
+        if args.parts.contains(&1) && !stop_requested() {
+            let options = part1::Part1Options {
+                epochs: args
+                    .epochs
+                    .unwrap_or(if args.quick { QUICK_EPOCHS } else { 10 }),
+                seed,
+                precision,
+                workers: plan.workers,
+                quick: args.quick,
+            };
+            let p = part1::run(&out, studied, &options, &ctx, &notebook)?;
+            for r in &p.runs {
+                say(&format!(
+                    "[part 1] {}: final validation accuracy {} (notebook {:.2})",
+                    r.name,
+                    r.final_val_accuracy
+                        .map_or("none (diverged)".to_owned(), |v| format!("{v:.2}")),
+                    r.notebook_final_val_accuracy
+                ));
+            }
+        }
+        if args.parts.contains(&2) && !stop_requested() {
+            let grid = grid_spec(&args, precision)?;
+            let options = part2::Part2Options {
+                grid,
+                workers: plan.workers,
+                quick: args.quick,
+            };
+            let p = part2::run(&out, studied, &options, &ctx, &notebook)?;
+            if let Some(b) = &p.best {
+                say(&format!(
+                    "[part 2] best of {} finished trials: {} with {:.2}% validation accuracy{}",
+                    p.finished,
+                    b.id,
+                    b.final_val_accuracy.unwrap_or(f64::NAN),
+                    p.best_test
+                        .as_ref()
+                        .map_or(String::new(), |t| format!(", {:.2}% test", t.test_accuracy))
+                ));
+            }
+        }
+        if args.parts.contains(&3) && !stop_requested() {
+            part3::run(&out, studied, seed, args.quick, &ctx, &notebook)?;
+        }
+        if args.quick && !stop_requested() {
+            if data.info.subset {
+                say("[replay] skipped: the replay check needs the full training split");
+            } else {
+                // The first epoch of Part 1's three runs and Part 3's checks, on the full
+                // data: the notebook's first printed numbers, reproduced.
+                let options = replay::ReplayOptions {
+                    parts: vec![1, 3],
+                    trials: None,
+                    epochs: 1,
+                    workers: plan.workers,
+                };
+                let r = replay::run(&out, &data, &options, &ctx, &notebook)?;
+                say(&format!(
+                    "[replay] Part 1 epoch 1 and Part 3: {} of {} printed numbers matched",
+                    r.comparison.matched, r.comparison.compared
+                ));
+            }
+        }
+        stopped |= stop_requested();
+    }
+
+    let written = finish(&out, &notebook)?;
+    say(&format!(
+        "glorot experiments: {} in {}; wrote {} plots and {}",
+        if stopped { "stopped" } else { "done" },
+        support::duration(clock.elapsed().as_secs_f64()),
+        written.len(),
+        out.join("REPORT.md").display()
+    ));
+    if stopped {
+        anyhow::bail!(
+            "stopped by a signal; finished work is kept: run the same command to continue"
+        );
+    }
+    Ok(())
+}
+
+/// Renders plots and the report from the results files in `out`; returns the plots.
+fn finish(out: &Path, notebook: &reference::Notebook) -> Result<Vec<String>> {
+    let p1 = read_json::<part1::Part1File>(&out.join("part1.json"))?;
+    let p2 = read_json::<part2::Part2File>(&out.join("part2.json"))?;
+    let p3 = read_json::<part3::Part3File>(&out.join("part3.json"))?;
+    let rp = read_json::<replay::ReplayFile>(&out.join("replay.json"))?;
+    let plots = plots::render_all(out, p1.as_ref(), p2.as_ref(), p3.as_ref(), notebook)?;
+    report::write(
+        out,
+        &report::Inputs {
+            part1: p1.as_ref(),
+            part2: p2.as_ref(),
+            part3: p3.as_ref(),
+            replay: rp.as_ref(),
+            plots: &plots,
+            notebook,
+        },
+    )?;
+    Ok(plots)
+}
+
+fn check_parts(flag: &str, parts: &[u8]) -> Result<()> {
+    if parts.is_empty() {
+        return usage(format!("{flag}: name at least one part (1, 2, 3)"));
+    }
+    if let Some(bad) = parts.iter().find(|p| !(1..=3).contains(*p)) {
+        return usage(format!(
+            "{flag}: there is no part {bad}; the parts are 1, 2 and 3"
+        ));
+    }
+    Ok(())
+}
+
+/// `all`, or a comma-separated list of indices and inclusive ranges (`0-26,60`).
+fn parse_trials(s: &str) -> Result<Option<Vec<usize>>> {
+    if s.trim().eq_ignore_ascii_case("all") {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+        let parse = |x: &str| {
+            x.trim().parse::<usize>().map_err(|_| {
+                anyhow::Error::new(crate::common::UsageError(format!(
+                    "--replay-trials: `{item}` is not a trial index or a range like 0-26"
+                )))
+            })
+        };
+        match item.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (parse(a)?, parse(b)?);
+                if a > b {
+                    return usage(format!("--replay-trials: empty range `{item}`"));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(parse(item)?),
+        }
+    }
+    if out.is_empty() {
+        return usage("--replay-trials: no trial given");
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(Some(out))
+}
+
+/// The grid of Part 2: preset or file, then `--seed` and `--precision` applied.
+fn grid_spec(args: &ExperimentsArgs, precision: Precision) -> Result<glorot_search::ValidGrid> {
+    let name = args
+        .grid
+        .clone()
+        .unwrap_or_else(|| if args.quick { "quick" } else { "notebook" }.to_owned());
+    let mut spec = if glorot_search::PRESETS.contains(&name.as_str()) {
+        GridSpec::preset(&name)?
+    } else {
+        let path = Path::new(&name);
+        if !path.exists() {
+            return usage(format!(
+                "--grid {name}: neither a preset ({}) nor an existing file",
+                glorot_search::PRESETS.join(", ")
+            ));
+        }
+        GridSpec::from_file(path)?
+    };
+    if let Some(seed) = args.seed {
+        spec.master_seed = seed;
+    }
+    if args.precision.is_some() || glorot_search::PRESETS.contains(&name.as_str()) {
+        spec.precision = vec![precision];
+    }
+    Ok(spec.validate()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trial_lists() {
+        assert_eq!(parse_trials("all").unwrap(), None);
+        assert_eq!(parse_trials("60,0").unwrap(), Some(vec![0, 60]));
+        assert_eq!(parse_trials("0-3, 2").unwrap(), Some(vec![0, 1, 2, 3]));
+        assert!(parse_trials("3-1").is_err());
+        assert!(parse_trials("x").is_err());
+        assert!(parse_trials(",").is_err());
+    }
+
+    #[test]
+    fn parts_are_checked() {
+        assert!(check_parts("--parts", &[1, 3]).is_ok());
+        assert!(check_parts("--parts", &[4]).is_err());
+        assert!(check_parts("--parts", &[]).is_err());
+    }
 }

@@ -1,0 +1,300 @@
+//! Part 1: the three initializations (Glorot uniform, N(0, 1), zero) of the notebook's
+//! 784-500-500-10 tanh network, lr 0.01, batch 32, with the notebook's bugs fixed: the
+//! training set is shuffled every epoch (seeded), and the parameter count is the real one.
+//!
+//! Each run is cached in `part1/<run>.json` with a key of everything that determines it;
+//! a rerun with the same key reuses it, so an interrupted Part 1 resumes.
+
+use std::path::Path;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context as _, Result};
+use glorot_mlp::{
+    Activation, EpochMetrics, Float, Head, Init, Mlp, ModelConfig, Observer, Precision, Shuffle,
+    TrainConfig, TrainReport, Trainer, WeightSource,
+};
+use serde::{Deserialize, Serialize};
+
+use super::reference::Notebook;
+use super::support::{
+    Data, Progress, RunContext, RunManifest, SCHEMA_VERSION, Seeds, Splits, epoch_units, read_json,
+    run_pool, write_json,
+};
+
+/// `part1.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Part1File {
+    pub(crate) schema_version: u32,
+    /// `"part1"`.
+    pub(crate) part: String,
+    pub(crate) manifest: RunManifest,
+    /// `true` for a `--quick` run (a subset of the data, fewer epochs).
+    pub(crate) quick: bool,
+    /// Layers, activation, head (the initializer varies by run).
+    pub(crate) layers: Vec<usize>,
+    pub(crate) activation: Activation,
+    pub(crate) head: Head,
+    /// Epochs, batch size, learning rate, seed, shuffle, precision (shared by the runs).
+    pub(crate) train: TrainConfig,
+    /// Trainable parameters (weights and biases).
+    pub(crate) parameters: usize,
+    /// What the notebook's `num_parameters()` printed (0.648784 million), and why it is
+    /// wrong.
+    pub(crate) notebook_parameters: usize,
+    pub(crate) notebook_parameters_bug: String,
+    pub(crate) runs: Vec<Part1Run>,
+}
+
+/// One initialization's run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Part1Run {
+    /// `glorot`, `normal` or `zero` (the notebook's names).
+    pub(crate) name: String,
+    pub(crate) init: Init,
+    /// Per-epoch training loss, validation loss and accuracy, status, test accuracy.
+    pub(crate) report: TrainReport,
+    /// Validation accuracy after the last epoch (`null` if the run diverged).
+    pub(crate) final_val_accuracy: Option<f64>,
+    /// The notebook's final validation accuracy for this initialization.
+    pub(crate) notebook_final_val_accuracy: f64,
+    /// Whether the run was read from `part1/<name>.json` instead of trained now.
+    pub(crate) cached: bool,
+}
+
+/// `part1/<name>.json`: one finished run and what determined it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct CachedRun {
+    schema_version: u32,
+    key: String,
+    report: TrainReport,
+}
+
+/// What Part 1 runs.
+#[derive(Clone, Debug)]
+pub(crate) struct Part1Options {
+    pub(crate) epochs: usize,
+    pub(crate) seed: u64,
+    pub(crate) precision: Precision,
+    pub(crate) workers: usize,
+    pub(crate) quick: bool,
+}
+
+/// The three runs, in the notebook's order.
+pub(crate) const RUNS: [(&str, Init); 3] = [
+    ("glorot", Init::GlorotUniform),
+    (
+        "normal",
+        Init::Normal {
+            mean: 0.0,
+            std: 1.0,
+        },
+    ),
+    ("zero", Init::Zero),
+];
+
+pub(crate) fn model_config(hidden: usize, activation: Activation, init: Init) -> ModelConfig {
+    ModelConfig {
+        layers: vec![
+            glorot_mnist::PIXELS,
+            hidden,
+            hidden,
+            glorot_mnist::NUM_CLASSES,
+        ],
+        activation,
+        head: Head::SigmoidBce,
+        init,
+    }
+}
+
+/// Runs Part 1 and writes `part1.json` (and the per-run cache) under `out`.
+pub(crate) fn run(
+    out: &Path,
+    data: &Data,
+    options: &Part1Options,
+    ctx: &RunContext,
+    notebook: &Notebook,
+) -> Result<Part1File> {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let train = TrainConfig {
+        epochs: options.epochs,
+        batch_size: 32,
+        learning_rate: 0.01,
+        seed: options.seed,
+        shuffle: Shuffle::EveryEpoch,
+        precision: options.precision,
+    };
+    let valid_train = train.validate()?;
+    let cache_dir = out.join("part1");
+    let mut jobs = Vec::new();
+    let mut cached = Vec::new();
+    for (name, init) in RUNS {
+        let model = model_config(500, Activation::Tanh, init);
+        let key = serde_json::to_string(&(&model, &train, data.description()))?;
+        let path = cache_dir.join(format!("{name}.json"));
+        match read_json::<CachedRun>(&path)? {
+            Some(c) if c.key == key && c.schema_version == SCHEMA_VERSION => {
+                cached.push((name, c.report));
+            }
+            _ => jobs.push((name, model, key, path)),
+        }
+    }
+    let units_per_epoch = epoch_units(
+        &model_config(500, Activation::Tanh, Init::Zero).layers,
+        data.info.train,
+        data.info.validation,
+    );
+    let progress = Progress::new(
+        "part 1",
+        units_per_epoch * options.epochs as f64 * jobs.len() as f64,
+    );
+    for (name, _) in &cached {
+        progress.note(&format!("{name}: reusing part1/{name}.json"));
+    }
+    let results = match options.precision {
+        Precision::F32 => train_jobs::<f32>(
+            &jobs,
+            data,
+            &valid_train,
+            options,
+            &progress,
+            units_per_epoch,
+        ),
+        Precision::F64 => train_jobs::<f64>(
+            &jobs,
+            data,
+            &valid_train,
+            options,
+            &progress,
+            units_per_epoch,
+        ),
+    };
+    progress.finish();
+    let mut fresh = Vec::new();
+    for ((name, ..), result) in jobs.iter().zip(results) {
+        fresh.push((
+            *name,
+            result.with_context(|| format!("Part 1, {name} run"))?,
+        ));
+    }
+
+    let mut runs = Vec::new();
+    for (i, (name, init)) in RUNS.iter().enumerate() {
+        let (report, was_cached) = if let Some((_, r)) = cached.iter().find(|(n, _)| n == name) {
+            (r.clone(), true)
+        } else {
+            let (_, r) = fresh.iter().find(|(n, _)| n == name).expect("run");
+            (r.clone(), false)
+        };
+        let notebook_final = notebook.part1.runs[i]
+            .epochs
+            .last()
+            .map_or(f64::NAN, |e| e.val_accuracy.value());
+        runs.push(Part1Run {
+            name: (*name).to_owned(),
+            init: *init,
+            final_val_accuracy: report.final_val_accuracy(),
+            report,
+            notebook_final_val_accuracy: notebook_final,
+            cached: was_cached,
+        });
+    }
+    let model = model_config(500, Activation::Tanh, Init::GlorotUniform).validate()?;
+    let file = Part1File {
+        schema_version: SCHEMA_VERSION,
+        part: "part1".to_owned(),
+        manifest: ctx.manifest(
+            started,
+            clock,
+            options.precision,
+            Seeds {
+                master_seed: Some(options.seed),
+                numpy_seed: None,
+            },
+            &data.info,
+        ),
+        quick: options.quick,
+        layers: model.layers().to_vec(),
+        activation: Activation::Tanh,
+        head: Head::SigmoidBce,
+        train,
+        parameters: model.num_parameters(),
+        notebook_parameters: notebook.parameter_count.notebook_count,
+        notebook_parameters_bug: "the notebook's num_parameters() adds each layer's fan_in \
+                                  (784 + 500 + 500) as its bias count; biases have fan_out \
+                                  entries (500 + 500 + 10)"
+            .to_owned(),
+        runs,
+    };
+    write_json(&out.join("part1.json"), &file)?;
+    Ok(file)
+}
+
+type Job = (&'static str, ModelConfig, String, std::path::PathBuf);
+
+/// Trains the jobs on `options.workers` threads (data converted to `F` once), writing
+/// each run's cache file as soon as it finishes.
+fn train_jobs<F: Float>(
+    jobs: &[Job],
+    data: &Data,
+    train: &glorot_mlp::ValidTrainConfig,
+    options: &Part1Options,
+    progress: &Progress,
+    units: f64,
+) -> Vec<Result<TrainReport>> {
+    if jobs.is_empty() {
+        return Vec::new();
+    }
+    let splits = Splits::<F>::new(&data.mnist);
+    run_pool(jobs, options.workers, |(name, model, key, path)| {
+        let model = model.validate()?;
+        let mut observer = EpochProgress {
+            progress,
+            label: format!("{name} init"),
+            epochs: options.epochs,
+            units,
+        };
+        let mlp = Mlp::<F>::new(model, WeightSource::Seed(train.seed()))?;
+        let mut trainer = Trainer::new(mlp, train.clone())?;
+        let report = trainer.fit(&splits.fit(true)?, &mut observer)?;
+        let record = CachedRun {
+            schema_version: SCHEMA_VERSION,
+            key: key.clone(),
+            report: report.clone(),
+        };
+        write_json(path, &record)?;
+        Ok(report)
+    })
+}
+
+/// Reports each finished epoch to a [`Progress`].
+pub(crate) struct EpochProgress<'a> {
+    pub(crate) progress: &'a Progress,
+    pub(crate) label: String,
+    pub(crate) epochs: usize,
+    pub(crate) units: f64,
+}
+
+impl Observer for EpochProgress<'_> {
+    fn on_epoch_end(&mut self, m: &EpochMetrics) {
+        self.progress.advance(
+            self.units,
+            &format!(
+                "{} epoch {}/{}: loss {:.4}, validation {:.2}%",
+                self.label, m.epoch, self.epochs, m.train_loss, m.val_accuracy
+            ),
+        );
+    }
+
+    fn should_stop(&self) -> bool {
+        crate::common::stop_requested()
+    }
+}
+
+impl std::fmt::Debug for EpochProgress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EpochProgress")
+            .field("label", &self.label)
+            .finish()
+    }
+}

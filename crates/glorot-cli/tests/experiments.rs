@@ -1,0 +1,318 @@
+//! `glorot experiments`, run as the real binary in a temporary directory:
+//!
+//! - a `--quick` run on a generated dataset in the MNIST format (no real data needed):
+//!   every results file validates against its JSON Schema in `docs/schemas/`, the plots
+//!   and the report are written, and a second run resumes instead of recomputing;
+//! - command-line mistakes exit with code 2;
+//! - with `GLOROT_MNIST_DIR` set (CI sets it): the notebook replay reproduces the first
+//!   grid trial's first epoch and Part 3's analytic gradient to 1e-12 relative, after
+//!   skipping the earlier cells' draws. (Part 1's first Glorot epoch is replayed by
+//!   glorot-mlp's own test, `tests/notebook.rs`.)
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use glorot_mnist::{FileRole, PIXELS, idx};
+use serde_json::Value;
+
+/// Images in the synthetic training file (`--validation-size 200` leaves 1,000 to train).
+const SYNTH_TRAIN_FILE: usize = 1_200;
+const SYNTH_TEST: usize = 200;
+
+/// Writes a small learnable dataset in the MNIST format: class `c` lights a band of rows.
+fn write_synthetic_mnist(dir: &Path) {
+    let make = |n: usize, salt: u64| {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ salt;
+        let mut images = vec![0u8; n * PIXELS];
+        let mut labels = vec![0u8; n];
+        for i in 0..n {
+            let c = (i % 10) as u8;
+            labels[i] = c;
+            for p in 0..PIXELS {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let noise = (state >> 59) as u8; // 0..31
+                let row = p / 28;
+                let lit = row / 3 == usize::from(c) + 2;
+                images[i * PIXELS + p] = if lit { 200 + noise } else { noise };
+            }
+        }
+        (images, labels)
+    };
+    let (train_x, train_y) = make(SYNTH_TRAIN_FILE, 1);
+    let (test_x, test_y) = make(SYNTH_TEST, 2);
+    let n = |x: usize| u32::try_from(x).unwrap();
+    let files = [
+        (
+            FileRole::TrainImages,
+            vec![n(SYNTH_TRAIN_FILE), 28, 28],
+            train_x,
+        ),
+        (FileRole::TrainLabels, vec![n(SYNTH_TRAIN_FILE)], train_y),
+        (FileRole::TestImages, vec![n(SYNTH_TEST), 28, 28], test_x),
+        (FileRole::TestLabels, vec![n(SYNTH_TEST)], test_y),
+    ];
+    for (role, dims, data) in files {
+        let path = dir.join(format!("{}.gz", role.file_name()));
+        std::fs::write(path, idx::gzip(&idx::encode(&dims, &data))).unwrap();
+    }
+}
+
+/// `glorot` with `args` in `dir`, without the caller's dataset variables.
+fn glorot(dir: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_glorot"));
+    c.args(args)
+        .current_dir(dir)
+        .env_remove("GLOROT_MNIST_DIR")
+        .stdin(Stdio::null());
+    c.output().expect("the glorot binary runs")
+}
+
+#[track_caller]
+fn expect_code(out: &Output, code: i32, what: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: exit {:?}\n--- stderr\n{stderr}",
+        out.status.code()
+    );
+    assert!(!stderr.contains("panicked"), "{what} panicked:\n{stderr}");
+}
+
+fn read_json(path: &Path) -> Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
+fn schemas_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/schemas")
+}
+
+/// Validates `dir/<name>.json` against `docs/schemas/<name>.schema.json`.
+#[track_caller]
+fn check_schema(dir: &Path, name: &str) -> Value {
+    let schema = read_json(&schemas_dir().join(format!("{name}.schema.json")));
+    let validator = jsonschema::validator_for(&schema)
+        .unwrap_or_else(|e| panic!("docs/schemas/{name}.schema.json is not a valid schema: {e}"));
+    let instance = read_json(&dir.join(format!("{name}.json")));
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{name}.json does not match its schema:\n{}",
+        errors.join("\n")
+    );
+    instance
+}
+
+const SYNTH: &[&str] = &[
+    "--data-dir",
+    "data",
+    "--no-verify",
+    "--validation-size",
+    "200",
+];
+
+#[test]
+fn quick_run_writes_valid_results_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_synthetic_mnist(&data);
+    let args: Vec<&str> = ["experiments", "--quick", "--out", "res", "--workers", "2"]
+        .into_iter()
+        .chain(SYNTH.iter().copied())
+        .collect();
+    let first = glorot(tmp.path(), &args);
+    expect_code(&first, 0, "glorot experiments --quick");
+    let out = tmp.path().join("res/quick");
+
+    let p1 = check_schema(&out, "part1");
+    let p2 = check_schema(&out, "part2");
+    let p3 = check_schema(&out, "part3");
+    let rp = check_schema(&out, "replay");
+    assert_eq!(p1["parameters"], 648_010);
+    assert_eq!(p1["notebook_parameters"], 648_784);
+    assert_eq!(
+        p1["runs"][0]["report"]["epochs"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(p1["runs"][0]["report"]["train_samples"], 1_000);
+    assert_eq!(p2["total"], 12, "the quick preset");
+    assert_eq!(p2["finished"], 12);
+    assert!(p2["best"]["final_val_accuracy"].is_number());
+    assert!(p2["best_test"]["test_accuracy"].is_number());
+    assert_eq!(p3["cells"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        p3["cells"][1]["check"]["steps"].as_array().unwrap().len(),
+        20
+    );
+    // The replay check runs on whatever data it is given: here synthetic, so Part 3's
+    // 45 printed numbers are compared and (almost all) miss.
+    assert_eq!(rp["comparison"]["numbers"], 462);
+    let part3 = &rp["comparison"]["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "part3")
+        .unwrap()
+        .clone();
+    assert_eq!(part3["compared"], 45);
+
+    let csv = std::fs::read_to_string(out.join("part2/trials.csv")).unwrap();
+    assert!(csv.starts_with("rank,id,index,hidden,"), "{csv}");
+    assert_eq!(csv.lines().count(), 13);
+    for name in [
+        "part1_training_loss",
+        "part1_validation_accuracy",
+        "part2_grid_heatmap",
+        "part3_gradient_check",
+    ] {
+        let png = std::fs::read(out.join(format!("plots/{name}.png"))).unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{name}.png is not a PNG"
+        );
+        assert!(png.len() > 10_000, "{name}.png is suspiciously small");
+        let svg = std::fs::read_to_string(out.join(format!("plots/{name}.svg"))).unwrap();
+        assert!(
+            svg.contains("<svg") && svg.contains("<text"),
+            "{name}.svg has no text"
+        );
+    }
+    let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    for needle in [
+        "## What ran",
+        "## Part 1: initialization",
+        "95.93",
+        "## Part 2: hyperparameter grid",
+        "98.22",
+        "## Part 3: gradient checks",
+        "## Notebook replay",
+        "plots/part2_grid_heatmap.png",
+        "648,010",
+    ] {
+        assert!(
+            report.contains(needle),
+            "REPORT.md lacks `{needle}`:\n{report}"
+        );
+    }
+
+    // The same command again resumes: every Part 1 run and grid trial is reused.
+    let second = glorot(tmp.path(), &args);
+    expect_code(&second, 0, "glorot experiments --quick (again)");
+    let p1 = check_schema(&out, "part1");
+    assert!(
+        p1["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["cached"] == true)
+    );
+    let p2 = check_schema(&out, "part2");
+    assert_eq!(p2["recorded_now"], 0);
+    assert_eq!(p2["skipped_now"], 12);
+}
+
+#[test]
+fn command_line_mistakes_exit_with_code_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [
+        &["experiments", "--parts", "4"][..],
+        &["experiments", "--parts", ""],
+        &["experiments", "--replay-notebook", "--replay-trials", "9-2"],
+        &["experiments", "--replay-notebook", "--replay-parts", "0"],
+        &["experiments", "--replay-parts", "1"],
+        &["experiments", "--workers", "0"],
+    ] {
+        let out = glorot(tmp.path(), args);
+        expect_code(&out, 2, &args.join(" "));
+    }
+}
+
+/// The MNIST directory named by `GLOROT_MNIST_DIR` (relative paths from the workspace
+/// root, as CI sets `../shared/mnist`).
+#[allow(clippy::print_stderr)]
+fn mnist_dir(test: &str) -> Option<PathBuf> {
+    let Some(dir) = std::env::var_os("GLOROT_MNIST_DIR").filter(|v| !v.is_empty()) else {
+        eprintln!("{test}: skipped, GLOROT_MNIST_DIR is not set (it names the MNIST folder)");
+        return None;
+    };
+    let dir = PathBuf::from(dir);
+    if dir.is_absolute() {
+        return Some(dir);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    Some(if dir.exists() {
+        std::fs::canonicalize(&dir).unwrap()
+    } else {
+        root.join(dir)
+    })
+}
+
+#[track_caller]
+fn assert_rel(found: f64, expected: f64, rel: f64, what: &str) {
+    let err = (found - expected).abs() / expected.abs();
+    assert!(
+        err <= rel,
+        "{what}: replayed {found:?}, notebook {expected:?}, relative error {err:e}"
+    );
+}
+
+/// Issue 9's fast check, through the replay the command runs: the first grid trial after
+/// skipping Part 1's draws (Glorot uniform, then normal, then zero networks), and Part 3's
+/// row-161 gradient after skipping Part 1, the whole grid and Part 3's first network.
+#[test]
+fn replay_reproduces_the_first_grid_trial_and_part3() {
+    let Some(mnist) = mnist_dir("replay_reproduces_the_first_grid_trial_and_part3") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mnist = mnist.to_string_lossy().into_owned();
+    let args = [
+        "experiments",
+        "--replay-notebook",
+        "--replay-parts",
+        "2,3",
+        "--replay-trials",
+        "0",
+        "--replay-epochs",
+        "1",
+        "--out",
+        "res",
+        "--data-dir",
+        &mnist,
+    ];
+    let out = glorot(tmp.path(), &args);
+    expect_code(&out, 0, "glorot experiments --replay-notebook");
+    let r = check_schema(&tmp.path().join("res"), "replay");
+    let trial = &r["part2"]["trials"][0];
+    assert_eq!(trial["trial"], 0);
+    let e = &trial["epochs"][0];
+    // notebook.txt lines 399-400: the grid's first printed lines (450, ReLU, 0.001, 32).
+    assert_rel(
+        e["loss"].as_f64().unwrap(),
+        2.8215304269028905,
+        1e-12,
+        "trial 0 loss",
+    );
+    assert_eq!(e["val_accuracy_text"], "81.18");
+    // Line 825: In [12]'s analytic gradient of w0[161][0].
+    let analytic = r["part3"][1]["check"]["analytic"][0].as_f64().unwrap();
+    assert_rel(analytic, 0.024239615063063553, 1e-12, "w0 row 161 analytic");
+    // Lines 859-888: In [13]'s, w1[0][0].
+    let analytic = r["part3"][2]["check"]["analytic"][0].as_f64().unwrap();
+    assert_rel(analytic, -0.038125702875859306, 1e-12, "w1 row 0 analytic");
+    let sections = r["comparison"]["sections"].as_array().unwrap();
+    let section = |name: &str| sections.iter().find(|s| s["name"] == name).unwrap().clone();
+    assert_eq!(section("part3")["compared"], 45);
+    assert_eq!(section("part3")["matched"], 45);
+    assert_eq!(section("part2_lines")["compared"], 2);
+    assert_eq!(section("part2_lines")["matched"], 2);
+    assert_eq!(r["part2"]["fragments"][0]["located_by"], "reference");
+}
