@@ -60,6 +60,8 @@
 #   slurmctld, munged; finally any stray process still carrying this cluster's
 #   SLURM_CONF in its environment is killed. (slurmstepd daemonizes, so its parent
 #   is init: for a moment after `stop` it may show as a zombie until init reaps it.)
+# `A && B || C` below always means "C unless both A and B succeed".
+# shellcheck disable=SC2015
 set -u -o pipefail
 
 PROG=${0##*/}
@@ -266,7 +268,7 @@ teardown() {
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     jobs=$(sl "$dir" squeue -h -o %A 2>/dev/null | sort -u)
     if [ -n "$jobs" ]; then
-      say "cancelling jobs: $(echo $jobs)"
+      say "cancelling jobs: ${jobs//$'\n'/ }"
       # shellcheck disable=SC2086
       sl "$dir" scancel $jobs 2>/dev/null
       for _ in $(seq 40); do
@@ -397,7 +399,7 @@ cmd_wait() {
     for t in $ids; do [ -n "$(ended_record "$dir" "$job" "$t")" ] || missing=1; done
     if [ -z "$active" ] && [ "$missing" = 0 ]; then break; fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
-      say "job $job not done after ${secs}s; active tasks: $(echo $active)"
+      say "job $job not done after ${secs}s; active tasks: ${active//$'\n'/ }"
       exit 124
     fi
     [ -e "$dir/ready" ] || die 3 "the cluster in $dir stopped"
