@@ -38,10 +38,19 @@ pub(crate) fn ensure() -> Result<()> {
         return Ok(());
     }
     if is_root() && is_debian_like() && which("apt-get") {
-        say("xtask: OpenBLAS not found; installing libopenblas-dev and pkg-config with apt-get (running as root)");
+        say(
+            "xtask: OpenBLAS not found; installing libopenblas-dev and pkg-config with apt-get (running as root)",
+        );
         let update = Command::new("apt-get").args(["-q", "update"]).status();
         let install = Command::new("apt-get")
-            .args(["-q", "-y", "install", "--no-install-recommends", "libopenblas-dev", "pkg-config"])
+            .args([
+                "-q",
+                "-y",
+                "install",
+                "--no-install-recommends",
+                "libopenblas-dev",
+                "pkg-config",
+            ])
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status();
         match (update, install) {
@@ -56,14 +65,17 @@ pub(crate) fn ensure() -> Result<()> {
 }
 
 fn found() -> bool {
-    let pkg = Command::new("pkg-config").args(["--exists", "openblas"]).status();
+    let pkg = Command::new("pkg-config")
+        .args(["--exists", "openblas"])
+        .status();
     match pkg {
         Ok(st) => st.success(),
         // No pkg-config at all: openblas-src then falls back to `-lopenblas`, which
         // works when the shared library is in a standard directory.
-        Err(_) => LIB_DIRS
-            .iter()
-            .any(|d| Path::new(d).join("libopenblas.so").exists() || Path::new(d).join("libopenblas.dylib").exists()),
+        Err(_) => LIB_DIRS.iter().any(|d| {
+            Path::new(d).join("libopenblas.so").exists()
+                || Path::new(d).join("libopenblas.dylib").exists()
+        }),
     }
 }
 
@@ -84,7 +96,6 @@ fn is_debian_like() -> bool {
 }
 
 fn which(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }

@@ -90,7 +90,14 @@ fn experiments(rest: &[String]) -> Result<()> {
 fn ci() -> Result<()> {
     blas::ensure()?;
     cargo(&["fmt", "--all", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     let mut doc = cargo_cmd(&["doc", "--workspace", "--no-deps"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     status(&mut doc)?;
@@ -124,7 +131,9 @@ pub(crate) fn cargo(args: &[&str]) -> Result<()> {
 /// Runs a command to completion; a non-zero exit becomes an error naming it.
 pub(crate) fn status(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
-    let st = cmd.status().with_context(|| format!("could not start {shown}"))?;
+    let st = cmd
+        .status()
+        .with_context(|| format!("could not start {shown}"))?;
     if !st.success() {
         bail!("{shown} failed ({st})");
     }
