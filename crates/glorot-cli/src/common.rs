@@ -515,7 +515,7 @@ impl Stderr {
         }
         let mut err = std::io::stderr().lock();
         let clear = self.clear_codes();
-        let _ = write!(err, "{clear}{line}\n");
+        let _ = writeln!(err, "{clear}{line}");
         let _ = err.flush();
     }
 
@@ -523,7 +523,7 @@ impl Stderr {
     pub(crate) fn warn(&self, message: impl fmt::Display) {
         let mut err = std::io::stderr().lock();
         let clear = self.clear_codes();
-        let _ = write!(err, "{clear}glorot: warning: {message}\n");
+        let _ = writeln!(err, "{clear}glorot: warning: {message}");
         let _ = err.flush();
     }
 
@@ -569,7 +569,7 @@ fn terminal_width() -> usize {
         .ok()
         .and_then(|c| c.parse().ok())
         .filter(|&w: &usize| w >= 20)
-        .unwrap_or(100)
+        .unwrap_or(80)
 }
 
 fn truncate(s: &str, width: usize) -> String {

@@ -141,8 +141,7 @@ impl GridOpts {
     fn resolve(&self, out: &Path) -> Result<(ValidGrid, String)> {
         let stored = out.join(GRID_FILE);
         let (mut spec, mut source) = if let Some(file) = &self.grid_file {
-            let spec = GridSpec::from_file(file)
-                .with_context(|| format!("bad grid file {}", file.display()))?;
+            let spec = GridSpec::from_file(file)?;
             (spec, format!("grid file {}", file.display()))
         } else if let Some(name) = &self.grid {
             (GridSpec::preset(name)?, format!("preset `{name}`"))
@@ -150,11 +149,13 @@ impl GridOpts {
             let spec = GridSpec::from_file(&stored)
                 .with_context(|| format!("bad stored grid {}", stored.display()))?;
             (spec, format!("the grid stored in {}", stored.display()))
+        } else if self.has_axis_flags() {
+            (GridSpec::notebook(), "the notebook's grid".to_owned())
         } else {
             (GridSpec::notebook(), "preset `notebook`".to_owned())
         };
         if self.has_axis_flags() {
-            source.push_str(" with axes from flags");
+            source.push_str(" with axes replaced by flags");
         }
         if let Some(v) = &self.hidden {
             spec.hidden = v.clone();

@@ -327,18 +327,18 @@ fn fit<F: Compute>(job: FitJob<'_>) -> Result<(TrainReport, bool)> {
     let mut progress = TrainProgress::new(job.err, job.train.epochs());
     let report = trainer.fit(&data, &mut progress)?;
     let mut saved = false;
-    if let Some(path) = job.save {
-        if matches!(report.status, Status::Completed) {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create {}", parent.display()))?;
-            }
-            trainer
-                .model()
-                .save(path)
-                .with_context(|| format!("cannot save the weights to {}", path.display()))?;
-            saved = true;
+    if let Some(path) = job.save
+        && matches!(report.status, Status::Completed)
+    {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
+        trainer
+            .model()
+            .save(path)
+            .with_context(|| format!("cannot save the weights to {}", path.display()))?;
+        saved = true;
     }
     Ok((report, saved))
 }
