@@ -486,8 +486,9 @@ impl Cluster {
         cmd.output().expect("the harness runs")
     }
 
-    /// Submits the committed sbatch script as `--array=ARRAY`, one CPU per task, the
-    /// glorot under test, the grid and data of the fixture. Returns the job id.
+    /// Submits the committed sbatch script as `--array=ARRAY`, one CPU and 1 GB per
+    /// task (the script's defaults are for real clusters), the glorot under test, the
+    /// grid and data of the fixture. Returns the job id.
     fn submit_search(&self, array: &str, out: &Path, logs: &Path, fx: &Fixture) -> u64 {
         let output = format!("--output={}/task-%A_%a.out", path_str(logs));
         let mut args = vec![
@@ -503,6 +504,7 @@ impl Cluster {
         args.extend([
             array.as_str(),
             "--cpus-per-task=1",
+            "--mem=1G",
             &output,
             &chdir,
             SBATCH_SCRIPT,
