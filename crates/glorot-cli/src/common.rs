@@ -539,6 +539,7 @@ impl Stderr {
             buf.push('\n');
         }
         self.drawn.store(lines.len(), Ordering::Relaxed);
+        LIVE.store(!lines.is_empty(), Ordering::Relaxed);
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(buf.as_bytes());
         let _ = err.flush();
@@ -557,6 +558,7 @@ impl Stderr {
     /// Escape codes moving the cursor to the first line of the live display and clearing
     /// to the end of the screen.
     fn clear_codes(&self) -> String {
+        LIVE.store(false, Ordering::Relaxed);
         match self.drawn.swap(0, Ordering::Relaxed) {
             0 => String::new(),
             n => format!("\x1b[{n}F\x1b[J"),
@@ -611,6 +613,13 @@ pub(crate) fn human_duration(d: Duration) -> String {
 // ---------------------------------------------------------------------------------------
 
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Whether a live display is on screen: then it shows the stop request itself (a line
+/// written from the signal handler would break its cursor arithmetic).
+static LIVE: AtomicBool = AtomicBool::new(false);
+
+/// What the live displays show once a stop is requested.
+pub(crate) const STOPPING: &str =
+    "stopping at the next batch (finished work is kept; Ctrl-C again to quit now)";
 static HANDLER: OnceLock<bool> = OnceLock::new();
 
 /// Installs a handler for Ctrl-C (SIGINT), SIGTERM (Slurm's time limit, `docker stop`)
@@ -624,11 +633,10 @@ pub(crate) fn handle_interrupts() -> bool {
                 // Second signal: the user means it. Finished trials are already on disk.
                 std::process::exit(130);
             }
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(
-                err,
-                "\nglorot: stopping at the next batch (finished work is kept; signal again to quit now)"
-            );
+            if !LIVE.load(Ordering::Relaxed) {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "glorot: {STOPPING}");
+            }
         })
         .is_ok()
     })

@@ -717,6 +717,9 @@ impl<'a> SearchProgress<'a> {
         }
         s.last_draw = Some(now);
         let mut lines = vec![self.headline(s)];
+        if common::stop_requested() {
+            lines.push(format!("  {}", common::STOPPING));
+        }
         for (index, r) in &s.running {
             lines.push(format!(
                 "  #{index:<4} {:<28} epoch {}/{}{}",

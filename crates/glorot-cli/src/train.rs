@@ -440,7 +440,7 @@ impl Observer for TrainProgress<'_> {
         self.last_draw = Some(now);
         let elapsed = self.epoch_started.elapsed();
         let eta = elapsed.mul_f64((e.batches - e.batch) as f64 / e.batch.max(1) as f64);
-        self.err.draw(&[format!(
+        let mut lines = vec![format!(
             "epoch {}/{} {} {}/{} batches  loss {:.4}  {} left in this epoch",
             e.epoch,
             self.epochs,
@@ -449,7 +449,11 @@ impl Observer for TrainProgress<'_> {
             e.batches,
             e.loss,
             human_duration(eta)
-        )]);
+        )];
+        if common::stop_requested() {
+            lines.push(common::STOPPING.to_owned());
+        }
+        self.err.draw(&lines);
     }
 
     fn on_epoch_end(&mut self, m: &EpochMetrics) {
