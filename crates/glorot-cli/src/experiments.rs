@@ -154,96 +154,11 @@ pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
         plan.blas_threads
     ));
 
-    let mut stopped = false;
-    if args.replay_notebook {
-        let options = replay::ReplayOptions {
-            parts: args.replay_parts.clone().unwrap_or_else(|| vec![1, 2, 3]),
-            trials,
-            epochs: args.replay_epochs.unwrap_or(10),
-            workers: plan.workers,
-        };
-        let r = replay::run(&out, &data, &options, &ctx, &notebook)?;
-        say(&format!(
-            "[replay] {} of the notebook's {} printed numbers compared, {} matched",
-            r.comparison.compared, r.comparison.numbers, r.comparison.matched
-        ));
-        stopped |= stop_requested();
-    } else {
-        let seed = args.seed.unwrap_or(0);
-        let precision = args.precision.unwrap_or(Precision::F32);
-        let subset;
-        let studied = if args.quick {
-            subset = data.subset(QUICK_TRAIN, QUICK_VALIDATION);
-            &subset
-        } else {
-            &data
-        };
-        if args.parts.contains(&1) && !stop_requested() {
-            let options = part1::Part1Options {
-                epochs: args
-                    .epochs
-                    .unwrap_or(if args.quick { QUICK_EPOCHS } else { 10 }),
-                seed,
-                precision,
-                workers: plan.workers,
-                quick: args.quick,
-            };
-            let p = part1::run(&out, studied, &options, &ctx, &notebook)?;
-            for r in &p.runs {
-                say(&format!(
-                    "[part 1] {}: final validation accuracy {} (notebook {:.2})",
-                    r.name,
-                    r.final_val_accuracy
-                        .map_or("none (diverged)".to_owned(), |v| format!("{v:.2}")),
-                    r.notebook_final_val_accuracy
-                ));
-            }
-        }
-        if args.parts.contains(&2) && !stop_requested() {
-            let grid = grid_spec(&args, precision)?;
-            let options = part2::Part2Options {
-                grid,
-                workers: plan.workers,
-                quick: args.quick,
-            };
-            let p = part2::run(&out, studied, &options, &ctx, &notebook)?;
-            if let Some(b) = &p.best {
-                say(&format!(
-                    "[part 2] best of {} finished trials: {} with {:.2}% validation accuracy{}",
-                    p.finished,
-                    b.id,
-                    b.final_val_accuracy.unwrap_or(f64::NAN),
-                    p.best_test
-                        .as_ref()
-                        .map_or(String::new(), |t| format!(", {:.2}% test", t.test_accuracy))
-                ));
-            }
-        }
-        if args.parts.contains(&3) && !stop_requested() {
-            part3::run(&out, studied, seed, args.quick, &ctx, &notebook)?;
-        }
-        if args.quick && !stop_requested() {
-            if data.info.subset {
-                say("[replay] skipped: the replay check needs the full training split");
-            } else {
-                // The first epoch of Part 1's three runs and Part 3's checks, on the full
-                // data: the notebook's first printed numbers, reproduced.
-                let options = replay::ReplayOptions {
-                    parts: vec![1, 3],
-                    trials: None,
-                    epochs: 1,
-                    workers: plan.workers,
-                };
-                let r = replay::run(&out, &data, &options, &ctx, &notebook)?;
-                say(&format!(
-                    "[replay] Part 1 epoch 1 and Part 3: {} of {} printed numbers matched",
-                    r.comparison.matched, r.comparison.compared
-                ));
-            }
-        }
-        stopped |= stop_requested();
+    let errors = run_parts(&args, trials, plan, &out, &data, &ctx, &notebook);
+    let stopped = stop_requested();
+    for e in &errors {
+        say(&format!("glorot experiments: {e:#}"));
     }
-
     let written = finish(&out, &notebook)?;
     say(&format!(
         "glorot experiments: {} in {}; wrote {} plots and {}",
@@ -257,7 +172,122 @@ pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
             "stopped by a signal; finished work is kept: run the same command to continue"
         );
     }
-    Ok(())
+    match errors.into_iter().next() {
+        Some(e) => Err(e.context("a part failed (the others ran; see above)")),
+        None => Ok(()),
+    }
+}
+
+/// Runs the replay or the selected parts, each to its end even when another failed;
+/// results files are written as each finishes. Returns the parts' errors.
+fn run_parts(
+    args: &ExperimentsArgs,
+    trials: Option<Vec<usize>>,
+    plan: crate::common::ThreadPlan,
+    out: &Path,
+    data: &Data,
+    ctx: &RunContext,
+    notebook: &reference::Notebook,
+) -> Vec<anyhow::Error> {
+    let mut errors = Vec::new();
+    let mut keep = |r: Result<()>| {
+        if let Err(e) = r {
+            errors.push(e);
+        }
+    };
+    if args.replay_notebook {
+        let options = replay::ReplayOptions {
+            parts: args.replay_parts.clone().unwrap_or_else(|| vec![1, 2, 3]),
+            trials,
+            epochs: args.replay_epochs.unwrap_or(10),
+            workers: plan.workers,
+        };
+        keep(replay::run(out, data, &options, ctx, notebook).map(|r| {
+            say(&format!(
+                "[replay] {} of the notebook's {} printed numbers compared, {} matched",
+                r.comparison.compared, r.comparison.numbers, r.comparison.matched
+            ));
+        }));
+    } else {
+        let seed = args.seed.unwrap_or(0);
+        let precision = args.precision.unwrap_or(Precision::F32);
+        let subset;
+        let studied = if args.quick {
+            subset = data.subset(QUICK_TRAIN, QUICK_VALIDATION);
+            &subset
+        } else {
+            data
+        };
+        if args.parts.contains(&1) && !stop_requested() {
+            let options = part1::Part1Options {
+                epochs: args
+                    .epochs
+                    .unwrap_or(if args.quick { QUICK_EPOCHS } else { 10 }),
+                seed,
+                precision,
+                workers: plan.workers,
+                quick: args.quick,
+            };
+            keep(part1::run(out, studied, &options, ctx, notebook).map(|p| {
+                for r in &p.runs {
+                    say(&format!(
+                        "[part 1] {}: final validation accuracy {} (notebook {:.2})",
+                        r.name,
+                        r.final_val_accuracy
+                            .map_or("none (diverged)".to_owned(), |v| format!("{v:.2}")),
+                        r.notebook_final_val_accuracy
+                    ));
+                }
+            }));
+        }
+        if args.parts.contains(&2) && !stop_requested() {
+            keep(grid_spec(args, precision).and_then(|grid| {
+                let options = part2::Part2Options {
+                    grid,
+                    workers: plan.workers,
+                    quick: args.quick,
+                };
+                let p = part2::run(out, studied, &options, ctx, notebook)?;
+                if let Some(b) = &p.best {
+                    say(&format!(
+                        "[part 2] best of {} finished trials: {} with {:.2}% validation \
+                         accuracy{}",
+                        p.finished,
+                        b.id,
+                        b.final_val_accuracy.unwrap_or(f64::NAN),
+                        p.best_test
+                            .as_ref()
+                            .map_or(String::new(), |t| format!(", {:.2}% test", t.test_accuracy))
+                    ));
+                }
+                Ok(())
+            }));
+        }
+        if args.parts.contains(&3) && !stop_requested() {
+            keep(part3::run(out, studied, seed, args.quick, ctx, notebook).map(|_| ()));
+        }
+        if args.quick && !stop_requested() {
+            if data.info.subset {
+                say("[replay] skipped: the replay check needs the full training split");
+            } else {
+                // The first epoch of Part 1's three runs and Part 3's checks, on the full
+                // data: the notebook's first printed numbers, reproduced.
+                let options = replay::ReplayOptions {
+                    parts: vec![1, 3],
+                    trials: None,
+                    epochs: 1,
+                    workers: plan.workers,
+                };
+                keep(replay::run(out, data, &options, ctx, notebook).map(|r| {
+                    say(&format!(
+                        "[replay] Part 1 epoch 1 and Part 3: {} of {} printed numbers matched",
+                        r.comparison.matched, r.comparison.compared
+                    ));
+                }));
+            }
+        }
+    }
+    errors
 }
 
 /// Renders plots and the report from the results files in `out`; returns the plots.

@@ -257,6 +257,9 @@ fn train_jobs<F: Float>(
         let mlp = Mlp::<F>::new(model, WeightSource::Seed(train.seed()))?;
         let mut trainer = Trainer::new(mlp, train.clone())?;
         let report = trainer.fit(&splits.fit(true)?, &mut observer)?;
+        if let glorot_mlp::Status::Cancelled { epoch } = report.status {
+            anyhow::bail!("stopped in epoch {epoch} (not recorded; it reruns next time)");
+        }
         let record = CachedRun {
             schema_version: SCHEMA_VERSION,
             key: key.clone(),

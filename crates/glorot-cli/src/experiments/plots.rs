@@ -245,7 +245,7 @@ fn part1<DB: DrawingBackend>(
         .x_label_formatter(&|x| format!("{x:.0}"))
         .label_style(font(14.0))
         .axis_desc_style(font(15.0))
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(WHITE)
         .draw()?;
     for (label, pts, color, dashed) in &series {
         let color = *color;
@@ -276,7 +276,7 @@ fn part1<DB: DrawingBackend>(
         .configure_series_labels()
         .position(match metric {
             Metric::Loss => SeriesLabelPosition::UpperRight,
-            Metric::Accuracy => SeriesLabelPosition::LowerRight,
+            Metric::Accuracy => SeriesLabelPosition::MiddleRight,
         })
         .label_font(font(13.0))
         .background_style(WHITE.mix(0.85))
@@ -331,7 +331,7 @@ fn part3<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p3: &Part3File) -> Dr
         .y_label_formatter(&|y| format!("{y:.0e}"))
         .label_style(font(14.0))
         .axis_desc_style(font(15.0))
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(WHITE)
         .draw()?;
     for (name, pts, color) in &series {
         let color = *color;
@@ -526,6 +526,17 @@ fn heatmap<DB: DrawingBackend>(
         .y_label_formatter(&|y| format!("{y:.1}"))
         .label_style(font(12.0))
         .draw()?;
+    if p2
+        .trials
+        .iter()
+        .any(|t| t.status == "diverged" || t.status == "missing")
+    {
+        chart.draw_series(std::iter::once(Text::new(
+            "grey: diverged",
+            (0.0, layout.lo),
+            font(11.0).pos(Pos::new(HPos::Left, VPos::Top)),
+        )))?;
+    }
     let steps = 100;
     chart.draw_series((0..steps).map(|k| {
         let a = layout.lo + span * k as f64 / steps as f64;

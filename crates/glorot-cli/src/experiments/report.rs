@@ -772,13 +772,28 @@ fn replay(s: &mut String, inputs: &Inputs<'_>) {
                 rel(d.rel_error)
             );
         }
-        let _ = writeln!(
-            s,
-            "\nLikely cause: the replay performs the notebook's operations in its order, but \
-             a BLAS kernel that sums in another order changes the last bits, and ten epochs \
-             of SGD amplify them; a mismatch in the first epoch of a run would instead point \
-             at a different generator state (draw order).\n"
-        );
+        let _ = writeln!(s, "\nBy run, with the likely cause:\n");
+        let mut groups: Vec<(String, String, usize)> = Vec::new();
+        for d in &c.mismatches {
+            let words: Vec<&str> = d.place.split_whitespace().collect();
+            let run = match words.as_slice() {
+                ["trial", n, ..] => format!("trial {n}"),
+                [w, ..] => (*w).to_owned(),
+                [] => String::new(),
+            };
+            match groups.iter_mut().find(|g| g.0 == d.section && g.1 == run) {
+                Some(g) => g.2 += 1,
+                None => groups.push((d.section.clone(), run, 1)),
+            }
+        }
+        for (section, run, n) in &groups {
+            let _ = writeln!(
+                s,
+                "- {section}, {run} ({n}): {}",
+                mismatch_cause(section, run)
+            );
+        }
+        let _ = writeln!(s);
     }
     if !c.largest_deviations.is_empty() {
         let _ = writeln!(
@@ -796,6 +811,29 @@ fn replay(s: &mut String, inputs: &Inputs<'_>) {
             );
         }
         let _ = writeln!(s);
+    }
+}
+
+/// The likely cause of a group of replay mismatches.
+fn mismatch_cause(section: &str, run: &str) -> &'static str {
+    match (section, run) {
+        ("part1", "normal") => {
+            "the N(0, 1) run saturates every tanh and sigmoid and is chaotic: a last-bit \
+             difference in exp, tanh or a BLAS summation changes its trajectory from the \
+             first epoch (the notebook's own NumPy code re-run on this project's machine gives \
+             a third answer, see docs/results.md). The generator state is not the cause: \
+             the zero run and the grid trials, whose weights are drawn after it, reproduce."
+        }
+        ("part1", _) | ("part2_lines", _) => {
+            "last-bit differences in a BLAS kernel's summation order or in libm's exp/tanh, \
+             accumulated over the epochs of SGD."
+        }
+        ("part2_best", _) => "follows from the grid lines that differ.",
+        ("part3", _) => {
+            "round-off: a perturbed loss that differs from NumPy's in its last bit, divided \
+             by 2 epsilon."
+        }
+        _ => "unknown.",
     }
 }
 
