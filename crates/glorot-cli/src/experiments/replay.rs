@@ -881,39 +881,53 @@ fn compare_grid(nb: &Notebook, trials: &[ReplayRun], c: &mut Comparison) -> Vec<
         let len = f.lines.len();
         let numbers = f.lines.iter().filter(|l| l.kind != MatchKind::None).count();
         let first_is_loss = f.lines.first().is_some_and(|l| l.is_loss());
-        let score = |offset: usize| -> usize {
-            f.lines
-                .iter()
-                .enumerate()
-                .filter(|(k, l)| {
-                    lines[offset + k]
-                        .as_ref()
-                        .and_then(|found| line_matches(l, found))
-                        .unwrap_or(false)
-                })
-                .count()
+        // (loss lines matched, numbers matched, numbers compared) at an offset. Loss
+        // values (16-17 digits) identify a position; accuracies (4 digits) recur.
+        let score = |offset: usize| -> (usize, usize, usize) {
+            let mut s = (0, 0, 0);
+            for (k, l) in f.lines.iter().enumerate() {
+                let Some(found) = lines.get(offset + k).and_then(|x| x.as_ref()) else {
+                    continue;
+                };
+                let Some(ok) = line_matches(l, found) else {
+                    continue;
+                };
+                s.2 += 1;
+                if ok {
+                    s.1 += 1;
+                    s.0 += usize::from(l.is_loss());
+                }
+            }
+            s
         };
         let (offset, located_by) = match f.stream_offset {
             Some(o) => (Some(o), "reference"),
             None => {
-                let mut best: Option<(usize, usize)> = None;
+                let mut best: Option<(usize, (usize, usize, usize))> = None;
                 let mut tie = false;
                 for o in 0..=lines.len().saturating_sub(len) {
                     if (o % 2 == 0) != first_is_loss {
                         continue;
                     }
                     let s = score(o);
+                    let key = (s.0, s.1);
                     match best {
-                        Some((_, b)) if s == b && s > 0 => tie = true,
-                        Some((_, b)) if s <= b => {}
+                        Some((_, b)) if key == (b.0, b.1) => tie = true,
+                        Some((_, b)) if key < (b.0, b.1) => {}
                         _ => {
                             best = Some((o, s));
                             tie = false;
                         }
                     }
                 }
+                // A location needs a matched loss, a majority of the compared numbers,
+                // and no equally good rival.
                 match best {
-                    Some((o, s)) if s > 0 && !tie => (Some(o), "search"),
+                    Some((o, (losses, matched, compared)))
+                        if losses > 0 && 2 * matched >= compared && !tie =>
+                    {
+                        (Some(o), "search")
+                    }
                     _ => (None, "not located"),
                 }
             }
@@ -1136,6 +1150,86 @@ mod tests {
         assert_eq!(
             py_repr(notebook_num_parameters(&[784, 500, 500, 10])),
             "0.648784"
+        );
+    }
+
+    /// A replayed run for grid trial `i` whose printed lines are `lines` (loss, accuracy,
+    /// loss, ...), as the stream expects them.
+    fn fake_trial(i: usize, lines: &[(f64, String)]) -> ReplayRun {
+        ReplayRun {
+            schema_version: SCHEMA_VERSION,
+            data: String::new(),
+            name: format!("trial {i}"),
+            trial: Some(i),
+            hidden: 450,
+            activation: Activation::Relu,
+            learning_rate: 0.1,
+            batch_size: 32,
+            init: Init::GlorotUniform,
+            status: Status::Completed,
+            epochs: lines
+                .chunks(2)
+                .enumerate()
+                .map(|(e, pair)| ReplayEpoch {
+                    epoch: e + 1,
+                    loss: pair[0].0,
+                    loss_text: pair[0].1.clone(),
+                    val_accuracy: pair[1].0,
+                    val_accuracy_text: pair[1].1.clone(),
+                    val_loss: 0.0,
+                })
+                .collect(),
+            seconds: 0.0,
+            git_revision: String::new(),
+        }
+    }
+
+    /// Plants the notebook's own fragment 3 (which starts with an accuracy line and ends
+    /// with a loss cut to `0.7`) in an otherwise unrelated stream, at trial 40, epoch 6's
+    /// accuracy line: the search must find it there, uniquely, with every number matched.
+    #[test]
+    fn fragments_are_located_in_the_replayed_stream() {
+        let nb = super::super::reference::notebook().unwrap();
+        let spec = &nb.part2.spec;
+        let mut stream: Vec<(f64, String)> = (0..spec.stream_lines)
+            .map(|k| {
+                let v = 1000.0 + k as f64 * 0.37;
+                (v, py_repr(v))
+            })
+            .collect();
+        let f = &nb.part2.fragments[3];
+        assert_eq!(f.lines[0].what, "val_accuracy");
+        let offset = 40 * spec.lines_per_trial + 5 * 2 + 1;
+        for (k, l) in f.lines.iter().enumerate() {
+            let text = match (l.kind, l.text.as_deref()) {
+                (MatchKind::Exact, Some(t)) => t.to_owned(),
+                (MatchKind::Prefix, Some(t)) => format!("{t}123"),
+                _ => "1.5".to_owned(),
+            };
+            stream[offset + k] = (text.parse().unwrap(), text);
+        }
+        let trials: Vec<ReplayRun> = stream
+            .chunks(spec.lines_per_trial)
+            .enumerate()
+            .map(|(i, lines)| fake_trial(i, lines))
+            .collect();
+        let mut c = Comparison::default();
+        let results = compare_grid(&nb, &trials, &mut c);
+        let r = &results[3];
+        assert_eq!(r.located_by, "search");
+        assert_eq!(r.stream_offset, Some(offset));
+        assert_eq!((r.trial, r.epoch), (Some(40), Some(6)));
+        assert_eq!(r.compared, r.numbers);
+        assert_eq!(r.matched, r.numbers);
+        // Fragment 0 sits at the start by reference; nothing there matches here.
+        assert_eq!(results[0].located_by, "reference");
+        assert_eq!(results[0].matched, 0);
+        // The other fragments are nowhere in this stream.
+        assert!(
+            results
+                .iter()
+                .filter(|x| x.fragment != 3 && x.fragment != 0)
+                .all(|x| x.located_by == "not located")
         );
     }
 
