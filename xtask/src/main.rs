@@ -25,7 +25,8 @@ usage: cargo xtask <command> [args]
 
 commands:
   experiments [ARGS]  run the notebook's studies in release mode, results in results/
-                      (ARGS go to `glorot experiments`; try `cargo xtask experiments --help`)
+                      (ARGS go to `glorot experiments`; try `cargo xtask experiments --help`;
+                      --keep-openblas-env keeps OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE)
   test [ARGS]         run the whole test suite (ARGS go to `cargo test`)
   ci                  fmt --check, clippy -D warnings, doc -D warnings, tests
   bench [ARGS]        NumPy / PyTorch / JAX / GEMM-bound benchmark side by side
@@ -72,16 +73,42 @@ fn run(args: &[String]) -> Result<()> {
     }
 }
 
+/// OpenBLAS tuning overrides some machines preset in the environment. Measured on a
+/// 2-core AVX-512 machine with Debian's OpenBLAS 0.3.21 (see `bench/README.md`): a
+/// 32x784x500 sgemm ran at 17 GFLOP/s with both set against 111 GFLOP/s with neither,
+/// where OpenBLAS detects the CPU itself. The experiments drop them unless asked to keep them.
+const OPENBLAS_OVERRIDES: &[&str] = &["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"];
+
 /// Builds the release `glorot` binary and runs its `experiments` command.
 fn experiments(rest: &[String]) -> Result<()> {
     blas::ensure()?;
+    let keep_env = rest.iter().any(|a| a == "--keep-openblas-env");
+    let rest: Vec<&String> = rest
+        .iter()
+        .filter(|a| *a != "--keep-openblas-env")
+        .collect();
     cargo(&["build", "--release", "--package", "glorot-cli"])?;
     let root = workspace_root();
     let glorot = root.join("target/release/glorot");
     let mut cmd = Command::new(&glorot);
     cmd.arg("experiments");
-    if !rest.iter().any(|a| a == "--out" || a.starts_with("--out=")) {
+    if !rest
+        .iter()
+        .any(|a| *a == "--out" || a.starts_with("--out="))
+    {
         cmd.arg("--out").arg(root.join("results"));
+    }
+    if !keep_env {
+        for var in OPENBLAS_OVERRIDES {
+            if let Some(value) = env::var_os(var) {
+                say(&format!(
+                    "xtask: not passing {var}={} to glorot (it slows OpenBLAS's small products \
+                     several-fold on this kind of machine; keep it with --keep-openblas-env)",
+                    value.to_string_lossy()
+                ));
+                cmd.env_remove(var);
+            }
+        }
     }
     cmd.args(rest).current_dir(&root);
     status(&mut cmd)
