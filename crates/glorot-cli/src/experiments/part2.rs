@@ -3,7 +3,6 @@
 //! stopped; the best trial is retrained from its seed once to measure test accuracy.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context as _, Result};
@@ -162,8 +161,6 @@ pub(crate) fn run(
     let observer = GridProgress {
         progress: Progress::new("part 2", pending_units),
         total: trials.len(),
-        started: AtomicUsize::new(0),
-        done_before: AtomicUsize::new(0),
         units: &units,
     };
     let outcome = glorot_search::run(
@@ -327,23 +324,15 @@ fn test_best(
 struct GridProgress<'a> {
     progress: Progress,
     total: usize,
-    started: AtomicUsize,
-    done_before: AtomicUsize,
     units: &'a (dyn Fn(&Trial) -> f64 + Sync),
 }
 
 impl SearchObserver for GridProgress<'_> {
     fn on_plan(&self, in_shard: usize, already_done: usize) {
-        self.done_before.store(already_done, Ordering::Relaxed);
         self.progress.note(&format!(
             "{in_shard} trials, {already_done} already in the journal, {} to run",
             in_shard - already_done
         ));
-    }
-
-    fn on_trial_start(&self, trial: &Trial) {
-        self.started.fetch_add(1, Ordering::Relaxed);
-        let _ = trial;
     }
 
     fn on_epoch(&self, trial: &Trial, m: &EpochMetrics) {
