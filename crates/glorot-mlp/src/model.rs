@@ -1,9 +1,7 @@
 //! The model: parameters, forward pass, loss, backpropagation and the SGD step.
 
-use glorot_tensor::loss;
-use glorot_tensor::{
-    Float, add_row_bias, column_sums, gemm, sigmoid_inplace, softmax_rows_inplace,
-};
+use glorot_tensor::{Activation, Float, column_sums, fused, gemm, softmax_rows_inplace};
+use glorot_tensor::{add_row_bias, loss};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip, s};
 
 use crate::config::{Head, ValidModelConfig};
@@ -252,9 +250,11 @@ impl<F: Float> Mlp<F> {
     /// Forward pass of `x: (rows, inputs)` into `ws`; read the result with
     /// [`Workspace::output`].
     ///
-    /// Each layer is `z = x @ w` (GEMM with beta 0), then `z += b`, then the activation in
-    /// place, as the notebook's `forward`; the head applies the sigmoid (`expit`) for
-    /// [`Head::SigmoidBce`] and keeps the logits for [`Head::SoftmaxCrossEntropy`].
+    /// Each layer is `z = x @ w` (GEMM with beta 0), then `z + b` and the activation in one
+    /// pass, as the notebook's `forward`; the head applies the sigmoid (`expit`) for
+    /// [`Head::SigmoidBce`] and keeps the logits for [`Head::SoftmaxCrossEntropy`]. In `f32`
+    /// on CPUs with AVX-512 each layer is one [`fused::linear_forward`] instead (same
+    /// math, rounding as documented there); `f64` always takes the exact path.
     ///
     /// # Panics
     /// If `x` has more rows than the workspace holds or the wrong number of columns, or `ws`
@@ -264,6 +264,9 @@ impl<F: Float> Mlp<F> {
         self.check_workspace(ws, x);
         let rows = x.nrows();
         ws.rows = rows;
+        if ws.scratch.is_some() && self.forward_fused(x, ws) {
+            return;
+        }
         let depth = self.depth();
         for l in 0..depth {
             let (done, rest) = ws.acts.split_at_mut(l);
@@ -280,13 +283,52 @@ impl<F: Float> Mlp<F> {
                 F::zero(),
                 z.view_mut(),
             );
-            add_row_bias(z.view_mut(), self.biases[l].view());
-            if l + 1 < depth {
-                self.config.activation().forward_inplace(z);
-            } else if self.config.head() == Head::SigmoidBce {
-                sigmoid_inplace(z);
+            // `f(z + b)` in one pass: bit for bit `z += b` then `f(z)`.
+            let bias = self.biases[l].view();
+            match self.layer_activation(l) {
+                Some(f) => f.forward_bias_inplace(z, bias),
+                None => add_row_bias(z, bias),
             }
         }
+    }
+
+    /// The element-wise function after layer `l`: the hidden activation, the head's
+    /// sigmoid, or nothing (softmax logits).
+    fn layer_activation(&self, l: usize) -> Option<Activation> {
+        if l + 1 < self.depth() {
+            Some(self.config.activation())
+        } else if self.config.head() == Head::SigmoidBce {
+            Some(Activation::Sigmoid)
+        } else {
+            None
+        }
+    }
+
+    /// [`Mlp::forward`] through [`fused::linear_forward`], for `f32`; false (nothing done)
+    /// when a buffer is not an `f32` contiguous array.
+    fn forward_fused(&self, x: ArrayView2<'_, F>, ws: &mut Workspace<F>) -> bool {
+        let rows = x.nrows();
+        let Some(x32) = view32(x) else {
+            return false;
+        };
+        for l in 0..self.depth() {
+            let (done, rest) = ws.acts.split_at_mut(l);
+            let input = if l == 0 {
+                Some(x32)
+            } else {
+                view32(done[l - 1].slice(s![..rows, ..]))
+            };
+            let (Some(input), Some(w), Some(b), Some(out)) = (
+                input,
+                view32(self.weights[l].view()),
+                view32_1(self.biases[l].view()),
+                view32_mut(rest[0].slice_mut(s![..rows, ..])),
+            ) else {
+                return false;
+            };
+            fused::linear_forward(input, w, b, self.layer_activation(l), out);
+        }
+        true
     }
 
     /// The batch-mean loss of the last [`Mlp::forward`] in `ws` against targets
@@ -379,16 +421,89 @@ impl<F: Float> Mlp<F> {
         if !loss.is_finite() {
             return loss;
         }
+        if ws.scratch.is_some() {
+            self.output_delta(y, ws);
+        }
+        if ws.scratch.is_some() && self.backward_fused(x, lr, ws) {
+            ws.grads.valid = false;
+            return loss;
+        }
         self.backward_raw(x, y, ws);
         ws.grads.valid = false;
-        let n = F::from_f64(x.nrows() as f64);
+        let rows = x.nrows();
+        // `g / n` is computed as `g * (1 / n)` when `n` is a power of two: `1 / n` is then
+        // exact and both are the correctly rounded `g / n`, bit for bit, and a product is
+        // several times cheaper than a division.
+        let n = F::from_f64(rows as f64);
+        let inv_n = F::from_f64(1.0 / rows as f64);
+        let exact_inverse = rows.is_power_of_two();
+        let standard = "parameters and gradients are kept in standard layout";
         for (p, g) in self.weights.iter_mut().zip(&ws.grads.weights) {
-            Zip::from(p).and(g).for_each(|p, &g| *p = *p - lr * (g / n));
+            let (p, g) = (
+                p.as_slice_mut().expect(standard),
+                g.as_slice().expect(standard),
+            );
+            sgd(p, g, lr, n, inv_n, exact_inverse);
         }
         for (p, g) in self.biases.iter_mut().zip(&ws.grads.biases) {
-            Zip::from(p).and(g).for_each(|p, &g| *p = *p - lr * (g / n));
+            let (p, g) = (
+                p.as_slice_mut().expect(standard),
+                g.as_slice().expect(standard),
+            );
+            sgd(p, g, lr, n, inv_n, exact_inverse);
         }
         loss
+    }
+
+    /// Backpropagation and update through [`fused::linear_backward_input`] and
+    /// [`fused::sgd_update`], for `f32` after [`Mlp::forward_fused`]; false (nothing done)
+    /// when a buffer is not an `f32` contiguous array.
+    ///
+    /// For each layer from the top: the delta below is computed with the weights *before*
+    /// their update (as the notebook's `backward` computes every gradient first), then the
+    /// layer is updated with `w -= (lr / rows) * (h^T @ delta)`.
+    fn backward_fused(&mut self, x: ArrayView2<'_, F>, lr: F, ws: &mut Workspace<F>) -> bool {
+        let rows = ws.rows;
+        let depth = self.depth();
+        let Some(x32) = view32(x) else {
+            return false;
+        };
+        let scale = (lr.to_f64() / rows as f64) as f32;
+        let activation = self.config.activation();
+        let Some(scratch) = ws.scratch.as_mut() else {
+            return false;
+        };
+        for l in (0..depth).rev() {
+            let (below, here) = ws.deltas.split_at_mut(l);
+            let Some(delta) = view32(here[0].slice(s![..rows, ..])) else {
+                return false;
+            };
+            let input = if l == 0 {
+                Some(x32)
+            } else {
+                view32(ws.acts[l - 1].slice(s![..rows, ..]))
+            };
+            let Some(input) = input else {
+                return false;
+            };
+            if l > 0 {
+                let (Some(w), Some(d)) = (
+                    view32(self.weights[l].view()),
+                    view32_mut(below[l - 1].slice_mut(s![..rows, ..])),
+                ) else {
+                    return false;
+                };
+                fused::linear_backward_input(delta, w, activation, input, d, scratch);
+            }
+            let (Some(w), Some(b)) = (
+                view32_mut(self.weights[l].view_mut()),
+                view32_1_mut(self.biases[l].view_mut()),
+            ) else {
+                return false;
+            };
+            fused::sgd_update(input, delta, scale, w, b);
+        }
+        true
     }
 
     /// Output probabilities for `x: (rows, inputs)`: the sigmoid outputs, or the softmax of
@@ -418,15 +533,7 @@ impl<F: Float> Mlp<F> {
             "backward: x is not the batch of the last forward"
         );
         let depth = self.depth();
-        let top = depth - 1;
-        {
-            let out = ws.acts[top].slice(s![..rows, ..]);
-            let delta = ws.deltas[top].slice_mut(s![..rows, ..]);
-            match self.config.head() {
-                Head::SigmoidBce => loss::bce_notebook_delta(out, y, delta),
-                Head::SoftmaxCrossEntropy => loss::softmax_cross_entropy_delta(out, y, delta),
-            }
-        }
+        self.output_delta(y, ws);
         let activation = self.config.activation();
         for l in (0..depth).rev() {
             let (below, here) = ws.deltas.split_at_mut(l);
@@ -458,6 +565,19 @@ impl<F: Float> Mlp<F> {
         }
     }
 
+    /// `deltas[top]`: the head's gradient with respect to its pre-activation.
+    #[track_caller]
+    fn output_delta(&self, y: ArrayView2<'_, F>, ws: &mut Workspace<F>) {
+        let rows = ws.rows;
+        let top = self.depth() - 1;
+        let out = ws.acts[top].slice(s![..rows, ..]);
+        let delta = ws.deltas[top].slice_mut(s![..rows, ..]);
+        match self.config.head() {
+            Head::SigmoidBce => loss::bce_notebook_delta(out, y, delta),
+            Head::SoftmaxCrossEntropy => loss::softmax_cross_entropy_delta(out, y, delta),
+        }
+    }
+
     #[track_caller]
     fn check_workspace(&self, ws: &Workspace<F>, x: ArrayView2<'_, F>) {
         assert_eq!(
@@ -478,6 +598,44 @@ impl<F: Float> Mlp<F> {
             self.config.inputs()
         );
     }
+}
+
+/// `p = p - lr * (g / n)` element-wise, the notebook's `update` of one parameter; `g / n`
+/// as `g * inv_n` when `exact_inverse` (see [`Mlp::train_step`]).
+fn sgd<F: Float>(p: &mut [F], g: &[F], lr: F, n: F, inv_n: F, exact_inverse: bool) {
+    if exact_inverse {
+        for (p, &g) in p.iter_mut().zip(g) {
+            *p = *p - lr * (g * inv_n);
+        }
+    } else {
+        for (p, &g) in p.iter_mut().zip(g) {
+            *p = *p - lr * (g / n);
+        }
+    }
+}
+
+/// `a` as an `f32` view when `F` is `f32` and `a` is contiguous in standard order.
+fn view32<F: Float>(a: ArrayView2<'_, F>) -> Option<ArrayView2<'_, f32>> {
+    let dim = a.dim();
+    let s = F::as_f32_slice(a.to_slice()?)?;
+    ArrayView2::from_shape(dim, s).ok()
+}
+
+/// [`view32`] for a vector.
+fn view32_1<F: Float>(a: ArrayView1<'_, F>) -> Option<ArrayView1<'_, f32>> {
+    Some(ArrayView1::from(F::as_f32_slice(a.to_slice()?)?))
+}
+
+/// Mutable [`view32`].
+fn view32_mut<F: Float>(a: ArrayViewMut2<'_, F>) -> Option<ArrayViewMut2<'_, f32>> {
+    let dim = a.dim();
+    let s = F::as_f32_slice_mut(a.into_slice()?)?;
+    ArrayViewMut2::from_shape(dim, s).ok()
+}
+
+/// Mutable [`view32_1`].
+fn view32_1_mut<F: Float>(a: ArrayViewMut1<'_, F>) -> Option<ArrayViewMut1<'_, f32>> {
+    Some(ArrayViewMut1::from(F::as_f32_slice_mut(a.into_slice()?)?))
 }
 
 /// Parameter gradients, shaped like the model's parameters.
@@ -532,6 +690,9 @@ pub struct Workspace<F: Float> {
     /// `deltas[l]: (capacity, layers[l + 1])`, d loss / d z of layer `l` (times rows).
     deltas: Vec<Array2<F>>,
     grads: Gradients<F>,
+    /// Buffers of the fused `f32` kernels; `Some` exactly when they are used (`F` is `f32`
+    /// and [`fused::available`]).
+    scratch: Option<fused::Scratch>,
 }
 
 impl<F: Float> Workspace<F> {
@@ -547,6 +708,8 @@ impl<F: Float> Workspace<F> {
             .windows(2)
             .map(|p| (Array2::zeros((p[0], p[1])), Array1::zeros(p[1])))
             .unzip();
+        let is_f32 = F::as_f32_slice(&[]).is_some();
+        let widest = config.layers().iter().copied().max().unwrap_or(0);
         Self {
             layers: config.layers().to_vec(),
             capacity,
@@ -558,6 +721,7 @@ impl<F: Float> Workspace<F> {
                 biases,
                 valid: false,
             },
+            scratch: (is_f32 && fused::available()).then(|| fused::Scratch::new(widest)),
         }
     }
 

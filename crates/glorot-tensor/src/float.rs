@@ -48,6 +48,11 @@ pub trait Float:
     fn from_f64(x: f64) -> Self;
     /// Converts to `f64` (exact for both `f32` and `f64`).
     fn to_f64(self) -> f64;
+    /// The same slice as `f32` when `Self` is `f32`, else `None`: lets generic code take
+    /// an `f32`-only path (such as [`crate::fused`]) without copying.
+    fn as_f32_slice(s: &[Self]) -> Option<&[f32]>;
+    /// Mutable [`Float::as_f32_slice`].
+    fn as_f32_slice_mut(s: &mut [Self]) -> Option<&mut [f32]>;
 }
 
 impl Float for f32 {
@@ -60,6 +65,14 @@ impl Float for f32 {
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
+    #[inline]
+    fn as_f32_slice(s: &[f32]) -> Option<&[f32]> {
+        Some(s)
+    }
+    #[inline]
+    fn as_f32_slice_mut(s: &mut [f32]) -> Option<&mut [f32]> {
+        Some(s)
+    }
 }
 
 impl Float for f64 {
@@ -71,6 +84,14 @@ impl Float for f64 {
     #[inline]
     fn to_f64(self) -> f64 {
         self
+    }
+    #[inline]
+    fn as_f32_slice(_: &[f64]) -> Option<&[f32]> {
+        None
+    }
+    #[inline]
+    fn as_f32_slice_mut(_: &mut [f64]) -> Option<&mut [f32]> {
+        None
     }
 }
 

@@ -210,6 +210,7 @@ extern crate blas_src;
 mod activation;
 mod error;
 mod float;
+pub mod fused;
 mod init;
 mod linalg;
 pub mod loss;

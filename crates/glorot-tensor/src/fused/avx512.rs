@@ -1,0 +1,347 @@
+//! AVX-512 kernels behind [`crate::fused`]: a register-tiled `f32` matrix product with
+//! fused epilogues, and vectorized `tanh`, `exp`-based sigmoid and ReLU.
+//!
+//! Everything here is `unsafe` to call: the caller (the safe wrappers in `fused.rs`) has
+//! checked that the CPU has AVX-512F and that every index the kernels touch is in bounds
+//! (see each function's `# Safety`).
+#![allow(unsafe_code)]
+
+use std::arch::x86_64::{
+    __m512, __mmask16, _CMP_LT_OQ, _MM_FROUND_NO_EXC, _MM_FROUND_TO_NEAREST_INT, _mm512_add_ps,
+    _mm512_and_epi32, _mm512_castps_si512, _mm512_castsi512_ps, _mm512_cmp_ps_mask, _mm512_div_ps,
+    _mm512_fmadd_ps, _mm512_mask_blend_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
+    _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_or_epi32, _mm512_roundscale_ps,
+    _mm512_scalef_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps, _mm512_sub_ps,
+};
+
+/// What a kernel does with a tile of finished dot products `acc[r][v]` (rows `i0 + r`,
+/// columns `j0 + 16 v ..`).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Epilogue {
+    /// `c[i, j] = acc`.
+    Store { c: *mut f32, ldc: usize },
+    /// `c[i, j] = act(acc + bias[j])`.
+    BiasAct {
+        c: *mut f32,
+        ldc: usize,
+        bias: *const f32,
+        act: Act,
+    },
+    /// `c[i, j] = c[i, j] + neg_scale * acc` (one fused multiply-add: an SGD update).
+    Axpy {
+        c: *mut f32,
+        ldc: usize,
+        neg_scale: f32,
+    },
+}
+
+/// The element-wise function of [`Epilogue::BiasAct`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Act {
+    Identity,
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+/// `A[r, kk] = a[r * a_rs + kk * a_cs]`: any strides, elements are broadcast one by one.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct AStrided {
+    pub(super) ptr: *const f32,
+    pub(super) rs: usize,
+    pub(super) cs: usize,
+}
+
+/// `B[kk, j] = b[kk * ldb + j]`: rows contiguous, loaded 16 columns at a time.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct BRows {
+    pub(super) ptr: *const f32,
+    pub(super) ldb: usize,
+}
+
+/// `tile(m, n, k, a, b, epi)`: `C (m x n) = A (m x k) B (k x n)`, handed to `epi` tile by
+/// tile. Tiles are `MR` rows by `16 NV` columns; the last column tile is masked.
+///
+/// # Safety
+/// AVX-512F is available; `A[r, kk]` for `r < m, kk < k`, `B[kk, j]` for `kk < k, j < n`
+/// and the epilogue's `c[i, j]` (and `bias[j]`) for `i < m, j < n` are in bounds; `c`
+/// overlaps neither `a` nor `b`.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn gemm<const MR: usize, const NV: usize>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: AStrided,
+    b: BRows,
+    epi: Epilogue,
+) {
+    let nr = 16 * NV;
+    let mut j0 = 0;
+    while j0 < n {
+        let cols = nr.min(n - j0);
+        let masks: [__mmask16; NV] = std::array::from_fn(|v| mask_for(cols, v));
+        let mut i0 = 0;
+        while i0 + MR <= m {
+            // SAFETY: rows i0..i0 + MR < m and columns j0..j0 + cols <= n are in bounds.
+            unsafe { block::<MR, NV>(i0, j0, k, a, b, masks, epi) };
+            i0 += MR;
+        }
+        while i0 < m {
+            // SAFETY: as above, one row at a time.
+            unsafe { block::<1, NV>(i0, j0, k, a, b, masks, epi) };
+            i0 += 1;
+        }
+        j0 += nr;
+    }
+}
+
+/// Lanes of vector `v` of a tile with `cols` columns that hold a column.
+#[inline]
+fn mask_for(cols: usize, v: usize) -> __mmask16 {
+    let lo = 16 * v;
+    if cols >= lo + 16 {
+        0xFFFF
+    } else if cols > lo {
+        ((1u32 << (cols - lo)) - 1) as __mmask16
+    } else {
+        0
+    }
+}
+
+/// The dot products of one tile into `out`. A function of its own, not inlined, so that
+/// the accumulators stay in registers for the whole `k` loop and are written once at the
+/// end (inlined into the epilogue's code, the register allocator spills them on every
+/// iteration).
+///
+/// # Safety
+/// As [`gemm`], for rows `i0..i0 + MR` and the columns the masks select.
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+unsafe fn dots<const MR: usize, const NV: usize>(
+    i0: usize,
+    j0: usize,
+    k: usize,
+    a: AStrided,
+    b: BRows,
+    masks: [__mmask16; NV],
+    out: &mut [[__m512; NV]; MR],
+) {
+    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+    // SAFETY (whole loop): kk < k, rows i0 + r < m, masked lanes stay below n.
+    unsafe {
+        let a0 = a.ptr.add(i0 * a.rs);
+        let b0 = b.ptr.add(j0);
+        for kk in 0..k {
+            let brow = b0.add(kk * b.ldb);
+            let mut bv = [_mm512_setzero_ps(); NV];
+            #[allow(clippy::needless_range_loop)] // constant bounds: fully unrolled
+            for v in 0..NV {
+                bv[v] = _mm512_maskz_loadu_ps(masks[v], brow.add(16 * v));
+            }
+            let acol = a0.add(kk * a.cs);
+            #[allow(clippy::needless_range_loop)]
+            for r in 0..MR {
+                let av = _mm512_set1_ps(*acol.add(r * a.rs));
+                for v in 0..NV {
+                    acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+                }
+            }
+        }
+    }
+    *out = acc;
+}
+
+/// One `MR x 16 NV` tile at `(i0, j0)`: the dot products, then the epilogue.
+///
+/// # Safety
+/// As [`gemm`], for rows `i0..i0 + MR` and the columns the masks select.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn block<const MR: usize, const NV: usize>(
+    i0: usize,
+    j0: usize,
+    k: usize,
+    a: AStrided,
+    b: BRows,
+    masks: [__mmask16; NV],
+    epi: Epilogue,
+) {
+    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+    // SAFETY: forwarded.
+    unsafe { dots::<MR, NV>(i0, j0, k, a, b, masks, &mut acc) };
+    // SAFETY: every pointer below addresses row i0 + r < m and masked columns < n.
+    unsafe {
+        match epi {
+            Epilogue::Store { c, ldc } => {
+                for (r, acc_r) in acc.iter().enumerate() {
+                    let row = c.add((i0 + r) * ldc + j0);
+                    for v in 0..NV {
+                        _mm512_mask_storeu_ps(row.add(16 * v), masks[v], acc_r[v]);
+                    }
+                }
+            }
+            Epilogue::BiasAct { c, ldc, bias, act } => {
+                let bv: [__m512; NV] =
+                    std::array::from_fn(|v| _mm512_maskz_loadu_ps(masks[v], bias.add(j0 + 16 * v)));
+                for (r, acc_r) in acc.iter().enumerate() {
+                    let row = c.add((i0 + r) * ldc + j0);
+                    for v in 0..NV {
+                        let z = apply(act, _mm512_add_ps(acc_r[v], bv[v]));
+                        _mm512_mask_storeu_ps(row.add(16 * v), masks[v], z);
+                    }
+                }
+            }
+            Epilogue::Axpy { c, ldc, neg_scale } => {
+                let s = _mm512_set1_ps(neg_scale);
+                for (r, acc_r) in acc.iter().enumerate() {
+                    let row = c.add((i0 + r) * ldc + j0);
+                    for v in 0..NV {
+                        let p = row.add(16 * v);
+                        let old = _mm512_maskz_loadu_ps(masks[v], p);
+                        _mm512_mask_storeu_ps(p, masks[v], _mm512_fmadd_ps(s, acc_r[v], old));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `act(z)` on 16 lanes.
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) fn apply(act: Act, z: __m512) -> __m512 {
+    match act {
+        Act::Identity => z,
+        Act::Relu => relu_ps(z),
+        Act::Sigmoid => sigmoid_ps(z),
+        Act::Tanh => tanh_ps(z),
+    }
+}
+
+/// `max(z, 0)` with NaN passing through (as the scalar [`crate::Activation::Relu`]).
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) fn relu_ps(z: __m512) -> __m512 {
+    let zero = _mm512_setzero_ps();
+    let negative = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(z, zero);
+    _mm512_mask_blend_ps(negative, z, zero)
+}
+
+/// `exp(x)`, relative error below 2 ulp for every `f32` (overflow to `inf`, underflow to 0).
+///
+/// `x = n ln 2 + r` with `n = round(x / ln 2)` and `|r| <= ln 2 / 2` (Cody-Waite split of
+/// `ln 2`), `exp(r)` by its Taylor polynomial to degree 7 (truncation error below
+/// `0.35^8 / 8! = 6e-9`), then `2^n` by `vscalefps`, which saturates correctly.
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) fn exp_ps(x: __m512) -> __m512 {
+    // Inputs beyond these give inf or 0 anyway; clamping keeps n in range for vscalef.
+    let x = _mm512_min_ps(
+        _mm512_set1_ps(104.0),
+        _mm512_max_ps(_mm512_set1_ps(-104.0), x),
+    );
+    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+        _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
+    );
+    // ln 2 = LN2_HI + LN2_LO (Cephes' split): LN2_HI has 9 significant bits, so
+    // n * LN2_HI is exact and so is x - n * LN2_HI.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let r = _mm512_fmadd_ps(n, _mm512_set1_ps(-LN2_HI), x);
+    let r = _mm512_fmadd_ps(n, _mm512_set1_ps(-LN2_LO), r);
+    // Horner: 1 + r (1 + r (1/2 + r (1/6 + ... + r / 5040))).
+    const C: [f32; 8] = [
+        1.0,
+        1.0,
+        0.5,
+        1.0 / 6.0,
+        1.0 / 24.0,
+        1.0 / 120.0,
+        1.0 / 720.0,
+        1.0 / 5040.0,
+    ];
+    let mut p = _mm512_set1_ps(C[7]);
+    for &c in C[..7].iter().rev() {
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+    }
+    _mm512_scalef_ps(p, n)
+}
+
+/// `1 / (1 + exp(-z))`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) fn sigmoid_ps(z: __m512) -> __m512 {
+    let one = _mm512_set1_ps(1.0);
+    let e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), z));
+    _mm512_div_ps(one, _mm512_add_ps(one, e))
+}
+
+/// Odd Taylor coefficients of `tanh`: `tanh x = x (T0 + T1 x^2 + T2 x^4 + ...)`
+/// (`2^(2n) (2^(2n) - 1) B_2n / (2n)!`, computed exactly with Python fractions).
+const TANH_TAYLOR: [f32; 10] = [
+    1.0,
+    -0.333_333_34,
+    0.133_333_34,
+    -0.053_968_254,
+    0.021_869_488,
+    -0.008_863_236,
+    0.003_592_128,
+    -0.001_455_834_4,
+    0.000_590_027_4,
+    -0.000_239_129_12,
+];
+
+/// Below this `|x|` the Taylor series is used (its first omitted term is below
+/// `1e-4 * 0.55^20 = 6e-10` relative), above it `1 - 2 / (exp(2|x|) + 1)`.
+const TANH_SERIES_LIMIT: f32 = 0.55;
+
+/// `tanh(x)`, error at most a few ulp for every `f32` (see the tests in `fused.rs`).
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) fn tanh_ps(x: __m512) -> __m512 {
+    let ax = _mm512_max_ps(x, _mm512_sub_ps(_mm512_setzero_ps(), x)); // |x| (NaN kept)
+    // Large |x|: 1 - 2 / (e^{2|x|} + 1), sign restored below. Saturates to 1 for |x| > 9.
+    let e = exp_ps(_mm512_add_ps(ax, ax));
+    let one = _mm512_set1_ps(1.0);
+    let two = _mm512_set1_ps(2.0);
+    let big = _mm512_sub_ps(one, _mm512_div_ps(two, _mm512_add_ps(e, one)));
+    // Small |x|: x P(x^2).
+    let x2 = _mm512_mul_ps(ax, ax);
+    let mut p = _mm512_set1_ps(TANH_TAYLOR[9]);
+    for &c in TANH_TAYLOR[..9].iter().rev() {
+        p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(c));
+    }
+    let small = _mm512_mul_ps(ax, p);
+    let use_small = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(ax, _mm512_set1_ps(TANH_SERIES_LIMIT));
+    let t = _mm512_mask_blend_ps(use_small, big, small);
+    // Copy the sign bit of x (tanh is odd; -0 stays -0); NaN stays NaN.
+    let sign = _mm512_and_epi32(_mm512_castps_si512(x), _mm512_set1_epi32(i32::MIN));
+    _mm512_castsi512_ps(_mm512_or_epi32(_mm512_castps_si512(t), sign))
+}
+
+/// `out[i] = act(x[i])` over a slice, 16 lanes at a time.
+///
+/// # Safety
+/// AVX-512F is available.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn map(act: Act, xs: &mut [f32]) {
+    let mut chunks = xs.chunks_exact_mut(16);
+    for c in &mut chunks {
+        // SAFETY: the chunk holds exactly 16 f32.
+        unsafe {
+            let p = c.as_mut_ptr();
+            let v = apply(act, _mm512_maskz_loadu_ps(0xFFFF, p));
+            _mm512_mask_storeu_ps(p, 0xFFFF, v);
+        }
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        let mask = ((1u32 << rest.len()) - 1) as __mmask16;
+        // SAFETY: the mask selects exactly the `rest.len()` elements of `rest`.
+        unsafe {
+            let p = rest.as_mut_ptr();
+            let v = apply(act, _mm512_maskz_loadu_ps(mask, p));
+            _mm512_mask_storeu_ps(p, mask, v);
+        }
+    }
+}
