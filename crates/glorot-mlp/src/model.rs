@@ -326,7 +326,11 @@ impl<F: Float> Mlp<F> {
             ) else {
                 return false;
             };
-            fused::linear_forward(input, w, b, self.layer_activation(l), out);
+            let act = self.layer_activation(l);
+            match (l, ws.sparse.as_mut()) {
+                (0, Some(sparse)) => fused::linear_forward_sparse(input, w, b, act, out, sparse),
+                _ => fused::linear_forward(input, w, b, act, out),
+            }
         }
         true
     }
@@ -365,6 +369,7 @@ impl<F: Float> Mlp<F> {
         y: ArrayView2<'_, F>,
         ws: &mut Workspace<F>,
     ) -> F {
+        Self::check_trainable(ws);
         self.forward(x, ws);
         let loss = self.loss(ws, y);
         self.backward_raw(x, y, ws);
@@ -416,6 +421,7 @@ impl<F: Float> Mlp<F> {
         lr: F,
         ws: &mut Workspace<F>,
     ) -> F {
+        Self::check_trainable(ws);
         self.forward(x, ws);
         let loss = self.loss(ws, y);
         if !loss.is_finite() {
@@ -470,7 +476,7 @@ impl<F: Float> Mlp<F> {
         };
         let scale = (lr.to_f64() / rows as f64) as f32;
         let activation = self.config.activation();
-        let Some(scratch) = ws.scratch.as_mut() else {
+        let (Some(scratch), Some(sparse)) = (ws.scratch.as_mut(), ws.sparse.as_mut()) else {
             return false;
         };
         for l in (0..depth).rev() {
@@ -501,7 +507,11 @@ impl<F: Float> Mlp<F> {
             ) else {
                 return false;
             };
-            fused::sgd_update(input, delta, scale, w, b);
+            if l == 0 {
+                fused::sgd_update_sparse(input, delta, scale, w, b, sparse);
+            } else {
+                fused::sgd_update(input, delta, scale, w, b);
+            }
         }
         true
     }
@@ -513,7 +523,7 @@ impl<F: Float> Mlp<F> {
     /// If `x` does not have the model's input width.
     #[track_caller]
     pub fn predict(&self, x: ArrayView2<'_, F>) -> Array2<F> {
-        let mut ws = Workspace::new(self.config(), x.nrows());
+        let mut ws = Workspace::inference(self.config(), x.nrows());
         self.forward(x, &mut ws);
         let mut out = ws.output().to_owned();
         if self.config.head() == Head::SoftmaxCrossEntropy {
@@ -563,6 +573,14 @@ impl<F: Float> Mlp<F> {
                 activation.backward_inplace(input, d);
             }
         }
+    }
+
+    #[track_caller]
+    fn check_trainable(ws: &Workspace<F>) {
+        assert!(
+            ws.trainable,
+            "a workspace from Workspace::inference holds no deltas: use Workspace::new to train"
+        );
     }
 
     /// `deltas[top]`: the head's gradient with respect to its pre-activation.
@@ -684,6 +702,8 @@ pub struct Workspace<F: Float> {
     layers: Vec<usize>,
     capacity: usize,
     rows: usize,
+    /// Made by [`Workspace::new`] (with deltas), not [`Workspace::inference`].
+    trainable: bool,
     /// `acts[l]: (capacity, layers[l + 1])`, the output of layer `l` after its activation
     /// (the head's sigmoid outputs, or the softmax head's logits, for the last one).
     acts: Vec<Array2<F>>,
@@ -693,35 +713,57 @@ pub struct Workspace<F: Float> {
     /// Buffers of the fused `f32` kernels; `Some` exactly when they are used (`F` is `f32`
     /// and [`fused::available`]).
     scratch: Option<fused::Scratch>,
+    /// The nonzeros of the first layer's input (MNIST images are about 80 % zeros), for
+    /// the fused kernels; `Some` with `scratch`.
+    sparse: Option<fused::SparseInput>,
 }
 
 impl<F: Float> Workspace<F> {
-    /// Buffers for `config`'s architecture and batches of at most `capacity` rows.
+    /// Buffers for `config`'s architecture and batches of at most `capacity` rows: for
+    /// training steps ([`Mlp::train_step`], [`Mlp::gradients`]) and forward passes.
+    ///
+    /// The memory is written once here, so that no page of it is first touched (and
+    /// faulted in by the kernel) inside a step or an evaluation.
     pub fn new(config: &ValidModelConfig, capacity: usize) -> Self {
+        Self::build(config, capacity, true)
+    }
+
+    /// Buffers for forward passes only ([`Mlp::forward`], evaluation) of up to `capacity`
+    /// rows: no deltas, about half the memory of [`Workspace::new`].
+    pub fn inference(config: &ValidModelConfig, capacity: usize) -> Self {
+        Self::build(config, capacity, false)
+    }
+
+    fn build(config: &ValidModelConfig, capacity: usize, trainable: bool) -> Self {
+        // `from_shape_simple_fn` writes every element (where `zeros` may map untouched
+        // zero pages that fault later, in the middle of a timed step).
+        let touched =
+            |rows: usize, cols: usize| Array2::from_shape_simple_fn((rows, cols), F::zero);
         let widths = &config.layers()[1..];
-        let acts: Vec<Array2<F>> = widths
-            .iter()
-            .map(|&w| Array2::zeros((capacity, w)))
-            .collect();
+        let acts: Vec<Array2<F>> = widths.iter().map(|&w| touched(capacity, w)).collect();
+        let delta_rows = if trainable { capacity } else { 0 };
+        let deltas: Vec<Array2<F>> = widths.iter().map(|&w| touched(delta_rows, w)).collect();
         let (weights, biases) = config
             .layers()
             .windows(2)
-            .map(|p| (Array2::zeros((p[0], p[1])), Array1::zeros(p[1])))
+            .map(|p| (touched(p[0], p[1]), Array1::zeros(p[1])))
             .unzip();
-        let is_f32 = F::as_f32_slice(&[]).is_some();
+        let fast = F::as_f32_slice(&[]).is_some() && fused::available();
         let widest = config.layers().iter().copied().max().unwrap_or(0);
         Self {
             layers: config.layers().to_vec(),
             capacity,
             rows: 0,
-            deltas: acts.clone(),
+            trainable,
+            deltas,
             acts,
             grads: Gradients {
                 weights,
                 biases,
                 valid: false,
             },
-            scratch: (is_f32 && fused::available()).then(|| fused::Scratch::new(widest)),
+            scratch: fast.then(|| fused::Scratch::new(widest)),
+            sparse: fast.then(|| fused::SparseInput::new(config.inputs())),
         }
     }
 

@@ -47,7 +47,7 @@ impl<F: Float> Evaluator<F> {
     pub fn new(config: &ValidModelConfig, max_rows: usize) -> Self {
         let rows = max_rows.clamp(1, EVAL_CHUNK);
         Self {
-            ws: Workspace::new(config, rows),
+            ws: Workspace::inference(config, rows),
             one_hot: Array2::zeros((rows, config.outputs())),
             pred: vec![0; rows],
         }

@@ -39,6 +39,22 @@ use crate::{Activation, gemm};
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod team;
+
+/// Sets the number of threads the fused kernels use, process-wide (at least 1; default
+/// 1), as `openblas_set_num_threads` does for BLAS. With more than one, each kernel splits
+/// its tiles among a team of threads that spin briefly between calls; results do not
+/// depend on the thread count (every element is computed the same way by whichever
+/// thread takes its tile). A kernel called while another thread is using the team runs
+/// on its calling thread alone, so parallel trainers never oversubscribe through it.
+pub fn set_threads(n: usize) {
+    team::set_threads(n);
+}
+
+/// The thread count set by [`set_threads`].
+pub fn threads() -> usize {
+    team::threads()
+}
 
 /// Whether the AVX-512 kernels run on this machine: the CPU has AVX-512F and
 /// `GLOROT_FUSED` is not `off` (read once per process).
@@ -114,7 +130,8 @@ fn act_of(act: Option<Activation>) -> avx512::Act {
     }
 }
 
-/// `c = a b` through the AVX-512 kernel with the tile shape that suits `n`.
+/// `c = a b` through the AVX-512 kernel with the tile shape that suits `n`, its tiles
+/// shared among the team.
 ///
 /// # Safety
 /// As [`avx512::gemm`].
@@ -131,12 +148,57 @@ unsafe fn gemm_auto(
     // SAFETY: forwarded from the caller.
     unsafe {
         match n {
-            0..=16 => avx512::gemm::<24, 1>(m, n, k, a, b, epi),
-            17..=32 => avx512::gemm::<12, 2>(m, n, k, a, b, epi),
-            _ if n.is_multiple_of(64) => avx512::gemm::<6, 4>(m, n, k, a, b, epi),
-            _ => avx512::gemm::<8, 3>(m, n, k, a, b, epi),
+            0..=16 => gemm_team::<24, 1>(m, n, k, a, b, epi),
+            17..=32 => gemm_team::<12, 2>(m, n, k, a, b, epi),
+            _ if n.is_multiple_of(64) => gemm_team::<6, 4>(m, n, k, a, b, epi),
+            _ => gemm_team::<8, 3>(m, n, k, a, b, epi),
         }
     }
+}
+
+/// [`avx512::gemm`] split into tasks of `MR`-aligned row chunks by column tiles, about
+/// four per thread, consecutive tasks sharing a column tile (and so `b`'s panel).
+///
+/// # Safety
+/// As [`avx512::gemm`].
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+unsafe fn gemm_team<const MR: usize, const NV: usize>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: avx512::AStrided,
+    b: avx512::BRows,
+    epi: avx512::Epilogue,
+) {
+    let threads = team::threads();
+    if threads == 1 {
+        // SAFETY: forwarded from the caller.
+        unsafe { avx512::gemm::<MR, NV>(m, n, k, a, b, epi) };
+        return;
+    }
+    let nr = 16 * NV;
+    let col_tiles = n.div_ceil(nr);
+    let row_blocks = m.div_ceil(MR);
+    let row_chunks = (4 * threads).div_ceil(col_tiles).clamp(1, row_blocks);
+    let chunk = row_blocks.div_ceil(row_chunks) * MR;
+    let row_chunks = m.div_ceil(chunk);
+    team::run(row_chunks * col_tiles, &|t| {
+        let (i0, j0) = ((t % row_chunks) * chunk, (t / row_chunks) * nr);
+        let (rows, cols) = (chunk.min(m - i0), nr.min(n - j0));
+        // SAFETY: the sub-matrix rows i0..i0 + rows, columns j0..j0 + cols lies inside
+        // the caller's problem; tasks write disjoint tiles of C.
+        unsafe {
+            avx512::gemm::<MR, NV>(
+                rows,
+                cols,
+                k,
+                a.rows_from(i0),
+                b.cols_from(j0),
+                epi.at(i0, j0),
+            );
+        }
+    });
 }
 
 /// `out = f(x w + bias)` with `f = act` (identity for `None`): one layer's forward pass.
@@ -258,29 +320,36 @@ pub fn linear_backward_input(
         && fan_in > 0
         && !scratch.transposed_delta.is_empty()
     {
-        let derivative = |g: f32, a: f32| act.derivative_from_output(a) * g;
+        let (ldd, lda, ldo) = (row_stride(&delta), row_stride(&a), row_stride(&out));
         let mut start = 0;
         while start < rows {
             let n = Scratch::ROWS.min(rows - start);
-            let dt = &mut scratch.transposed_delta[..fan_out * n];
+            let dt = SendMut(scratch.transposed_delta.as_mut_ptr());
+            let ct = SendMut(scratch.transposed_out.as_mut_ptr());
+            let dp = SendPtr(delta.as_ptr().wrapping_add(start * ldd));
+            let tasks = 2 * threads();
             // dt (fan_out x n) = delta[start..start + n]^T.
-            for (i, drow) in delta.rows().into_iter().skip(start).take(n).enumerate() {
-                for (j, &v) in drow.iter().enumerate() {
-                    dt[j * n + i] = v;
+            team::run(tasks, &|t| {
+                let (j0, j1) = (t * fan_out / tasks, (t + 1) * fan_out / tasks);
+                // SAFETY: AVX-512F was detected; delta rows start..start + n exist with
+                // contiguous rows; dt holds ROWS * width >= fan_out * n elements; each
+                // task writes its own rows j0..j1 of dt; offsets < n * ldd fit i32.
+                #[allow(unsafe_code)]
+                unsafe {
+                    avx512::transpose_rows(dp.get(), n, ldd, dt.get(), n, (j0, j1));
                 }
-            }
-            let ct = &mut scratch.transposed_out[..fan_in * n];
+            });
             let a_w = avx512::AStrided {
                 ptr: w.as_ptr(),
                 rs: row_stride(&w),
                 cs: 1,
             };
             let b_dt = avx512::BRows {
-                ptr: dt.as_ptr(),
+                ptr: dt.get(),
                 ldb: n,
             };
             let epi = avx512::Epilogue::Store {
-                c: ct.as_mut_ptr(),
+                c: ct.get(),
                 ldc: n,
             };
             // SAFETY: AVX-512F was detected; w is fan_in x fan_out with contiguous rows,
@@ -291,18 +360,31 @@ pub fn linear_backward_input(
                 gemm_auto(fan_in, n, fan_out, a_w, b_dt, epi);
             }
             // out[start + i, j] = f'(a) * ct[j, i].
-            for (i, (mut orow, arow)) in out
-                .rows_mut()
-                .into_iter()
-                .zip(a.rows())
-                .skip(start)
-                .take(n)
-                .enumerate()
-            {
-                for (j, (o, &av)) in orow.iter_mut().zip(arow.iter()).enumerate() {
-                    *o = derivative(ct[j * n + i], av);
+            let (ap, op) = (
+                SendPtr(a.as_ptr().wrapping_add(start * lda)),
+                SendMut(out.as_mut_ptr().wrapping_add(start * ldo)),
+            );
+            let act = act_of(Some(act));
+            team::run(tasks, &|t| {
+                let (i0, i1) = (t * n / tasks, (t + 1) * n / tasks);
+                // SAFETY: AVX-512F was detected; ct holds fan_in x n elements; a and out
+                // rows start..start + n exist with fan_in columns, contiguous rows and the
+                // strides passed; each task writes its own rows of out; fan_in * n fits
+                // i32.
+                #[allow(unsafe_code)]
+                unsafe {
+                    avx512::transpose_derivative(
+                        ct.get(),
+                        n,
+                        act,
+                        ap.get(),
+                        lda,
+                        op.get(),
+                        ldo,
+                        (i0, i1, fan_in),
+                    );
                 }
-            }
+            });
             start += n;
         }
         return;
@@ -339,8 +421,8 @@ pub fn sgd_update(
     input: ArrayView2<'_, f32>,
     delta: ArrayView2<'_, f32>,
     scale: f32,
-    mut w: ArrayViewMut2<'_, f32>,
-    mut bias: ArrayViewMut1<'_, f32>,
+    w: ArrayViewMut2<'_, f32>,
+    bias: ArrayViewMut1<'_, f32>,
 ) {
     let (rows, fan_in) = input.dim();
     let fan_out = delta.ncols();
@@ -352,8 +434,14 @@ pub fn sgd_update(
         w.dim(),
         bias.len()
     );
-    // The bias: column sums (rows added in order), then one update per element; 64
-    // columns at a time so the sums run along contiguous rows.
+    update_bias(delta, scale, bias);
+    weights_update(input, delta, scale, w);
+}
+
+/// `bias -= scale * column_sums(delta)`: column sums (rows added in order), then one
+/// update per element, 64 columns at a time so that the sums run along contiguous rows.
+fn update_bias(delta: ArrayView2<'_, f32>, scale: f32, mut bias: ArrayViewMut1<'_, f32>) {
+    let fan_out = delta.ncols();
     let mut j0 = 0;
     while j0 < fan_out {
         let cols = 64.min(fan_out - j0);
@@ -368,6 +456,17 @@ pub fn sgd_update(
         }
         j0 += cols;
     }
+}
+
+/// `w -= scale * (input^T delta)`.
+fn weights_update(
+    input: ArrayView2<'_, f32>,
+    delta: ArrayView2<'_, f32>,
+    scale: f32,
+    mut w: ArrayViewMut2<'_, f32>,
+) {
+    let (rows, fan_in) = input.dim();
+    let fan_out = delta.ncols();
     #[cfg(target_arch = "x86_64")]
     if available()
         && rows_contiguous(&input)
@@ -400,6 +499,303 @@ pub fn sgd_update(
         return;
     }
     gemm(-scale, input.t(), delta, 1.0, w);
+}
+
+/// Output columns per task of the sparse kernels.
+#[cfg(target_arch = "x86_64")]
+const SPARSE_COLS: usize = 16 * avx512::SPARSE_NV;
+
+/// A read-only pointer handed to the team's tasks.
+#[derive(Clone, Copy)]
+struct SendPtr(*const f32);
+/// A pointer the team's tasks write through, each to its own elements.
+#[derive(Clone, Copy)]
+struct SendMut(*mut f32);
+// SAFETY: used only inside one `team::run` region, while the arrays they point into are
+// borrowed by the calling function; tasks only read through `SendPtr` and write disjoint
+// elements through `SendMut`.
+#[allow(unsafe_code)]
+unsafe impl Sync for SendPtr {}
+#[allow(unsafe_code)]
+unsafe impl Sync for SendMut {}
+
+impl SendPtr {
+    /// The pointer (a method, so closures capture the `Sync` wrapper, not the field).
+    fn get(self) -> *const f32 {
+        self.0
+    }
+}
+
+impl SendMut {
+    /// The pointer (see [`SendPtr::get`]).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// The nonzeros of a batch of inputs (such as MNIST images, about 80 % zeros), by rows
+/// and by columns, for [`linear_forward_sparse`] and [`sgd_update_sparse`]. Rebuilt from
+/// the dense inputs on every call (a vectorized scan), in buffers made once for up to
+/// [`SparseInput::ROWS`] rows at a time.
+#[derive(Clone, Debug)]
+pub struct SparseInput {
+    cols: usize,
+    row_ptr: Vec<u32>,
+    row_cols: Vec<u32>,
+    row_vals: Vec<f32>,
+    col_ptr: Vec<u32>,
+    col_cursor: Vec<u32>,
+    col_rows: Vec<u32>,
+    col_vals: Vec<f32>,
+}
+
+impl SparseInput {
+    /// Rows processed per pass (larger inputs are done in several passes).
+    pub const ROWS: usize = 128;
+
+    /// Above this fraction of nonzeros a pass uses the dense kernel instead.
+    pub const MAX_DENSITY: f64 = 0.4;
+
+    /// Buffers for inputs with `cols` columns.
+    pub fn new(cols: usize) -> Self {
+        let (rows, len) = if available() {
+            (Self::ROWS + 1, Self::ROWS * cols + 16)
+        } else {
+            (0, 0)
+        };
+        Self {
+            cols,
+            row_ptr: vec![0; rows],
+            row_cols: vec![0; len],
+            row_vals: vec![0.0; len],
+            col_ptr: vec![0; if len > 0 { cols + 1 } else { 0 }],
+            col_cursor: vec![0; if len > 0 { cols } else { 0 }],
+            col_rows: vec![0; len],
+            col_vals: vec![0.0; len],
+        }
+    }
+
+    /// Scans `rows` rows of `x` into the row (CSR) buffers; the number of nonzeros.
+    #[cfg(target_arch = "x86_64")]
+    fn scan(&mut self, x: &ArrayView2<'_, f32>, start: usize, rows: usize) -> usize {
+        debug_assert!(rows <= Self::ROWS && x.ncols() == self.cols && rows_contiguous(x));
+        let ldx = row_stride(x);
+        // SAFETY: AVX-512F is available (the buffers are empty otherwise, and the callers
+        // check `available()`); rows start..start + rows of x exist with contiguous rows;
+        // the buffers hold ROWS + 1 pointers and ROWS * cols + 16 entries.
+        #[allow(unsafe_code)]
+        unsafe {
+            avx512::csr_rows(
+                x.as_ptr().add(start * ldx),
+                rows,
+                self.cols,
+                ldx,
+                &mut self.row_ptr,
+                &mut self.row_cols,
+                &mut self.row_vals,
+            )
+        }
+    }
+
+    /// The column (CSC) buffers from the row buffers of the last [`SparseInput::scan`] of
+    /// `rows` rows; each column's rows come in increasing order.
+    fn transpose(&mut self, rows: usize) {
+        let nnz = self.row_ptr[rows] as usize;
+        self.col_ptr.fill(0);
+        for &c in &self.row_cols[..nnz] {
+            self.col_ptr[c as usize + 1] += 1;
+        }
+        for p in 0..self.cols {
+            self.col_ptr[p + 1] += self.col_ptr[p];
+        }
+        self.col_cursor.copy_from_slice(&self.col_ptr[..self.cols]);
+        for i in 0..rows {
+            let (lo, hi) = (self.row_ptr[i] as usize, self.row_ptr[i + 1] as usize);
+            for k in lo..hi {
+                let c = self.row_cols[k] as usize;
+                let at = self.col_cursor[c] as usize;
+                self.col_rows[at] = i as u32;
+                self.col_vals[at] = self.row_vals[k];
+                self.col_cursor[c] += 1;
+            }
+        }
+    }
+}
+
+/// [`linear_forward`] for a sparse `x`: each pass of up to [`SparseInput::ROWS`] rows
+/// finds the nonzeros of `x` and sums only their rows of `w`, or uses the dense kernel
+/// when more than [`SparseInput::MAX_DENSITY`] of the pass is nonzero. Same results up to
+/// the order of the sums (zeros contribute exactly nothing).
+///
+/// # Panics
+/// As [`linear_forward`], and if `sparse` was made for another width than `x`'s.
+#[track_caller]
+pub fn linear_forward_sparse(
+    x: ArrayView2<'_, f32>,
+    w: ArrayView2<'_, f32>,
+    bias: ArrayView1<'_, f32>,
+    act: Option<Activation>,
+    mut out: ArrayViewMut2<'_, f32>,
+    sparse: &mut SparseInput,
+) {
+    assert_eq!(
+        sparse.cols,
+        x.ncols(),
+        "linear_forward_sparse: SparseInput made for another width"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if available()
+        && !sparse.row_ptr.is_empty()
+        && rows_contiguous(&x)
+        && rows_contiguous(&w)
+        && rows_contiguous(&out)
+        && (bias.len() <= 1 || bias.strides()[0] == 1)
+        && w.nrows() == x.ncols()
+        && out.dim() == (x.nrows(), w.ncols())
+        && bias.len() == w.ncols()
+        && w.ncols() > 0
+    {
+        let (rows, n) = out.dim();
+        let (ldw, ldo) = (row_stride(&w), row_stride(&out));
+        let mut start = 0;
+        while start < rows {
+            let len = SparseInput::ROWS.min(rows - start);
+            let nnz = sparse.scan(&x, start, len);
+            let dense = nnz as f64 > SparseInput::MAX_DENSITY * (len * x.ncols()) as f64;
+            if dense {
+                linear_forward(
+                    x.slice(ndarray::s![start..start + len, ..]),
+                    w,
+                    bias,
+                    act,
+                    out.slice_mut(ndarray::s![start..start + len, ..]),
+                );
+            } else {
+                let (ptr, idx, vals) = (&sparse.row_ptr, &sparse.row_cols, &sparse.row_vals);
+                let (wp, bp, op) = (
+                    SendPtr(w.as_ptr()),
+                    SendPtr(bias.as_ptr()),
+                    SendMut(out.as_mut_ptr().wrapping_add(start * ldo)),
+                );
+                let act = act_of(act);
+                let blocks = n.div_ceil(SPARSE_COLS);
+                let row_chunks = (4 * threads()).div_ceil(blocks).clamp(1, len);
+                let chunk = len.div_ceil(row_chunks);
+                team::run(blocks * row_chunks, &|t| {
+                    let r0 = (t % row_chunks) * chunk;
+                    let c0 = (t / row_chunks) * SPARSE_COLS;
+                    // SAFETY: AVX-512F was detected; the CSR buffers hold the nonzeros of
+                    // rows start..start + len, whose column indices are < x.ncols() = rows
+                    // of w; w, bias and out have the shapes checked above, contiguous rows
+                    // and the strides passed; out is borrowed mutably, and each task
+                    // writes its own rows and columns of it.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        avx512::csr_forward(
+                            (r0.min(len), (r0 + chunk).min(len)),
+                            (c0, (c0 + SPARSE_COLS).min(n)),
+                            ptr,
+                            idx,
+                            vals,
+                            wp.get(),
+                            ldw,
+                            bp.get(),
+                            act,
+                            op.get(),
+                            ldo,
+                        );
+                    }
+                });
+            }
+            start += len;
+        }
+        return;
+    }
+    linear_forward(x, w, bias, act, out);
+}
+
+/// [`sgd_update`] for a sparse `input`: each pass of up to [`SparseInput::ROWS`] rows
+/// updates only the rows of `w` whose input column has a nonzero in the pass, summing
+/// only the nonzeros (or uses the dense kernel when the pass is dense). Batches of more
+/// than [`SparseInput::ROWS`] rows update `w` once per pass.
+///
+/// # Panics
+/// As [`sgd_update`], and if `sparse` was made for another width than `input`'s.
+#[track_caller]
+pub fn sgd_update_sparse(
+    input: ArrayView2<'_, f32>,
+    delta: ArrayView2<'_, f32>,
+    scale: f32,
+    mut w: ArrayViewMut2<'_, f32>,
+    bias: ArrayViewMut1<'_, f32>,
+    sparse: &mut SparseInput,
+) {
+    assert_eq!(
+        sparse.cols,
+        input.ncols(),
+        "sgd_update_sparse: SparseInput made for another width"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if available()
+        && !sparse.row_ptr.is_empty()
+        && rows_contiguous(&input)
+        && rows_contiguous(&delta)
+        && rows_contiguous(&w)
+        && delta.nrows() == input.nrows()
+        && w.dim() == (input.ncols(), delta.ncols())
+        && bias.len() == delta.ncols()
+        && delta.ncols() > 0
+    {
+        let rows = input.nrows();
+        let n = delta.ncols();
+        update_bias(delta, scale, bias);
+        let (ldd, ldw) = (row_stride(&delta), row_stride(&w));
+        let mut start = 0;
+        while start < rows {
+            let len = SparseInput::ROWS.min(rows - start);
+            let nnz = sparse.scan(&input, start, len);
+            let part = delta.slice(ndarray::s![start..start + len, ..]);
+            if nnz as f64 > SparseInput::MAX_DENSITY * (len * input.ncols()) as f64 {
+                let x = input.slice(ndarray::s![start..start + len, ..]);
+                weights_update(x, part, scale, w.view_mut());
+            } else {
+                sparse.transpose(len);
+                let (ptr, rows_idx, vals) = (&sparse.col_ptr, &sparse.col_rows, &sparse.col_vals);
+                let (dp, wp) = (SendPtr(part.as_ptr()), SendMut(w.as_mut_ptr()));
+                let pixels = input.ncols();
+                let blocks = n.div_ceil(SPARSE_COLS);
+                let pixel_chunks = (8 * threads()).div_ceil(blocks).clamp(1, pixels);
+                let chunk = pixels.div_ceil(pixel_chunks);
+                team::run(blocks * pixel_chunks, &|t| {
+                    let p0 = (t % pixel_chunks) * chunk;
+                    let c0 = (t / pixel_chunks) * SPARSE_COLS;
+                    // SAFETY: AVX-512F was detected; the CSC buffers hold the nonzeros of
+                    // rows start..start + len by column (< input.ncols() = rows of w), with
+                    // row indices < len = rows of `part`; w and part have the shapes
+                    // checked above, contiguous rows and the strides passed; w is borrowed
+                    // mutably, and each task updates its own rows and columns of it.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        avx512::csc_update(
+                            (p0.min(pixels), (p0 + chunk).min(pixels)),
+                            (c0, (c0 + SPARSE_COLS).min(n)),
+                            ptr,
+                            rows_idx,
+                            vals,
+                            dp.get(),
+                            ldd,
+                            wp.get(),
+                            ldw,
+                            -scale,
+                        );
+                    }
+                });
+            }
+            start += len;
+        }
+        return;
+    }
+    sgd_update(input, delta, scale, w, bias);
 }
 
 /// `xs[i] = f(xs[i])` with the vectorized `tanh`/sigmoid/ReLU when available (the same
@@ -615,5 +1011,134 @@ mod tests {
         assert!(special[0].is_nan());
         assert_eq!(&special[1..3], &[1.0, -1.0]);
         assert!(special[3] == 0.0 && special[3].is_sign_negative());
+    }
+}
+
+#[cfg(test)]
+mod team_tests {
+    use super::*;
+    use ndarray::{Array1, Array2};
+
+    /// Splitting tiles among threads never changes a result: every element is computed
+    /// the same way by whichever thread takes its tile.
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let x = Array2::from_shape_fn((40, 300), |(i, j)| {
+            if (i + j) % 3 == 0 {
+                ((i * 7 + j) % 13) as f32 / 13.0
+            } else {
+                0.0
+            }
+        });
+        let w = Array2::from_shape_fn((300, 70), |(i, j)| {
+            ((i * 31 + j * 17) % 23) as f32 / 23.0 - 0.5
+        });
+        let b = Array1::from_shape_fn(70, |j| j as f32 / 70.0);
+        let d = Array2::from_shape_fn((40, 70), |(i, j)| ((i * 3 + j) % 11) as f32 / 11.0 - 0.5);
+        let run = |threads: usize| {
+            set_threads(threads);
+            let mut out = Array2::zeros((40, 70));
+            let mut sparse = SparseInput::new(300);
+            linear_forward_sparse(
+                x.view(),
+                w.view(),
+                b.view(),
+                Some(Activation::Tanh),
+                out.view_mut(),
+                &mut sparse,
+            );
+            let mut back = Array2::zeros((40, 300));
+            let mut scratch = Scratch::new(300);
+            linear_backward_input(
+                d.view(),
+                w.view(),
+                Activation::Tanh,
+                x.view(),
+                back.view_mut(),
+                &mut scratch,
+            );
+            let (mut w2, mut b2) = (w.clone(), b.clone());
+            sgd_update_sparse(
+                x.view(),
+                d.view(),
+                0.1,
+                w2.view_mut(),
+                b2.view_mut(),
+                &mut sparse,
+            );
+            let (mut w3, mut b3) = (w.clone(), b.clone());
+            sgd_update(
+                out.view(),
+                d.view().slice(ndarray::s![.., ..]).to_owned().view(),
+                0.1,
+                w3.slice_mut(ndarray::s![..70, ..]),
+                b3.view_mut(),
+            );
+            (out, back, w2, b2, w3, b3)
+        };
+        let one = run(1);
+        let two = run(2);
+        let three = run(3);
+        set_threads(1);
+        assert_eq!(one, two);
+        assert_eq!(one, three);
+    }
+}
+
+#[cfg(test)]
+mod sparse_tests {
+    use super::*;
+    use ndarray::{Array1, Array2};
+
+    /// Skipping zeros leaves each element's chain of fused multiply-adds unchanged
+    /// (`fma(0, w, acc) = acc`), so the sparse kernels equal the dense ones bit for bit,
+    /// also across passes of `SparseInput::ROWS` rows and for dense passes.
+    #[test]
+    fn sparse_kernels_equal_the_dense_ones_bit_for_bit() {
+        for (rows, density) in [(32, 5), (300, 3), (7, 1)] {
+            let x = Array2::from_shape_fn((rows, 90), |(i, j)| {
+                if (i * 5 + j * 3) % density == 0 {
+                    ((i + 2 * j) % 17) as f32 / 17.0
+                } else {
+                    0.0
+                }
+            });
+            let w = Array2::from_shape_fn((90, 150), |(i, j)| {
+                ((i * 13 + j * 7) % 29) as f32 / 29.0 - 0.5
+            });
+            let b = Array1::from_shape_fn(150, |j| j as f32 / 150.0 - 0.3);
+            let mut sparse = SparseInput::new(90);
+            let (mut a, mut c) = (Array2::zeros((rows, 150)), Array2::zeros((rows, 150)));
+            linear_forward_sparse(
+                x.view(),
+                w.view(),
+                b.view(),
+                Some(Activation::Sigmoid),
+                a.view_mut(),
+                &mut sparse,
+            );
+            linear_forward(
+                x.view(),
+                w.view(),
+                b.view(),
+                Some(Activation::Sigmoid),
+                c.view_mut(),
+            );
+            assert_eq!(a, c, "forward, {rows} rows");
+            if rows <= SparseInput::ROWS {
+                let d = a.mapv(|v| v - 0.5);
+                let (mut w1, mut b1, mut w2, mut b2) = (w.clone(), b.clone(), w.clone(), b.clone());
+                sgd_update_sparse(
+                    x.view(),
+                    d.view(),
+                    0.05,
+                    w1.view_mut(),
+                    b1.view_mut(),
+                    &mut sparse,
+                );
+                sgd_update(x.view(), d.view(), 0.05, w2.view_mut(), b2.view_mut());
+                assert_eq!((w1, b1), (w2, b2), "update, {rows} rows");
+            }
+        }
     }
 }

@@ -59,6 +59,59 @@ pub(super) struct BRows {
     pub(super) ldb: usize,
 }
 
+// SAFETY (the three impls): the pointers are plain addresses into matrices that outlive
+// every parallel region using them (the regions end before the safe wrappers return);
+// tasks of one region read A and B and write disjoint tiles of C.
+unsafe impl Send for AStrided {}
+unsafe impl Sync for AStrided {}
+unsafe impl Send for BRows {}
+unsafe impl Sync for BRows {}
+unsafe impl Send for Epilogue {}
+unsafe impl Sync for Epilogue {}
+
+impl AStrided {
+    /// The same matrix from row `i0` on.
+    pub(super) fn rows_from(self, i0: usize) -> Self {
+        Self {
+            ptr: self.ptr.wrapping_add(i0 * self.rs),
+            ..self
+        }
+    }
+}
+
+impl BRows {
+    /// The same matrix from column `j0` on.
+    pub(super) fn cols_from(self, j0: usize) -> Self {
+        Self {
+            ptr: self.ptr.wrapping_add(j0),
+            ..self
+        }
+    }
+}
+
+impl Epilogue {
+    /// The same epilogue for the sub-matrix from row `i0` and column `j0` on.
+    pub(super) fn at(self, i0: usize, j0: usize) -> Self {
+        match self {
+            Epilogue::Store { c, ldc } => Epilogue::Store {
+                c: c.wrapping_add(i0 * ldc + j0),
+                ldc,
+            },
+            Epilogue::BiasAct { c, ldc, bias, act } => Epilogue::BiasAct {
+                c: c.wrapping_add(i0 * ldc + j0),
+                ldc,
+                bias: bias.wrapping_add(j0),
+                act,
+            },
+            Epilogue::Axpy { c, ldc, neg_scale } => Epilogue::Axpy {
+                c: c.wrapping_add(i0 * ldc + j0),
+                ldc,
+                neg_scale,
+            },
+        }
+    }
+}
+
 /// `tile(m, n, k, a, b, epi)`: `C (m x n) = A (m x k) B (k x n)`, handed to `epi` tile by
 /// tile. Tiles are `MR` rows by `16 NV` columns; the last column tile is masked.
 ///
@@ -342,6 +395,267 @@ pub(super) unsafe fn map(act: Act, xs: &mut [f32]) {
             let p = rest.as_mut_ptr();
             let v = apply(act, _mm512_maskz_loadu_ps(mask, p));
             _mm512_mask_storeu_ps(p, mask, v);
+        }
+    }
+}
+
+/// Columns per block of the sparse kernels: 8 vectors of 16 lanes.
+pub(super) const SPARSE_NV: usize = 8;
+
+/// The nonzeros of `rows` rows of `x` (`x[i, j] = x[i * ldx + j]`, `cols` columns), row
+/// by row in column order (CSR): row `i` holds `idx[ptr[i]..ptr[i + 1]]` and `vals[..]`.
+/// NaN counts as nonzero. Returns the number of nonzeros.
+///
+/// # Safety
+/// AVX-512F is available; `x` addresses `rows x cols` elements with row stride `ldx`;
+/// `ptr.len() > rows`; `idx` and `vals` hold at least `rows * cols + 16` elements.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn csr_rows(
+    x: *const f32,
+    rows: usize,
+    cols: usize,
+    ldx: usize,
+    ptr: &mut [u32],
+    idx: &mut [u32],
+    vals: &mut [f32],
+) -> usize {
+    use std::arch::x86_64::{
+        _CMP_NEQ_UQ, _mm512_add_epi32, _mm512_maskz_compress_epi32, _mm512_maskz_compress_ps,
+        _mm512_set1_epi32, _mm512_setr_epi32, _mm512_storeu_epi32, _mm512_storeu_ps,
+    };
+    let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let mut pos = 0usize;
+    for (i, start) in ptr.iter_mut().take(rows).enumerate() {
+        *start = pos as u32;
+        let mut j = 0;
+        while j < cols {
+            let mask = mask_for(cols - j, 0);
+            // SAFETY: columns j.. under the mask are < cols; pos + 16 <= rows * cols + 16
+            // because pos counts nonzeros seen so far, at most i * cols + j.
+            unsafe {
+                let v = _mm512_maskz_loadu_ps(mask, x.add(i * ldx + j));
+                let nz = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(v, _mm512_setzero_ps()) & mask;
+                let at = _mm512_add_epi32(lanes, _mm512_set1_epi32(j as i32));
+                _mm512_storeu_ps(vals.as_mut_ptr().add(pos), _mm512_maskz_compress_ps(nz, v));
+                _mm512_storeu_epi32(
+                    idx.as_mut_ptr().add(pos).cast(),
+                    _mm512_maskz_compress_epi32(nz, at),
+                );
+                pos += nz.count_ones() as usize;
+            }
+            j += 16;
+        }
+    }
+    ptr[rows] = pos as u32;
+    pos
+}
+
+/// `out[i, j] = act(bias[j] + sum over the nonzeros (p, v) of row i of v * w[p, j])` for
+/// rows `r0..r1` of a CSR matrix and output columns `c0..n` (`c0` a multiple of 128),
+/// with `w[p, j] = w[p * ldw + j]`.
+///
+/// # Safety
+/// AVX-512F is available; every index in `idx[ptr[r0]..ptr[r1]]` is a row of `w`;
+/// `w` addresses those rows' `n` columns, `bias` `n` elements, `out` `r1 x n` with row
+/// stride `ldo`; no other thread writes the same part of `out` meanwhile.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn csr_forward(
+    (r0, r1): (usize, usize),
+    (c0, n): (usize, usize),
+    ptr: &[u32],
+    idx: &[u32],
+    vals: &[f32],
+    w: *const f32,
+    ldw: usize,
+    bias: *const f32,
+    act: Act,
+    out: *mut f32,
+    ldo: usize,
+) {
+    let nr = 16 * SPARSE_NV;
+    let mut j0 = c0;
+    while j0 < n {
+        let cols = nr.min(n - j0);
+        let masks: [__mmask16; SPARSE_NV] = std::array::from_fn(|v| mask_for(cols, v));
+        // SAFETY: masked lanes stay below n.
+        let bv: [__m512; SPARSE_NV] = std::array::from_fn(|v| unsafe {
+            _mm512_maskz_loadu_ps(masks[v], bias.add(j0 + 16 * v))
+        });
+        for i in r0..r1 {
+            let (lo, hi) = (ptr[i] as usize, ptr[i + 1] as usize);
+            // SAFETY: the nonzeros' columns are rows of w; masked lanes stay below n.
+            let acc = unsafe { sparse_dots(&idx[lo..hi], &vals[lo..hi], w, ldw, j0, masks) };
+            for v in 0..SPARSE_NV {
+                let z = apply(act, _mm512_add_ps(acc[v], bv[v]));
+                // SAFETY: row i < rows, masked columns below n.
+                unsafe { _mm512_mask_storeu_ps(out.add(i * ldo + j0 + 16 * v), masks[v], z) };
+            }
+        }
+        j0 += nr;
+    }
+}
+
+/// `sum over k of vals[k] * m[idx[k], j0 .. j0 + 128]` (masked), the accumulators kept
+/// in registers (a function of its own for the same reason as [`dots`]).
+///
+/// # Safety
+/// AVX-512F is available; every `idx[k]` is a row of `m` (row stride `ldm`) whose masked
+/// columns from `j0` are in bounds.
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+unsafe fn sparse_dots(
+    idx: &[u32],
+    vals: &[f32],
+    m: *const f32,
+    ldm: usize,
+    j0: usize,
+    masks: [__mmask16; SPARSE_NV],
+) -> [__m512; SPARSE_NV] {
+    let mut acc = [_mm512_setzero_ps(); SPARSE_NV];
+    for (&p, &x) in idx.iter().zip(vals) {
+        let xv = _mm512_set1_ps(x);
+        // SAFETY: row p of m, masked columns in bounds (caller).
+        let row = unsafe { m.add(p as usize * ldm + j0) };
+        #[allow(clippy::needless_range_loop)] // constant bounds: fully unrolled
+        for v in 0..SPARSE_NV {
+            // SAFETY: as above.
+            let mv = unsafe { _mm512_maskz_loadu_ps(masks[v], row.add(16 * v)) };
+            acc[v] = _mm512_fmadd_ps(xv, mv, acc[v]);
+        }
+    }
+    acc
+}
+
+/// `w[p, j] += neg_scale * sum over the nonzeros (i, v) of column p of v * d[i, j]` for
+/// the columns `p0..p1` of a CSC matrix and the columns `c0..n` of `w` and `d` (`c0` a
+/// multiple of 128).
+///
+/// # Safety
+/// AVX-512F is available; `w` addresses `p1 x n` elements with row stride `ldw`; every
+/// index in `rows_idx[ptr[p0]..ptr[p1]]` is a row of `d` (row stride `ldd`, `n` columns);
+/// no other thread touches the same part of `w` meanwhile.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn csc_update(
+    (p0, p1): (usize, usize),
+    (c0, n): (usize, usize),
+    ptr: &[u32],
+    rows_idx: &[u32],
+    vals: &[f32],
+    d: *const f32,
+    ldd: usize,
+    w: *mut f32,
+    ldw: usize,
+    neg_scale: f32,
+) {
+    let nr = 16 * SPARSE_NV;
+    let s = _mm512_set1_ps(neg_scale);
+    let mut j0 = c0;
+    while j0 < n {
+        let width = nr.min(n - j0);
+        let masks: [__mmask16; SPARSE_NV] = std::array::from_fn(|v| mask_for(width, v));
+        for p in p0..p1 {
+            let (lo, hi) = (ptr[p] as usize, ptr[p + 1] as usize);
+            if lo == hi {
+                continue; // the pixel is zero in the whole batch: no change
+            }
+            // SAFETY: the indices are rows of d; masked lanes stay below n.
+            let acc = unsafe { sparse_dots(&rows_idx[lo..hi], &vals[lo..hi], d, ldd, j0, masks) };
+            for v in 0..SPARSE_NV {
+                // SAFETY: row p < cols of w, masked columns below n.
+                unsafe {
+                    let q = w.add(p * ldw + j0 + 16 * v);
+                    let old = _mm512_maskz_loadu_ps(masks[v], q);
+                    _mm512_mask_storeu_ps(q, masks[v], _mm512_fmadd_ps(s, acc[v], old));
+                }
+            }
+        }
+        j0 += nr;
+    }
+}
+
+/// `dst[j * ldd + i] = src[i * lds + j]` for `i < rows`, `j` in `j0..j1`: rows `j0..j1`
+/// of the transpose, 16 elements at a time with gathers.
+///
+/// # Safety
+/// AVX-512F is available; `src` addresses `rows x j1` elements with row stride `lds`,
+/// `dst` rows `j0..j1` of `rows` elements with stride `ldd`; `(rows - 1) * lds < 2^29`;
+/// no other thread writes those rows of `dst` meanwhile.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn transpose_rows(
+    src: *const f32,
+    rows: usize,
+    lds: usize,
+    dst: *mut f32,
+    ldd: usize,
+    (j0, j1): (usize, usize),
+) {
+    use std::arch::x86_64::{_mm512_mask_i32gather_ps, _mm512_mullo_epi32, _mm512_setr_epi32};
+    let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let stride = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(lds as i32));
+    for j in j0..j1 {
+        let mut i = 0;
+        while i < rows {
+            let mask = mask_for(rows - i, 0);
+            // SAFETY: gathered elements (i + l, j) for the masked lanes l are < rows x j1;
+            // the offsets fit i32 (caller).
+            unsafe {
+                let base = src.add(i * lds + j);
+                let v = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, stride, base);
+                _mm512_mask_storeu_ps(dst.add(j * ldd + i), mask, v);
+            }
+            i += 16;
+        }
+    }
+}
+
+/// `out[i, j] = f'(a[i, j]) * ct[j, i]` for rows `i0..i1` of `out` and `j < cols`: the
+/// transpose of `ct` times the activation's derivative from its output `a`.
+///
+/// # Safety
+/// AVX-512F is available; `ct` addresses `cols x ldc` elements (`ldc >= i1`), `a` and
+/// `out` rows `i0..i1` of `cols` elements with strides `lda` and `ldo`;
+/// `cols * ldc < 2^29`; no other thread writes those rows of `out` meanwhile.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn transpose_derivative(
+    ct: *const f32,
+    ldc: usize,
+    act: Act,
+    a: *const f32,
+    lda: usize,
+    out: *mut f32,
+    ldo: usize,
+    (i0, i1, cols): (usize, usize, usize),
+) {
+    use std::arch::x86_64::{_mm512_mask_i32gather_ps, _mm512_mullo_epi32, _mm512_setr_epi32};
+    let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let stride = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(ldc as i32));
+    let one = _mm512_set1_ps(1.0);
+    let zero = _mm512_setzero_ps();
+    for i in i0..i1 {
+        let mut j = 0;
+        while j < cols {
+            let mask = mask_for(cols - j, 0);
+            // SAFETY: gathered elements (j + l, i) are < cols x ldc; a and out rows i,
+            // columns j.. under the mask, are in bounds (caller).
+            unsafe {
+                let g = _mm512_mask_i32gather_ps::<4>(zero, mask, stride, ct.add(j * ldc + i));
+                let av = _mm512_maskz_loadu_ps(mask, a.add(i * lda + j));
+                let d = match act {
+                    Act::Tanh => _mm512_sub_ps(one, _mm512_mul_ps(av, av)),
+                    Act::Sigmoid => _mm512_mul_ps(av, _mm512_sub_ps(one, av)),
+                    Act::Relu => {
+                        let positive =
+                            _mm512_cmp_ps_mask::<{ std::arch::x86_64::_CMP_GT_OQ }>(av, zero);
+                        _mm512_mask_blend_ps(positive, zero, one)
+                    }
+                    Act::Identity => one,
+                };
+                _mm512_mask_storeu_ps(out.add(i * ldo + j), mask, _mm512_mul_ps(d, g));
+            }
+            j += 16;
         }
     }
 }
