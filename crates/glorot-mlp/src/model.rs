@@ -621,6 +621,16 @@ impl<F: Float> Mlp<F> {
 /// `p = p - lr * (g / n)` element-wise, the notebook's `update` of one parameter; `g / n`
 /// as `g * inv_n` when `exact_inverse` (see [`Mlp::train_step`]).
 fn sgd<F: Float>(p: &mut [F], g: &[F], lr: F, n: F, inv_n: F, exact_inverse: bool) {
+    // Large parameters: chunks shared among the thread team of `fused::set_threads`
+    // (each element computed the same way on any thread).
+    const CHUNK: usize = 16 * 1024;
+    if fused::threads() > 1 && p.len() >= 2 * CHUNK {
+        fused::for_each_chunk(p, CHUNK, &|i, part| {
+            let g = &g[i * CHUNK..i * CHUNK + part.len()];
+            sgd(part, g, lr, n, inv_n, exact_inverse);
+        });
+        return;
+    }
     if exact_inverse {
         for (p, &g) in p.iter_mut().zip(g) {
             *p = *p - lr * (g * inv_n);

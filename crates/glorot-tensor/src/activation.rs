@@ -7,6 +7,9 @@ use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Zip};
 
 use crate::{Error, Float, sum::pairwise_sum_by};
 
+/// Below this many elements an element-wise pass stays on one thread.
+const PARALLEL_MIN: usize = 8192;
+
 /// A hidden-layer nonlinearity.
 ///
 /// Each activation's derivative is computed from its *output* `a = f(z)`, as the notebook
@@ -102,6 +105,19 @@ impl Activation {
             bias.len(),
             z.ncols()
         );
+        let cols = z.ncols();
+        // Large contiguous matrices: rows shared among the fused kernels' thread team
+        // (`fused::set_threads`); every element is computed the same way on any thread.
+        let parallel = crate::fused::threads() > 1 && z.len() >= PARALLEL_MIN && cols > 0;
+        if let (true, Some(data), Some(b)) = (parallel, z.as_slice_mut(), bias.as_slice()) {
+            let rows_per_task = (PARALLEL_MIN / 2).div_ceil(cols);
+            crate::fused::for_each_chunk(data, rows_per_task * cols, &|_, chunk| {
+                for row in chunk.chunks_mut(cols) {
+                    self.bias_row(row, b);
+                }
+            });
+            return;
+        }
         for row in z.rows_mut() {
             match self {
                 Activation::Relu => Zip::from(row)
@@ -114,6 +130,16 @@ impl Activation {
                     .and(&bias)
                     .for_each(|z, &b| *z = num_traits::Float::tanh(*z + b)),
             }
+        }
+    }
+
+    /// `row[j] = f(row[j] + bias[j])`, the same operations as the serial path above.
+    fn bias_row<F: Float>(self, row: &mut [F], bias: &[F]) {
+        let pairs = row.iter_mut().zip(bias);
+        match self {
+            Activation::Relu => pairs.for_each(|(z, &b)| *z = relu(*z + b)),
+            Activation::Sigmoid => pairs.for_each(|(z, &b)| *z = sigmoid(*z + b)),
+            Activation::Tanh => pairs.for_each(|(z, &b)| *z = num_traits::Float::tanh(*z + b)),
         }
     }
 

@@ -56,6 +56,20 @@ pub fn threads() -> usize {
     team::threads()
 }
 
+/// Calls `f(i, chunk)` for the consecutive chunks of `chunk` elements of `data` (the last
+/// may be shorter) on the team of [`set_threads`], each chunk exactly once, and returns
+/// when all are done. For element-wise work in any precision: the result is the same for
+/// any thread count when `f` treats each element on its own.
+///
+/// ```
+/// let mut v = vec![1.0f64; 1000];
+/// glorot_tensor::fused::for_each_chunk(&mut v, 256, &|_, c| c.iter_mut().for_each(|x| *x *= 2.0));
+/// assert!(v.iter().all(|&x| x == 2.0));
+/// ```
+pub fn for_each_chunk<T: Send>(data: &mut [T], chunk: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
+    team::chunks_mut(data, chunk, f);
+}
+
 /// Whether the AVX-512 kernels run on this machine: the CPU has AVX-512F and
 /// `GLOROT_FUSED` is not `off` (read once per process).
 pub fn available() -> bool {

@@ -252,6 +252,40 @@ pub(crate) fn run(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     );
 }
 
+/// A slice's base pointer, shared with the tasks of one region.
+struct Base<T>(*mut T);
+// SAFETY: each task turns it into a slice of its own disjoint chunk, only during the
+// region (see `chunks_mut`); `T: Send` makes handing those chunks to other threads sound.
+unsafe impl<T: Send> Sync for Base<T> {}
+
+impl<T> Base<T> {
+    fn get(&self) -> *mut T {
+        self.0
+    }
+}
+
+/// Calls `f(i, chunk_i)` for the consecutive chunks of `chunk` elements of `data` (the
+/// last may be shorter), on the team: each chunk is handed to exactly one task.
+pub(crate) fn chunks_mut<T: Send>(
+    data: &mut [T],
+    chunk: usize,
+    f: &(dyn Fn(usize, &mut [T]) + Sync),
+) {
+    let chunk = chunk.max(1);
+    let len = data.len();
+    let count = len.div_ceil(chunk);
+    let base = Base(data.as_mut_ptr());
+    run(count, &|i| {
+        let start = i * chunk;
+        let n = chunk.min(len - start);
+        // SAFETY: chunk i covers elements start..start + n < len of `data`, which is
+        // borrowed mutably for the whole region; chunks of different tasks are disjoint
+        // and each index is run exactly once.
+        let part = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), n) };
+        f(i, part);
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +302,13 @@ mod tests {
                 });
                 assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
             }
+            let mut v: Vec<usize> = vec![0; 103];
+            chunks_mut(&mut v, 10, &|i, c| {
+                for (k, x) in c.iter_mut().enumerate() {
+                    *x = i * 10 + k;
+                }
+            });
+            assert!(v.iter().enumerate().all(|(k, &x)| k == x));
         }
     }
 }
