@@ -372,7 +372,7 @@ impl<F: Float> Mlp<F> {
         Self::check_trainable(ws);
         self.forward(x, ws);
         let loss = self.loss(ws, y);
-        self.backward_raw(x, y, ws);
+        self.backward_raw(x, y, ws, false);
         let n = F::from_f64(x.nrows() as f64);
         for g in &mut ws.grads.weights {
             g.mapv_inplace(|v| v / n);
@@ -434,9 +434,27 @@ impl<F: Float> Mlp<F> {
             ws.grads.valid = false;
             return loss;
         }
-        self.backward_raw(x, y, ws);
-        ws.grads.valid = false;
         let rows = x.nrows();
+        // f64 with a sparse first-layer input: once the BLAS gradient of this batch size
+        // has been seen to equal the sparse chains bit for bit, the first layer is updated
+        // from the nonzeros alone (`fused::sgd_update_sparse_exact`), skipping its product.
+        let chain = ws.columns.is_some()
+            && view64(x).is_some()
+            && ws.chain_checked.contains(&(rows, true));
+        self.backward_raw(x, y, ws, chain);
+        ws.grads.valid = false;
+        let unchecked = !ws.chain_checked.iter().any(|&(r, _)| r == rows);
+        if ws.columns.is_some() && unchecked && ws.chain_checked.len() < CHAIN_CHECKS {
+            let delta = ws.deltas[0].slice(s![..rows, ..]);
+            let ok = match (view64(x), view64(delta), view64(ws.grads.weights[0].view())) {
+                (Some(x), Some(d), Some(g)) => ws
+                    .columns
+                    .as_mut()
+                    .is_some_and(|c| fused::matches_sparse_chain(x, d, g, c)),
+                _ => false,
+            };
+            ws.chain_checked.push((rows, ok));
+        }
         // `g / n` is computed as `g * (1 / n)` when `n` is a power of two: `1 / n` is then
         // exact and both are the correctly rounded `g / n`, bit for bit, and a product is
         // several times cheaper than a division.
@@ -444,7 +462,19 @@ impl<F: Float> Mlp<F> {
         let inv_n = F::from_f64(1.0 / rows as f64);
         let exact_inverse = rows.is_power_of_two();
         let standard = "parameters and gradients are kept in standard layout";
-        for (p, g) in self.weights.iter_mut().zip(&ws.grads.weights) {
+        for (l, (p, g)) in self.weights.iter_mut().zip(&ws.grads.weights).enumerate() {
+            if l == 0 && chain {
+                let delta = ws.deltas[0].slice(s![..rows, ..]);
+                if let (Some(x), Some(d), Some(w), Some(columns)) = (
+                    view64(x),
+                    view64(delta),
+                    view64_mut(p.view_mut()),
+                    ws.columns.as_mut(),
+                ) {
+                    fused::sgd_update_sparse_exact(x, d, lr.to_f64(), w, columns);
+                    continue;
+                }
+            }
             let (p, g) = (
                 p.as_slice_mut().expect(standard),
                 g.as_slice().expect(standard),
@@ -535,7 +565,15 @@ impl<F: Float> Mlp<F> {
     /// Raw (not yet divided by the batch size) gradients of the last forward into
     /// `ws.grads`.
     #[track_caller]
-    fn backward_raw(&self, x: ArrayView2<'_, F>, y: ArrayView2<'_, F>, ws: &mut Workspace<F>) {
+    /// With `skip_first_weights`, the first layer's weight gradient is not computed (the
+    /// caller updates that layer from its sparse input).
+    fn backward_raw(
+        &self,
+        x: ArrayView2<'_, F>,
+        y: ArrayView2<'_, F>,
+        ws: &mut Workspace<F>,
+        skip_first_weights: bool,
+    ) {
         let rows = ws.rows;
         assert_eq!(
             x.nrows(),
@@ -553,13 +591,15 @@ impl<F: Float> Mlp<F> {
             } else {
                 ws.acts[l - 1].slice(s![..rows, ..])
             };
-            gemm(
-                F::one(),
-                input.t(),
-                delta,
-                F::zero(),
-                ws.grads.weights[l].view_mut(),
-            );
+            if !(l == 0 && skip_first_weights) {
+                gemm(
+                    F::one(),
+                    input.t(),
+                    delta,
+                    F::zero(),
+                    ws.grads.weights[l].view_mut(),
+                );
+            }
             column_sums(delta, ws.grads.biases[l].view_mut());
             if l > 0 {
                 let mut d = below[l - 1].slice_mut(s![..rows, ..]);
@@ -618,6 +658,11 @@ impl<F: Float> Mlp<F> {
     }
 }
 
+/// Largest batch for which an `f64` workspace keeps the first layer's input by columns.
+const MAX_SPARSE_ROWS: usize = 1024;
+/// Batch sizes remembered in [`Workspace::chain_checked`].
+const CHAIN_CHECKS: usize = 8;
+
 /// `p = p - lr * (g / n)` element-wise, the notebook's `update` of one parameter; `g / n`
 /// as `g * inv_n` when `exact_inverse` (see [`Mlp::train_step`]).
 fn sgd<F: Float>(p: &mut [F], g: &[F], lr: F, n: F, inv_n: F, exact_inverse: bool) {
@@ -647,6 +692,20 @@ fn view32<F: Float>(a: ArrayView2<'_, F>) -> Option<ArrayView2<'_, f32>> {
     let dim = a.dim();
     let s = F::as_f32_slice(a.to_slice()?)?;
     ArrayView2::from_shape(dim, s).ok()
+}
+
+/// `a` as an `f64` view when `F` is `f64` and `a` is contiguous in standard order.
+fn view64<F: Float>(a: ArrayView2<'_, F>) -> Option<ArrayView2<'_, f64>> {
+    let dim = a.dim();
+    let s = F::as_f64_slice(a.to_slice()?)?;
+    ArrayView2::from_shape(dim, s).ok()
+}
+
+/// Mutable [`view64`].
+fn view64_mut<F: Float>(a: ArrayViewMut2<'_, F>) -> Option<ArrayViewMut2<'_, f64>> {
+    let dim = a.dim();
+    let s = F::as_f64_slice_mut(a.into_slice()?)?;
+    ArrayViewMut2::from_shape(dim, s).ok()
 }
 
 /// [`view32`] for a vector.
@@ -726,6 +785,13 @@ pub struct Workspace<F: Float> {
     /// The nonzeros of the first layer's input (MNIST images are about 80 % zeros), for
     /// the fused kernels; `Some` with `scratch`.
     sparse: Option<fused::SparseInput>,
+    /// For `f64` training on CPUs with the fused kernels: the first layer's input by
+    /// columns, for [`fused::sgd_update_sparse_exact`].
+    columns: Option<fused::SparseColumns>,
+    /// Batch sizes for which the BLAS gradient of the first layer was compared with the
+    /// sparse chains ([`fused::matches_sparse_chain`]), and whether they agreed bit for
+    /// bit. Fixed capacity: pushing never allocates.
+    chain_checked: Vec<(usize, bool)>,
 }
 
 impl<F: Float> Workspace<F> {
@@ -774,6 +840,12 @@ impl<F: Float> Workspace<F> {
             },
             scratch: fast.then(|| fused::Scratch::new(widest)),
             sparse: fast.then(|| fused::SparseInput::new(config.inputs())),
+            columns: (trainable
+                && F::as_f64_slice(&[]).is_some()
+                && fused::available()
+                && capacity <= MAX_SPARSE_ROWS)
+                .then(|| fused::SparseColumns::new(capacity, config.inputs())),
+            chain_checked: Vec::with_capacity(CHAIN_CHECKS),
         }
     }
 

@@ -53,6 +53,11 @@ pub trait Float:
     fn as_f32_slice(s: &[Self]) -> Option<&[f32]>;
     /// Mutable [`Float::as_f32_slice`].
     fn as_f32_slice_mut(s: &mut [Self]) -> Option<&mut [f32]>;
+    /// The same slice as `f64` when `Self` is `f64`, else `None` (see
+    /// [`Float::as_f32_slice`]).
+    fn as_f64_slice(s: &[Self]) -> Option<&[f64]>;
+    /// Mutable [`Float::as_f64_slice`].
+    fn as_f64_slice_mut(s: &mut [Self]) -> Option<&mut [f64]>;
 }
 
 impl Float for f32 {
@@ -73,6 +78,14 @@ impl Float for f32 {
     fn as_f32_slice_mut(s: &mut [f32]) -> Option<&mut [f32]> {
         Some(s)
     }
+    #[inline]
+    fn as_f64_slice(_: &[f32]) -> Option<&[f64]> {
+        None
+    }
+    #[inline]
+    fn as_f64_slice_mut(_: &mut [f32]) -> Option<&mut [f64]> {
+        None
+    }
 }
 
 impl Float for f64 {
@@ -92,6 +105,14 @@ impl Float for f64 {
     #[inline]
     fn as_f32_slice_mut(_: &mut [f64]) -> Option<&mut [f32]> {
         None
+    }
+    #[inline]
+    fn as_f64_slice(s: &[f64]) -> Option<&[f64]> {
+        Some(s)
+    }
+    #[inline]
+    fn as_f64_slice_mut(s: &mut [f64]) -> Option<&mut [f64]> {
+        Some(s)
     }
 }
 

@@ -812,6 +812,206 @@ pub fn sgd_update_sparse(
     sgd_update(input, delta, scale, w, bias);
 }
 
+/// The nonzeros of an `f64` batch by columns, for [`sgd_update_sparse_exact`]: rebuilt
+/// from the dense inputs on every call, in buffers made once for up to `max_rows` rows.
+#[derive(Clone, Debug)]
+pub struct SparseColumns {
+    cols: usize,
+    max_rows: usize,
+    ptr: Vec<u32>,
+    cursor: Vec<u32>,
+    rows: Vec<u32>,
+    vals: Vec<f64>,
+}
+
+impl SparseColumns {
+    /// Buffers for inputs of up to `max_rows` rows and `cols` columns.
+    pub fn new(max_rows: usize, cols: usize) -> Self {
+        Self {
+            cols,
+            max_rows,
+            ptr: vec![0; cols + 1],
+            cursor: vec![0; cols],
+            rows: vec![0; max_rows * cols],
+            vals: vec![0.0; max_rows * cols],
+        }
+    }
+
+    /// The columns of `x`: column `p` holds the rows `i` (increasing) with `x[i, p] != 0`
+    /// (NaN included) and their values.
+    fn build(&mut self, x: &ArrayView2<'_, f64>) {
+        self.ptr.fill(0);
+        for row in x.rows() {
+            for (p, &v) in row.iter().enumerate() {
+                if v != 0.0 || v.is_nan() {
+                    self.ptr[p + 1] += 1;
+                }
+            }
+        }
+        for p in 0..self.cols {
+            self.ptr[p + 1] += self.ptr[p];
+        }
+        self.cursor.copy_from_slice(&self.ptr[..self.cols]);
+        for (i, row) in x.rows().into_iter().enumerate() {
+            for (p, &v) in row.iter().enumerate() {
+                if v != 0.0 || v.is_nan() {
+                    let at = self.cursor[p] as usize;
+                    self.rows[at] = i as u32;
+                    self.vals[at] = v;
+                    self.cursor[p] += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The notebook's SGD update of a layer's weights for an `f64` input with many zeros,
+/// reproducing, bit for bit, `w - lr * (g / n)` with `g = input^T delta` computed by a BLAS
+/// that sums each element as one fused multiply-add chain over the rows in order (which
+/// [`matches_sparse_chain`] checks): zero inputs are skipped (`fma(0, d, acc) = acc`),
+/// and rows of `w` whose input column is zero in the whole batch are left as they are
+/// (`w - lr * (0 / n) = w`). `g / n` is `g * (1 / n)` when `n` is a power of two (the same
+/// bits, see `glorot-mlp`'s `train_step`).
+///
+/// Shapes: `input: (n, fan_in)`, `delta: (n, fan_out)`, `w: (fan_in, fan_out)`;
+/// `columns` made for at least `n` rows and `fan_in` columns.
+///
+/// # Panics
+/// If the shapes disagree.
+#[track_caller]
+pub fn sgd_update_sparse_exact(
+    input: ArrayView2<'_, f64>,
+    delta: ArrayView2<'_, f64>,
+    lr: f64,
+    mut w: ArrayViewMut2<'_, f64>,
+    columns: &mut SparseColumns,
+) {
+    let (rows, fan_in) = input.dim();
+    let fan_out = delta.ncols();
+    assert!(
+        delta.nrows() == rows
+            && w.dim() == (fan_in, fan_out)
+            && columns.cols == fan_in
+            && columns.max_rows >= rows,
+        "sgd_update_sparse_exact: input is {:?}, delta {:?}, w {:?}, columns for {}x{}",
+        input.dim(),
+        delta.dim(),
+        w.dim(),
+        columns.max_rows,
+        columns.cols
+    );
+    columns.build(&input);
+    let divide = !rows.is_power_of_two();
+    let (n, inv_n) = (rows as f64, 1.0 / rows as f64);
+    #[cfg(target_arch = "x86_64")]
+    if available() && rows_contiguous(&delta) && rows_contiguous(&w) && fan_out > 0 {
+        let (ldd, ldw) = (row_stride(&delta), row_stride(&w));
+        let (dp, wp) = (delta.as_ptr(), w.as_mut_ptr());
+        let cs = &*columns;
+        let (dp, wp) = (SendPtr64(dp), SendMut64(wp));
+        let tasks = (4 * threads()).min(fan_in.max(1));
+        team::run(tasks, &|t| {
+            let (p0, p1) = (t * fan_in / tasks, (t + 1) * fan_in / tasks);
+            // SAFETY: AVX-512F was detected; the CSC buffers hold the nonzeros of input
+            // by column (< fan_in = rows of w) with row indices < rows = rows of delta;
+            // delta and w have the shapes checked above, contiguous rows and the strides
+            // passed; w is borrowed mutably, and each task updates its own rows of it.
+            #[allow(unsafe_code)]
+            unsafe {
+                avx512::csc_sgd_f64(
+                    (p0, p1),
+                    fan_out,
+                    (&cs.ptr, &cs.rows, &cs.vals),
+                    dp.get(),
+                    ldd,
+                    wp.get(),
+                    ldw,
+                    (lr, n, inv_n, divide),
+                );
+            }
+        });
+        return;
+    }
+    for p in 0..fan_in {
+        let (lo, hi) = (columns.ptr[p] as usize, columns.ptr[p + 1] as usize);
+        if lo == hi {
+            continue;
+        }
+        for j in 0..fan_out {
+            let mut g = 0.0f64;
+            for k in lo..hi {
+                g = columns.vals[k].mul_add(delta[[columns.rows[k] as usize, j]], g);
+            }
+            let g = if divide { g / n } else { g * inv_n };
+            w[[p, j]] = w[[p, j]] - lr * g;
+        }
+    }
+}
+
+/// Whether `g` equals, bit for bit, the sums [`sgd_update_sparse_exact`] computes in
+/// place of `input^T delta`: each element one fused multiply-add chain over the rows with
+/// nonzero input, in order, from `+0`, and exactly zero (`+0` or `-0`) for input columns
+/// that are zero in the whole batch. Checked once against a BLAS product, it tells
+/// whether the sparse update may replace that BLAS's product bit for bit.
+///
+/// # Panics
+/// If the shapes disagree.
+#[track_caller]
+pub fn matches_sparse_chain(
+    input: ArrayView2<'_, f64>,
+    delta: ArrayView2<'_, f64>,
+    g: ArrayView2<'_, f64>,
+    columns: &mut SparseColumns,
+) -> bool {
+    let (rows, fan_in) = input.dim();
+    let fan_out = delta.ncols();
+    assert!(
+        delta.nrows() == rows
+            && g.dim() == (fan_in, fan_out)
+            && columns.cols == fan_in
+            && columns.max_rows >= rows,
+        "matches_sparse_chain: shapes disagree"
+    );
+    columns.build(&input);
+    (0..fan_in).all(|p| {
+        let (lo, hi) = (columns.ptr[p] as usize, columns.ptr[p + 1] as usize);
+        (0..fan_out).all(|j| {
+            if lo == hi {
+                return g[[p, j]] == 0.0;
+            }
+            let mut acc = 0.0f64;
+            for k in lo..hi {
+                acc = columns.vals[k].mul_add(delta[[columns.rows[k] as usize, j]], acc);
+            }
+            acc.to_bits() == g[[p, j]].to_bits()
+        })
+    })
+}
+
+/// [`SendPtr`] for `f64`.
+#[derive(Clone, Copy)]
+struct SendPtr64(*const f64);
+/// [`SendMut`] for `f64`.
+#[derive(Clone, Copy)]
+struct SendMut64(*mut f64);
+// SAFETY: as for `SendPtr` and `SendMut`.
+#[allow(unsafe_code)]
+unsafe impl Sync for SendPtr64 {}
+#[allow(unsafe_code)]
+unsafe impl Sync for SendMut64 {}
+
+impl SendPtr64 {
+    fn get(self) -> *const f64 {
+        self.0
+    }
+}
+
+impl SendMut64 {
+    fn get(self) -> *mut f64 {
+        self.0
+    }
+}
+
 /// `xs[i] = f(xs[i])` with the vectorized `tanh`/sigmoid/ReLU when available (the same
 /// functions the fused epilogues use), else with [`Activation::apply`].
 pub fn activate_slice(act: Activation, xs: &mut [f32]) {

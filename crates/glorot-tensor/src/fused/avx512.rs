@@ -659,3 +659,88 @@ pub(super) unsafe fn transpose_derivative(
         }
     }
 }
+
+/// Columns per block of [`csc_sgd_f64`]: 8 vectors of 8 `f64` lanes.
+const F64_NV: usize = 8;
+
+/// The notebook's SGD update of the rows `p0..p1` of `w` from a CSC matrix `x` (rows
+/// `rows_idx`, values `vals`) and `d`, exactly as the scalar code computes it: for each
+/// column `p` with nonzeros, `g = fma(x_k, d[i_k, j], ... fma(x_1, d[i_1, j], 0))` over its
+/// nonzeros in order, then `w[p, j] = w[p, j] - lr * (g * inv_n)` (or `(g / n)` when
+/// `divide`), every operation rounded once, in this order. Columns without nonzeros are
+/// left alone.
+///
+/// # Safety
+/// AVX-512F is available; `w` addresses rows `p0..p1` of `n` elements with stride `ldw`;
+/// every row index is a row of `d` (`n` elements, stride `ldd`); no other thread touches
+/// those rows of `w` meanwhile.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn csc_sgd_f64(
+    (p0, p1): (usize, usize),
+    n: usize,
+    (ptr, rows_idx, vals): (&[u32], &[u32], &[f64]),
+    d: *const f64,
+    ldd: usize,
+    w: *mut f64,
+    ldw: usize,
+    (lr, n_rows, inv_n, divide): (f64, f64, f64, bool),
+) {
+    use std::arch::x86_64::{
+        __m512d, __mmask8, _mm512_div_pd, _mm512_fmadd_pd, _mm512_mask_storeu_pd,
+        _mm512_maskz_loadu_pd, _mm512_mul_pd, _mm512_set1_pd, _mm512_setzero_pd, _mm512_sub_pd,
+    };
+    let (lrv, nv, invv) = (
+        _mm512_set1_pd(lr),
+        _mm512_set1_pd(n_rows),
+        _mm512_set1_pd(inv_n),
+    );
+    let nr = 8 * F64_NV;
+    let mut j0 = 0;
+    while j0 < n {
+        let width = nr.min(n - j0);
+        let masks: [__mmask8; F64_NV] = std::array::from_fn(|v| {
+            let lo = 8 * v;
+            if width >= lo + 8 {
+                0xFF
+            } else if width > lo {
+                ((1u32 << (width - lo)) - 1) as __mmask8
+            } else {
+                0
+            }
+        });
+        for p in p0..p1 {
+            let (lo, hi) = (ptr[p] as usize, ptr[p + 1] as usize);
+            if lo == hi {
+                continue;
+            }
+            let mut acc: [__m512d; F64_NV] = [_mm512_setzero_pd(); F64_NV];
+            for k in lo..hi {
+                let xv = _mm512_set1_pd(vals[k]);
+                // SAFETY: row rows_idx[k] of d, masked columns below n (caller).
+                let row = unsafe { d.add(rows_idx[k] as usize * ldd + j0) };
+                #[allow(clippy::needless_range_loop)] // constant bounds: fully unrolled
+                for v in 0..F64_NV {
+                    // SAFETY: as above.
+                    let dv = unsafe { _mm512_maskz_loadu_pd(masks[v], row.add(8 * v)) };
+                    acc[v] = _mm512_fmadd_pd(xv, dv, acc[v]);
+                }
+            }
+            for v in 0..F64_NV {
+                let g = if divide {
+                    _mm512_div_pd(acc[v], nv)
+                } else {
+                    _mm512_mul_pd(acc[v], invv)
+                };
+                // SAFETY: row p of w, masked columns below n (caller).
+                unsafe {
+                    let q = w.add(p * ldw + j0 + 8 * v);
+                    let old = _mm512_maskz_loadu_pd(masks[v], q);
+                    let new = _mm512_sub_pd(old, _mm512_mul_pd(lrv, g));
+                    _mm512_mask_storeu_pd(q, masks[v], new);
+                }
+            }
+        }
+        j0 += nr;
+    }
+}
