@@ -198,9 +198,8 @@ impl BenchOpts {
         let mut layers = vec![loaded.mnist.train.images.ncols()];
         layers.extend(&self.hidden);
         layers.push(glorot_mnist::NUM_CLASSES);
+        // OpenBLAS's threads, and the same number for the fused f32 kernels' team.
         let threads = common::set_blas_threads(self.threads.unwrap_or_else(common::cpus));
-        // The fused f32 kernels (glorot_tensor::fused) have their own team.
-        glorot_tensor::fused::set_threads(threads);
         err.line(format!(
             "bench: {} {}, batch {}, {} training and {} validation images, {} OpenBLAS \
              thread(s), {} warm-up + {} measured epoch(s); {}",

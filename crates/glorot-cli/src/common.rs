@@ -370,13 +370,17 @@ pub(crate) fn cpus() -> usize {
         .unwrap_or(1)
 }
 
-/// Sets the number of threads every BLAS call may use (process-wide) and returns the
-/// number OpenBLAS actually uses (it caps requests at its build's `MAX_THREADS`).
+/// Sets the number of threads every BLAS call may use (process-wide), and the fused
+/// `f32` kernels' thread team to the same number, and returns the number OpenBLAS
+/// actually uses (it caps requests at its build's `MAX_THREADS`).
 pub(crate) fn set_blas_threads(n: usize) -> usize {
     openblas::openblas_set_num_threads(i32::try_from(n.max(1)).unwrap_or(i32::MAX));
-    usize::try_from(openblas::openblas_get_num_threads())
+    let n = usize::try_from(openblas::openblas_get_num_threads())
         .unwrap_or(1)
-        .max(1)
+        .max(1);
+    // The fused f32 kernels (glorot_tensor::fused) use their own threads: the same count.
+    glorot_tensor::fused::set_threads(n);
+    n
 }
 
 /// The BLAS library, for manifests: OpenBLAS's build configuration and threading model.
