@@ -744,3 +744,146 @@ pub(super) unsafe fn csc_sgd_f64(
         j0 += nr;
     }
 }
+
+/// `tanh` of 8 `f64` lanes with exactly the operations of GNU libc 2.36's `tanh` on x86-64
+/// CPUs with FMA (`sysdeps/ieee754/dbl-64/s_tanh.c` calling `__expm1_fma`, the FMA build
+/// of `s_expm1.c`), so every result is bit for bit the C library's: the same reductions,
+/// the same polynomial with the same fused multiply-adds (as GCC contracted them in that
+/// build, read from its machine code), the same exponent arithmetic. See
+/// [`super::tanh_glibc`] for the scalar statement of the same sequence and the tests.
+#[target_feature(enable = "avx512f")]
+pub(super) fn tanh_pd(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
+    use std::arch::x86_64::{
+        __m512d, __m512i, _mm512_add_epi64, _mm512_add_pd, _mm512_and_si512, _mm512_castpd_si512,
+        _mm512_castsi512_pd, _mm512_cmpeq_epi64_mask, _mm512_cmpge_epu64_mask,
+        _mm512_cmpgt_epi64_mask, _mm512_cmple_epu64_mask, _mm512_cmplt_epi64_mask,
+        _mm512_cvtepi32_epi64, _mm512_cvtepi32_pd, _mm512_cvttpd_epi32, _mm512_div_pd,
+        _mm512_fmadd_pd, _mm512_fmsub_pd, _mm512_fnmadd_pd, _mm512_mask_blend_epi64,
+        _mm512_mask_blend_pd, _mm512_mul_pd, _mm512_set1_epi64, _mm512_set1_pd, _mm512_slli_epi64,
+        _mm512_srli_epi64, _mm512_srlv_epi64, _mm512_sub_epi64, _mm512_sub_pd, _mm512_xor_si512,
+    };
+    let c = |v: f64| _mm512_set1_pd(v);
+    let ci = |v: i64| _mm512_set1_epi64(v);
+    let bits = |v: __m512d| _mm512_castpd_si512(v);
+    let from_bits = |v: __m512i| _mm512_castsi512_pd(v);
+    // Constants of s_expm1.c (the values in libm's .rodata).
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+    const INVLN2: f64 = f64::from_bits(0x3ff7_1547_652b_82fe);
+    const Q1: f64 = f64::from_bits(0xbfa1_1111_1111_10f4);
+    const Q2: f64 = f64::from_bits(0x3f5a_01a0_19fe_5585);
+    const Q3: f64 = f64::from_bits(0xbf14_ce19_9eaa_dbb7);
+    const Q4: f64 = f64::from_bits(0x3ed0_cfca_86e6_5239);
+    const Q5: f64 = f64::from_bits(0xbe8a_fdb7_6e09_c32d);
+
+    let sign = _mm512_and_si512(bits(x), ci(i64::MIN));
+    let a = from_bits(_mm512_xor_si512(bits(x), sign)); // |x|
+    let ia = _mm512_srli_epi64::<32>(bits(a)); // high word of |x|
+    // |x| >= 1: expm1(|x| + |x|); else expm1(|x| * -2).
+    let big = _mm512_cmpge_epu64_mask(ia, ci(0x3ff0_0000));
+    let arg = _mm512_mask_blend_pd(big, _mm512_mul_pd(a, c(-2.0)), _mm512_add_pd(a, a));
+
+    // expm1(arg): argument reduction.
+    let harg = _mm512_srli_epi64::<32>(_mm512_and_si512(bits(arg), ci(i64::MAX)));
+    let k0 = _mm512_cmple_epu64_mask(harg, ci(0x3fd6_2e42));
+    let km1 = !k0 & _mm512_cmple_epu64_mask(harg, ci(0x3ff0_a2b1)); // negative arg only here
+    // General: k = (int)(arg * invln2 +- 0.5), t = k, hi = fma(-t, ln2_hi, arg), lo = t ln2_lo.
+    let half = _mm512_mask_blend_pd(big, c(-0.5), c(0.5));
+    let kf = _mm512_add_pd(half, _mm512_mul_pd(arg, c(INVLN2)));
+    let k32 = _mm512_cvttpd_epi32(kf);
+    let t = _mm512_cvtepi32_pd(k32);
+    let k = _mm512_mask_blend_epi64(km1, _mm512_cvtepi32_epi64(k32), ci(-1));
+    let k = _mm512_mask_blend_epi64(k0, k, ci(0));
+    let hi = _mm512_mask_blend_pd(
+        km1,
+        _mm512_fnmadd_pd(t, c(LN2_HI), arg),
+        _mm512_add_pd(arg, c(LN2_HI)),
+    );
+    let lo = _mm512_mask_blend_pd(km1, _mm512_mul_pd(t, c(LN2_LO)), c(-LN2_LO));
+    let xr0 = _mm512_sub_pd(hi, lo);
+    let cc = _mm512_sub_pd(_mm512_sub_pd(hi, xr0), lo);
+    let xr = _mm512_mask_blend_pd(k0, xr0, arg);
+    // The primary range: the polynomial with GCC's contractions.
+    let hfx = _mm512_mul_pd(xr, c(0.5));
+    let hxs = _mm512_mul_pd(xr, hfx);
+    let r2 = _mm512_fmadd_pd(hxs, c(Q3), c(Q2));
+    let r3 = _mm512_fmadd_pd(hxs, c(Q5), c(Q4));
+    let h2 = _mm512_mul_pd(hxs, hxs);
+    let r1 = _mm512_fmadd_pd(hxs, c(Q1), c(1.0));
+    let h4 = _mm512_mul_pd(h2, h2);
+    let r1 = _mm512_fmadd_pd(h4, r3, _mm512_fmadd_pd(h2, r2, r1));
+    let tt = _mm512_fnmadd_pd(r1, hfx, c(3.0));
+    let num = _mm512_sub_pd(r1, tt);
+    let den = _mm512_fnmadd_pd(xr, tt, c(6.0));
+    let e = _mm512_mul_pd(_mm512_div_pd(num, den), hxs);
+    // k == 0.
+    let r_k0 = _mm512_sub_pd(xr, _mm512_fmsub_pd(e, xr, hxs));
+    // k != 0.
+    let e3 = _mm512_sub_pd(_mm512_fmsub_pd(_mm512_sub_pd(e, cc), xr, cc), hxs);
+    let r_km1 = _mm512_fmadd_pd(c(0.5), _mm512_sub_pd(xr, e3), c(-0.5));
+    let kexp = _mm512_slli_epi64::<52>(k); // k added to the exponent: + (k << 20) on the high word
+    let e3mx = _mm512_sub_pd(e3, xr);
+    // k <= -2 or k > 56: y = 1 - (e - x), exponent + k, minus 1.
+    let ya = from_bits(_mm512_add_epi64(bits(_mm512_sub_pd(c(1.0), e3mx)), kexp));
+    let r_a = _mm512_sub_pd(ya, c(1.0));
+    // 2 <= k < 20: t = 1 - 2^-k (high word 0x3ff00000 - (0x200000 >> k)), y = t - (e - x).
+    let tb_hi = _mm512_sub_epi64(ci(0x3ff0_0000), _mm512_srlv_epi64(ci(0x20_0000), k));
+    let tb = from_bits(_mm512_slli_epi64::<32>(tb_hi));
+    let r_b = from_bits(_mm512_add_epi64(bits(_mm512_sub_pd(tb, e3mx)), kexp));
+    // 20 <= k <= 56: t = 2^-k (high word (0x3ff - k) << 20), y = (x - (e + t)) + 1.
+    let tc = from_bits(_mm512_slli_epi64::<52>(_mm512_sub_epi64(ci(0x3ff), k)));
+    let yc = _mm512_add_pd(_mm512_sub_pd(xr, _mm512_add_pd(e3, tc)), c(1.0));
+    let r_c = from_bits(_mm512_add_epi64(bits(yc), kexp));
+    let in_a = _mm512_cmplt_epi64_mask(k, ci(-1)) | _mm512_cmpgt_epi64_mask(k, ci(56));
+    let in_c = _mm512_cmpgt_epi64_mask(k, ci(19)) & !in_a;
+    let mut r = _mm512_mask_blend_pd(in_c, r_b, r_c);
+    r = _mm512_mask_blend_pd(in_a, r, r_a);
+    // k == -1 also comes out of the general reduction (arguments just above 1.5 ln2 in
+    // magnitude); k == 1 and k == 0 do not for tanh's arguments (positive ones are >= 2).
+    r = _mm512_mask_blend_pd(_mm512_cmpeq_epi64_mask(k, ci(-1)), r, r_km1);
+    let em1 = _mm512_mask_blend_pd(k0, r, r_k0);
+
+    // tanh from expm1: |x| >= 1: 1 - 2 / (t + 2); else -t / (t + 2).
+    let two = c(2.0);
+    let z_big = _mm512_sub_pd(c(1.0), _mm512_div_pd(two, _mm512_add_pd(em1, two)));
+    let z_small = _mm512_div_pd(
+        from_bits(_mm512_xor_si512(bits(em1), ci(i64::MIN))),
+        _mm512_add_pd(em1, two),
+    );
+    let z = _mm512_mask_blend_pd(big, z_small, z_big);
+    // |x| >= 22: 1 - 1e-300 (= 1); then the sign of x.
+    let huge = _mm512_cmpge_epu64_mask(ia, ci(0x4036_0000));
+    let z = _mm512_mask_blend_pd(huge, z, c(1.0 - 1e-300));
+    let mut out = from_bits(_mm512_xor_si512(bits(z), sign));
+    // |x| < 2^-55 (and +-0): x * (1 + x) (x itself for zeros).
+    let tiny = _mm512_cmple_epu64_mask(ia, ci(0x3c7f_ffff));
+    out = _mm512_mask_blend_pd(tiny, out, _mm512_mul_pd(_mm512_add_pd(c(1.0), x), x));
+    let zero = _mm512_cmple_epu64_mask(_mm512_and_si512(bits(x), ci(i64::MAX)), ci(0));
+    out = _mm512_mask_blend_pd(zero, out, x);
+    // inf and NaN: 1/x + 1 or 1/x - 1.
+    let nonfinite = _mm512_cmpge_epu64_mask(ia, ci(0x7ff0_0000));
+    let inv = _mm512_div_pd(c(1.0), x);
+    let special = _mm512_mask_blend_pd(
+        _mm512_cmplt_epi64_mask(bits(x), ci(0)),
+        _mm512_add_pd(inv, c(1.0)),
+        _mm512_sub_pd(inv, c(1.0)),
+    );
+    _mm512_mask_blend_pd(nonfinite, out, special)
+}
+
+/// `tanh` over a slice of `f64`, 8 lanes at a time with [`tanh_pd`].
+///
+/// # Safety
+/// AVX-512F is available.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn tanh_slice_f64(xs: &mut [f64]) {
+    use std::arch::x86_64::{_mm512_mask_storeu_pd, _mm512_maskz_loadu_pd};
+    for chunk in xs.chunks_mut(8) {
+        let mask = ((1u32 << chunk.len()) - 1) as u8;
+        // SAFETY: the mask selects exactly the chunk's elements.
+        unsafe {
+            let p = chunk.as_mut_ptr();
+            _mm512_mask_storeu_pd(p, mask, tanh_pd(_mm512_maskz_loadu_pd(mask, p)));
+        }
+    }
+}
