@@ -75,6 +75,7 @@
 //! | losses | [`loss::bce_notebook`], [`loss::bce_with_logits`], [`loss::softmax_cross_entropy`], each with its `_delta` gradient |
 //! | initializers | [`Init`]: Glorot uniform, normal, zero, He normal/uniform, LeCun normal, orthogonal |
 //! | helpers | [`argmax_rows`], [`accuracy_percent`], [`one_hot`], [`permutation`], [`pairwise_sum`] |
+//! | fused kernels | [`fused`]: `f32` products with bias, activation, derivative or SGD update fused in (AVX-512), sparse-input variants, a thread team; `f64` [`fused::tanh_f64_slice`] (GNU libc's `tanh`, bit for bit) and the exact sparse update |
 //! | NumPy's generator | [`numpy_rng`]: NumPy's legacy `RandomState`, to replay a seeded NumPy program |
 //!
 //! Shapes follow the notebook: a batch is `(batch, features)` with one example per row,
@@ -120,6 +121,9 @@
 //! allocates packing buffers.
 //!
 //! # Performance
+//!
+//! The training step's hot path is [`fused`] (measured in `docs/performance.md` at the
+//! workspace root); the numbers below are for [`gemm`] alone, through OpenBLAS.
 //!
 //! `benches/gemm.rs` times the products of one training step at the notebook's shapes
 //! (batch 32, 64, 128 against 784x500, 500x500 and 500x10, with the transposed
