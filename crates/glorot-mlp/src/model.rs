@@ -438,9 +438,8 @@ impl<F: Float> Mlp<F> {
         // f64 with a sparse first-layer input: once the BLAS gradient of this batch size
         // has been seen to equal the sparse chains bit for bit, the first layer is updated
         // from the nonzeros alone (`fused::sgd_update_sparse_exact`), skipping its product.
-        let chain = ws.columns.is_some()
-            && view64(x).is_some()
-            && ws.chain_checked.contains(&(rows, true));
+        let chain =
+            ws.columns.is_some() && view64(x).is_some() && ws.chain_checked.contains(&(rows, true));
         self.backward_raw(x, y, ws, chain);
         ws.grads.valid = false;
         let unchecked = !ws.chain_checked.iter().any(|&(r, _)| r == rows);
