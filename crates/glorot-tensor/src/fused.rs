@@ -520,29 +520,40 @@ fn weights_update(
 const SPARSE_COLS: usize = 16 * avx512::SPARSE_NV;
 
 /// A read-only pointer handed to the team's tasks.
-#[derive(Clone, Copy)]
-struct SendPtr(*const f32);
+struct SendPtr<T>(*const T);
 /// A pointer the team's tasks write through, each to its own elements.
-#[derive(Clone, Copy)]
-struct SendMut(*mut f32);
+struct SendMut<T>(*mut T);
+// Manual impls: a derive would require `T: Copy`, which raw pointers do not need.
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendPtr<T> {}
+impl<T> Clone for SendMut<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendMut<T> {}
 // SAFETY: used only inside one `team::run` region, while the arrays they point into are
 // borrowed by the calling function; tasks only read through `SendPtr` and write disjoint
 // elements through `SendMut`.
 #[allow(unsafe_code)]
-unsafe impl Sync for SendPtr {}
+unsafe impl<T> Sync for SendPtr<T> {}
 #[allow(unsafe_code)]
-unsafe impl Sync for SendMut {}
+unsafe impl<T> Sync for SendMut<T> {}
 
-impl SendPtr {
+impl<T> SendPtr<T> {
     /// The pointer (a method, so closures capture the `Sync` wrapper, not the field).
-    fn get(self) -> *const f32 {
+    fn get(self) -> *const T {
         self.0
     }
 }
 
-impl SendMut {
+impl<T> SendMut<T> {
     /// The pointer (see [`SendPtr::get`]).
-    fn get(self) -> *mut f32 {
+    fn get(self) -> *mut T {
         self.0
     }
 }
@@ -908,7 +919,7 @@ pub fn sgd_update_sparse_exact(
         let (ldd, ldw) = (row_stride(&delta), row_stride(&w));
         let (dp, wp) = (delta.as_ptr(), w.as_mut_ptr());
         let cs = &*columns;
-        let (dp, wp) = (SendPtr64(dp), SendMut64(wp));
+        let (dp, wp) = (SendPtr(dp), SendMut(wp));
         let tasks = (4 * threads()).min(fan_in.max(1));
         team::run(tasks, &|t| {
             let (p0, p1) = (t * fan_in / tasks, (t + 1) * fan_in / tasks);
@@ -986,30 +997,6 @@ pub fn matches_sparse_chain(
             acc.to_bits() == g[[p, j]].to_bits()
         })
     })
-}
-
-/// [`SendPtr`] for `f64`.
-#[derive(Clone, Copy)]
-struct SendPtr64(*const f64);
-/// [`SendMut`] for `f64`.
-#[derive(Clone, Copy)]
-struct SendMut64(*mut f64);
-// SAFETY: as for `SendPtr` and `SendMut`.
-#[allow(unsafe_code)]
-unsafe impl Sync for SendPtr64 {}
-#[allow(unsafe_code)]
-unsafe impl Sync for SendMut64 {}
-
-impl SendPtr64 {
-    fn get(self) -> *const f64 {
-        self.0
-    }
-}
-
-impl SendMut64 {
-    fn get(self) -> *mut f64 {
-        self.0
-    }
 }
 
 /// `tanh(x)` for every element of `xs`, bit for bit the C library's `tanh` of GNU libc
