@@ -281,8 +281,13 @@ fn bad_grid_files_name_the_field_and_exit_1() {
         .stderr_has(&["holds no search"]);
 }
 
+/// Epochs per trial of [`slow_grid`].
+const SLOW_EPOCHS: usize = 12;
+const SLOW_EPOCHS_ARG: &str = "12";
+
 /// A grid whose trials take long enough to kill the process between and inside them:
-/// 6 trials, a few hundred milliseconds each.
+/// 6 trials of 12 epochs, a few hundred milliseconds each on a fast machine (2 epochs
+/// took 60 ms on CI's machine, too short for the kills to land inside a trial).
 fn slow_grid(out: &str) -> Vec<&str> {
     with_data(&[
         "search",
@@ -298,7 +303,7 @@ fn slow_grid(out: &str) -> Vec<&str> {
         "--batch-size",
         "4",
         "--epochs",
-        "2",
+        SLOW_EPOCHS_ARG,
         "--workers",
         "1",
         "--blas-threads",
@@ -334,21 +339,22 @@ fn resume_after_sigkill_loses_only_trials_in_flight() {
     let sb = Sandbox::new();
     let dir = sb.join("killed");
     let mut finished_before: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    // Kill with 0 records (during data loading or the first trial), then after 1 more,
-    // then after 3 more; each time, resume from what is on disk.
-    for target in [0, 1, 3] {
+    // Kill with 0 records (during start-up or the first trial), then as soon as 1 more is
+    // recorded (the next trial just started), then 50 ms after 1 more (inside a trial);
+    // each time, resume from what is on disk.
+    for (target, pause_ms) in [(0, 20), (1, 0), (1, 50)] {
         let mut child = sb
             .cmd(&slow_grid("killed"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        if target == 0 {
-            std::thread::sleep(Duration::from_millis(150));
-        } else {
+        if target > 0 {
             wait_for_records(&mut child, &dir, finished_before.len() + target);
         }
-        kill(&mut child, "-KILL");
+        std::thread::sleep(Duration::from_millis(pause_ms));
+        // `Child::kill` is SIGKILL on Unix, sent without spawning a `kill` process.
+        child.kill().expect("SIGKILL is delivered");
         let status = child.wait().unwrap();
         assert!(!status.success(), "the process was killed");
         let now = records(&dir);
@@ -420,9 +426,10 @@ fn sigint_stops_between_batches_and_records_nothing_in_flight() {
     kill(&mut child, "-INT");
     let out = child.wait_with_output().unwrap();
     let r = Run::from(out, &["search", "run", "(SIGINT)"]);
-    if seen >= 6 {
-        return; // Finished before the signal: nothing to check (a very fast machine).
-    }
+    assert!(
+        seen < 6,
+        "the grid finished before the signal: nothing was tested"
+    );
     r.expect_code(1)
         .stderr_has(&["stopped by a signal", "resume"]);
     let recs = records(&dir);
@@ -430,7 +437,7 @@ fn sigint_stops_between_batches_and_records_nothing_in_flight() {
     // Every record is a complete trial.
     for bytes in recs.values() {
         let v: Value = serde_json::from_slice(bytes).unwrap();
-        assert_eq!(v["epochs"].as_array().unwrap().len(), 2);
+        assert_eq!(v["epochs"].as_array().unwrap().len(), SLOW_EPOCHS);
     }
 }
 
