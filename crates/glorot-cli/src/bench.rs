@@ -26,16 +26,17 @@ use std::{
 
 use anyhow::{Context, Result};
 use glorot_mlp::{
-    Activation, EpochMetrics, EvalData, FitData, Float, Head, Init, Mlp, ModelConfig, NoopObserver,
-    Precision, Shuffle, TrainConfig, TrainData, Trainer, ValidModelConfig, WeightSource,
+    Activation, Arithmetic, EpochMetrics, EvalData, FitData, Float, Head, Init, Mlp, ModelConfig,
+    NoopObserver, Precision, Shuffle, TrainConfig, TrainData, Trainer, ValidModelConfig,
+    WeightSource,
 };
 use glorot_tensor::{gemm, numpy_rng::RandomState, one_hot};
 use ndarray::{Array2, ArrayView2, s};
 use serde::Serialize;
 
 use crate::common::{
-    self, DataOpts, Loaded, out, parse_activation, parse_positive, parse_positive_f64,
-    parse_precision, parse_shuffle, usage,
+    self, DataOpts, Loaded, out, parse_activation, parse_arithmetic, parse_positive,
+    parse_positive_f64, parse_precision, parse_shuffle, usage,
 };
 use crate::train::Compute;
 
@@ -88,6 +89,10 @@ pub(crate) struct BenchEpochArgs {
     /// batches gathered into a buffer).
     #[arg(long, value_name = "MODE", default_value = "never", value_parser = parse_shuffle)]
     shuffle: Shuffle,
+    /// How the products are computed: fast (the fastest kernels, a fixed summation order)
+    /// or blas (every product through BLAS, as NumPy computes them).
+    #[arg(long, value_name = "MODE", default_value = "fast", value_parser = parse_arithmetic)]
+    arithmetic: Arithmetic,
     /// Independent trainings run at once on threads sharing the one dataset (trial-level
     /// parallelism, as `glorot search` runs trials); each prints its own records.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_positive)]
@@ -117,6 +122,7 @@ struct EpochRecord {
     activation: Activation,
     lr: f64,
     shuffle: Shuffle,
+    arithmetic: Arithmetic,
     /// Wall seconds of the epoch: training plus validation.
     seconds: f64,
     train_seconds: f64,
@@ -283,6 +289,7 @@ fn epoch_bench<F: Compute>(
         seed: u64::from(opts.seed),
         shuffle: args.shuffle,
         precision: opts.precision,
+        arithmetic: args.arithmetic,
     }
     .validate()
     .context("invalid training configuration")?;
@@ -346,6 +353,7 @@ fn epoch_bench<F: Compute>(
                 activation: args.activation,
                 lr: args.lr,
                 shuffle: args.shuffle,
+                arithmetic: args.arithmetic,
                 seconds: e.seconds,
                 train_seconds: e.train_seconds,
                 val_seconds: e.seconds - e.train_seconds,

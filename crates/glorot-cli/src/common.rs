@@ -71,6 +71,12 @@ pub(crate) fn parse_shuffle(s: &str) -> Result<Shuffle, String> {
     s.parse::<Shuffle>().map_err(|e| e.to_string())
 }
 
+/// `fast` or `blas`.
+pub(crate) fn parse_arithmetic(s: &str) -> Result<glorot_mlp::Arithmetic, String> {
+    s.parse::<glorot_mlp::Arithmetic>()
+        .map_err(|e| e.to_string())
+}
+
 /// `mnist` or `fashion-mnist`.
 pub(crate) fn parse_dataset(s: &str) -> Result<DatasetKind, String> {
     s.parse::<DatasetKind>().map_err(|e| e.to_string())

@@ -8,10 +8,10 @@ use std::{
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use glorot_mlp::{
-    Activation, BatchEvent, EpochMetrics, EvalData, Evaluation, Evaluator, FitData, Float,
-    GradCheckOptions, GradCheckReport, Head, Init, Mlp, ModelConfig, NotebookGradCheck, Observer,
-    ParamId, Precision, Shuffle, Status, Stencil, TrainConfig, TrainData, TrainReport, Trainer,
-    WeightSource,
+    Activation, Arithmetic, BatchEvent, EpochMetrics, EvalData, Evaluation, Evaluator, FitData,
+    Float, GradCheckOptions, GradCheckReport, Head, Init, Mlp, ModelConfig, NotebookGradCheck,
+    Observer, ParamId, Precision, Shuffle, Status, Stencil, TrainConfig, TrainData, TrainReport,
+    Trainer, WeightSource,
 };
 use glorot_search::Manifest;
 use glorot_tensor::one_hot;
@@ -20,8 +20,8 @@ use serde::Serialize;
 
 use crate::common::{
     self, DataInfo, DataOpts, INIT_HELP, Loaded, Stderr, ThreadPlan, bar, human_duration,
-    init_name, out, parse_activation, parse_head, parse_init, parse_positive, parse_positive_f64,
-    parse_precision, parse_shuffle, print_json, usage, write_json_file,
+    init_name, out, parse_activation, parse_arithmetic, parse_head, parse_init, parse_positive,
+    parse_positive_f64, parse_precision, parse_shuffle, print_json, usage, write_json_file,
 };
 
 /// Version of the JSON written by `glorot train --out` and printed by `--json`.
@@ -73,6 +73,10 @@ pub(crate) struct TrainArgs {
     /// actual behaviour: it discards the result of its shuffle).
     #[arg(long, value_name = "MODE", default_value = "every-epoch", value_parser = parse_shuffle)]
     shuffle: Shuffle,
+    /// How the products are computed: fast (the fastest kernels, a fixed summation order)
+    /// or blas (every product through BLAS, as NumPy computes them).
+    #[arg(long, value_name = "MODE", default_value = "fast", value_parser = parse_arithmetic)]
+    arithmetic: Arithmetic,
     /// Arithmetic precision: f32 or f64 [default: f32, or the precision of --from-weights].
     #[arg(long, value_name = "P", value_parser = parse_precision)]
     precision: Option<Precision>,
@@ -182,6 +186,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         seed: args.seed,
         shuffle: args.shuffle,
         precision,
+        arithmetic: args.arithmetic,
     };
     let valid_train = train.validate().context("invalid training configuration")?;
 

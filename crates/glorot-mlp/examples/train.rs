@@ -175,6 +175,7 @@ fn run<F: Float>(args: &Args, data: &Data, mnist: bool) -> Result<(), String> {
         seed: args.seed,
         shuffle: args.shuffle,
         precision: Precision::of::<F>(),
+        ..TrainConfig::default()
     }
     .validate()
     .map_err(|e| e.to_string())?;

@@ -146,6 +146,48 @@ impl FromStr for Shuffle {
     }
 }
 
+/// How the matrix products of training and evaluation are computed. Both give the same
+/// math; they differ in the order of the sums, so in the last bits of every result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arithmetic {
+    /// The fastest kernels with a fixed, documented summation order (the default): in
+    /// `f32` on CPUs with AVX-512, the fused kernels of [`glorot_tensor::fused`]; in `f64`,
+    /// the first layer's products from the nonzeros of its input
+    /// ([`glorot_tensor::fused::product_sparse_f64`] and the sparse update), one fused
+    /// multiply-add chain per element in input order, and BLAS for the other layers. The
+    /// results do not depend on the thread count. Serialized as `"fast"`.
+    #[default]
+    Fast,
+    /// Every product through BLAS ([`glorot_tensor::gemm`]) and the element-wise work as
+    /// separate passes, as NumPy computes the notebook's code with the same BLAS: what the
+    /// notebook replay uses. In `f32` BLAS's sums may depend on its thread count.
+    /// Serialized as `"blas"`.
+    Blas,
+}
+
+impl fmt::Display for Arithmetic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Arithmetic::Fast => "fast",
+            Arithmetic::Blas => "blas",
+        })
+    }
+}
+
+impl FromStr for Arithmetic {
+    type Err = Error;
+
+    /// `fast` or `blas`, case-insensitively.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "fast" => Ok(Arithmetic::Fast),
+            "blas" => Ok(Arithmetic::Blas),
+            _ => Err(Error::config("arithmetic", s, "expected fast or blas")),
+        }
+    }
+}
+
 /// The architecture of a multilayer perceptron, as written in a config or results file.
 ///
 /// `layers` lists every width from the inputs to the outputs: the notebook's network is
@@ -309,6 +351,11 @@ pub struct TrainConfig {
     pub shuffle: Shuffle,
     /// Element type of the computation.
     pub precision: Precision,
+    /// How the products are computed (default [`Arithmetic::Fast`]; absent in files
+    /// written before it existed, which were computed as `fast` is now in `f32` and as
+    /// `blas` in `f64`).
+    #[serde(default)]
+    pub arithmetic: Arithmetic,
 }
 
 impl Default for TrainConfig {
@@ -322,18 +369,20 @@ impl Default for TrainConfig {
             seed: 0,
             shuffle: Shuffle::EveryEpoch,
             precision: Precision::F32,
+            arithmetic: Arithmetic::Fast,
         }
     }
 }
 
 impl TrainConfig {
     /// The notebook's run exactly: 10 epochs, batch 32, learning rate 0.01, no shuffling,
-    /// `f64` (the seed only matters for seeded initialization; the notebook's own draws come
+    /// `f64`, products through BLAS (the seed only matters for seeded initialization; the notebook's own draws come
     /// from [`glorot_tensor::numpy_rng::RandomState`] with its seed 5).
     pub fn notebook() -> Self {
         Self {
             shuffle: Shuffle::Never,
             precision: Precision::F64,
+            arithmetic: Arithmetic::Blas,
             seed: 5,
             ..Self::default()
         }
@@ -397,6 +446,10 @@ impl ValidTrainConfig {
     /// Element type.
     pub fn precision(&self) -> Precision {
         self.0.precision
+    }
+    /// How the products are computed.
+    pub fn arithmetic(&self) -> Arithmetic {
+        self.0.arithmetic
     }
 }
 

@@ -14,6 +14,7 @@ use glorot_tensor::Activation;
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Arithmetic;
 use crate::error::{Error, Result};
 use crate::model::{Mlp, Workspace};
 use crate::param::{ParamId, ParamKind};
@@ -328,7 +329,8 @@ pub struct NotebookGradCheck {
 /// loss; `p += eps`. Like the notebook, the parameter is restored by that arithmetic, not
 /// by copying, so round-off drift carries over from one `N` to the next; the drift happens
 /// on a copy and `model` itself is not modified. For a bias, `row` must be 0 and the
-/// entries are the vector's first ones.
+/// entries are the vector's first ones. Products go through BLAS
+/// ([`Arithmetic::Blas`]), as in the notebook.
 ///
 /// # Errors
 /// [`Error::UnknownParameter`] for a layer, row or entry count out of range;
@@ -359,7 +361,8 @@ pub fn notebook_grad_check(
             "{param} has {cols} columns; check between 1 and {cols} entries"
         )));
     }
-    let mut ws = Workspace::new(model.config(), x.nrows());
+    // Every product through BLAS, as NumPy computes the notebook's.
+    let mut ws = Workspace::with_arithmetic(model.config(), x.nrows(), Arithmetic::Blas);
     model.gradients(x, y, &mut ws);
     let start = row * cols;
     let analytic: Vec<f64> =

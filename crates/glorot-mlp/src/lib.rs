@@ -65,7 +65,8 @@ mod param;
 mod train;
 
 pub use config::{
-    Head, ModelConfig, Precision, Shuffle, TrainConfig, ValidModelConfig, ValidTrainConfig,
+    Arithmetic, Head, ModelConfig, Precision, Shuffle, TrainConfig, ValidModelConfig,
+    ValidTrainConfig,
 };
 pub use data::{EvalData, FitData, TrainData};
 pub use error::{Error, Result};

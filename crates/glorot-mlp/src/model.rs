@@ -4,7 +4,7 @@ use glorot_tensor::{Activation, Float, column_sums, fused, gemm, softmax_rows_in
 use glorot_tensor::{add_row_bias, loss};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip, s};
 
-use crate::config::{Head, ValidModelConfig};
+use crate::config::{Arithmetic, Head, ValidModelConfig};
 use crate::error::{Error, Result};
 use crate::init::{WeightSource, fill_numpy, init_rng};
 use crate::param::{ParamId, ParamKind};
@@ -252,9 +252,11 @@ impl<F: Float> Mlp<F> {
     ///
     /// Each layer is `z = x @ w` (GEMM with beta 0), then `z + b` and the activation in one
     /// pass, as the notebook's `forward`; the head applies the sigmoid (`expit`) for
-    /// [`Head::SigmoidBce`] and keeps the logits for [`Head::SoftmaxCrossEntropy`]. In `f32`
-    /// on CPUs with AVX-512 each layer is one [`fused::linear_forward`] instead (same
-    /// math, rounding as documented there); `f64` always takes the exact path.
+    /// [`Head::SigmoidBce`] and keeps the logits for [`Head::SoftmaxCrossEntropy`]. With
+    /// [`Arithmetic::Fast`] on CPUs with AVX-512, in `f32` each layer is one
+    /// [`fused::linear_forward`] instead (same math, rounding as documented there), and in
+    /// `f64` the first layer's product is [`fused::product_sparse_f64`] (the rest as
+    /// above); with [`Arithmetic::Blas`] every product is BLAS's.
     ///
     /// # Panics
     /// If `x` has more rows than the workspace holds or the wrong number of columns, or `ws`
@@ -276,13 +278,26 @@ impl<F: Float> Mlp<F> {
                 done[l - 1].slice(s![..rows, ..])
             };
             let mut z = rest[0].slice_mut(s![..rows, ..]);
-            gemm(
-                F::one(),
-                input,
-                self.weights[l].view(),
-                F::zero(),
-                z.view_mut(),
-            );
+            let sparse_first = l == 0
+                && match (
+                    ws.rows64.as_mut(),
+                    view64(input),
+                    view64(self.weights[0].view()),
+                ) {
+                    (Some(sparse), Some(x), Some(w)) => view64_mut(z.view_mut())
+                        .map(|z| fused::product_sparse_f64(x, w, z, sparse))
+                        .is_some(),
+                    _ => false,
+                };
+            if !sparse_first {
+                gemm(
+                    F::one(),
+                    input,
+                    self.weights[l].view(),
+                    F::zero(),
+                    z.view_mut(),
+                );
+            }
             // `f(z + b)` in one pass: bit for bit `z += b` then `f(z)`.
             let bias = self.biases[l].view();
             match self.layer_activation(l) {
@@ -435,15 +450,18 @@ impl<F: Float> Mlp<F> {
             return loss;
         }
         let rows = x.nrows();
-        // f64 with a sparse first-layer input: once the BLAS gradient of this batch size
-        // has been seen to equal the sparse chains bit for bit, the first layer is updated
-        // from the nonzeros alone (`fused::sgd_update_sparse_exact`), skipping its product.
-        let chain =
-            ws.columns.is_some() && view64(x).is_some() && ws.chain_checked.contains(&(rows, true));
+        // f64 with a sparse first-layer input: with `Arithmetic::Fast`, or once the BLAS
+        // gradient of this batch size has been seen to equal the sparse chains bit for
+        // bit, the first layer is updated from the nonzeros alone
+        // (`fused::sgd_update_sparse_exact`), skipping its product.
+        let fast = ws.arithmetic == Arithmetic::Fast;
+        let chain = ws.columns.is_some()
+            && view64(x).is_some()
+            && (fast || ws.chain_checked.contains(&(rows, true)));
         self.backward_raw(x, y, ws, chain);
         ws.grads.valid = false;
         let unchecked = !ws.chain_checked.iter().any(|&(r, _)| r == rows);
-        if ws.columns.is_some() && unchecked && ws.chain_checked.len() < CHAIN_CHECKS {
+        if !fast && ws.columns.is_some() && unchecked && ws.chain_checked.len() < CHAIN_CHECKS {
             let delta = ws.deltas[0].slice(s![..rows, ..]);
             let ok = match (view64(x), view64(delta), view64(ws.grads.weights[0].view())) {
                 (Some(x), Some(d), Some(g)) => ws
@@ -565,7 +583,9 @@ impl<F: Float> Mlp<F> {
     /// `ws.grads`.
     #[track_caller]
     /// With `skip_first_weights`, the first layer's weight gradient is not computed (the
-    /// caller updates that layer from its sparse input).
+    /// caller updates that layer from its sparse input). In `f64` with
+    /// [`Arithmetic::Fast`] it is computed as the sparse update would
+    /// ([`fused::weight_gradient_sparse_f64`]), so that a step equals gradients then update.
     fn backward_raw(
         &self,
         x: ArrayView2<'_, F>,
@@ -590,7 +610,17 @@ impl<F: Float> Mlp<F> {
             } else {
                 ws.acts[l - 1].slice(s![..rows, ..])
             };
-            if !(l == 0 && skip_first_weights) {
+            let chain_gradient = l == 0
+                && !skip_first_weights
+                && ws.arithmetic == Arithmetic::Fast
+                && match (view64(x), view64(delta), ws.columns.as_mut()) {
+                    (Some(x), Some(d), Some(columns)) => view64_mut(ws.grads.weights[0].view_mut())
+                        .map(|g| fused::weight_gradient_sparse_f64(x, d, g, columns))
+                        .is_some(),
+                    _ => false,
+                };
+            let skipped = l == 0 && skip_first_weights;
+            if !(skipped || chain_gradient) {
                 gemm(
                     F::one(),
                     input.t(),
@@ -787,6 +817,11 @@ pub struct Workspace<F: Float> {
     /// For `f64` training on CPUs with the fused kernels: the first layer's input by
     /// columns, for [`fused::sgd_update_sparse_exact`].
     columns: Option<fused::SparseColumns>,
+    /// For `f64` with [`Arithmetic::Fast`] on CPUs with the fused kernels: the first
+    /// layer's input by rows, for [`fused::product_sparse_f64`].
+    rows64: Option<fused::SparseRowsF64>,
+    /// How the products are computed.
+    arithmetic: Arithmetic,
     /// Batch sizes for which the BLAS gradient of the first layer was compared with the
     /// sparse chains ([`fused::matches_sparse_chain`]), and whether they agreed bit for
     /// bit. Fixed capacity: pushing never allocates.
@@ -800,16 +835,45 @@ impl<F: Float> Workspace<F> {
     /// The memory is written once here, so that no page of it is first touched (and
     /// faulted in by the kernel) inside a step or an evaluation.
     pub fn new(config: &ValidModelConfig, capacity: usize) -> Self {
-        Self::build(config, capacity, true)
+        Self::build(config, capacity, true, Arithmetic::Fast)
+    }
+
+    /// [`Workspace::new`] computing its products as `arithmetic` says
+    /// ([`Arithmetic::Blas`] for a NumPy replay).
+    pub fn with_arithmetic(
+        config: &ValidModelConfig,
+        capacity: usize,
+        arithmetic: Arithmetic,
+    ) -> Self {
+        Self::build(config, capacity, true, arithmetic)
     }
 
     /// Buffers for forward passes only ([`Mlp::forward`], evaluation) of up to `capacity`
     /// rows: no deltas, about half the memory of [`Workspace::new`].
     pub fn inference(config: &ValidModelConfig, capacity: usize) -> Self {
-        Self::build(config, capacity, false)
+        Self::build(config, capacity, false, Arithmetic::Fast)
     }
 
-    fn build(config: &ValidModelConfig, capacity: usize, trainable: bool) -> Self {
+    /// [`Workspace::inference`] computing its products as `arithmetic` says.
+    pub fn inference_with_arithmetic(
+        config: &ValidModelConfig,
+        capacity: usize,
+        arithmetic: Arithmetic,
+    ) -> Self {
+        Self::build(config, capacity, false, arithmetic)
+    }
+
+    /// How this workspace's products are computed.
+    pub fn arithmetic(&self) -> Arithmetic {
+        self.arithmetic
+    }
+
+    fn build(
+        config: &ValidModelConfig,
+        capacity: usize,
+        trainable: bool,
+        arithmetic: Arithmetic,
+    ) -> Self {
         // `from_shape_simple_fn` writes every element (where `zeros` may map untouched
         // zero pages that fault later, in the middle of a timed step).
         let touched =
@@ -823,7 +887,11 @@ impl<F: Float> Workspace<F> {
             .windows(2)
             .map(|p| (touched(p[0], p[1]), Array1::zeros(p[1])))
             .unzip();
-        let fast = F::as_f32_slice(&[]).is_some() && fused::available();
+        let fast = arithmetic == Arithmetic::Fast && fused::available();
+        let (is_f32, is_f64) = (
+            F::as_f32_slice(&[]).is_some(),
+            F::as_f64_slice(&[]).is_some(),
+        );
         let widest = config.layers().iter().copied().max().unwrap_or(0);
         Self {
             layers: config.layers().to_vec(),
@@ -837,13 +905,12 @@ impl<F: Float> Workspace<F> {
                 biases,
                 valid: false,
             },
-            scratch: fast.then(|| fused::Scratch::new(widest)),
-            sparse: fast.then(|| fused::SparseInput::new(config.inputs())),
-            columns: (trainable
-                && F::as_f64_slice(&[]).is_some()
-                && fused::available()
-                && capacity <= MAX_SPARSE_ROWS)
+            scratch: (fast && is_f32).then(|| fused::Scratch::new(widest)),
+            sparse: (fast && is_f32).then(|| fused::SparseInput::new(config.inputs())),
+            columns: (trainable && is_f64 && fused::available() && capacity <= MAX_SPARSE_ROWS)
                 .then(|| fused::SparseColumns::new(capacity, config.inputs())),
+            rows64: (fast && is_f64).then(|| fused::SparseRowsF64::new(config.inputs())),
+            arithmetic,
             chain_checked: Vec::with_capacity(CHAIN_CHECKS),
         }
     }
@@ -937,26 +1004,70 @@ mod tests {
         assert_relative_eq!(l, -(out + 1e-8).ln(), max_relative = 1e-14);
     }
 
+    /// For both arithmetics, on a dense input and on one with zeros (which takes the
+    /// sparse first layer with `Arithmetic::Fast`).
     #[test]
     fn fused_step_equals_gradients_then_update_bit_for_bit() {
-        for head in [Head::SigmoidBce, Head::SoftmaxCrossEntropy] {
-            for act in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
-                let cfg = config(&[5, 7, 6, 3], act, head);
-                let model = Mlp::<f64>::new(cfg.clone(), WeightSource::Seed(3)).unwrap();
-                // 5 rows: not a power of two, so dividing afterwards matters.
-                let x = Array2::from_shape_fn((5, 5), |(i, j)| ((i * 5 + j) as f64).sin());
-                let y = Array2::from_shape_fn((5, 3), |(i, j)| f64::from(u8::from(i % 3 == j)));
-                let lr = 0.1;
-                let mut a = model.clone();
-                let mut ws = Workspace::new(&cfg, 8);
-                let la = a.gradients(x.view(), y.view(), &mut ws);
-                a.sgd_step(&ws, lr);
-                let mut b = model.clone();
-                let mut ws2 = Workspace::new(&cfg, 5);
-                let lb = b.train_step(x.view(), y.view(), lr, &mut ws2);
-                assert_eq!(la.to_bits(), lb.to_bits());
-                assert_eq!(a, b, "{act} {head}");
-                assert_ne!(a, model);
+        let dense = Array2::from_shape_fn((5, 40), |(i, j)| ((i * 40 + j) as f64).sin());
+        let sparse = dense.mapv(|v| if v > 0.5 { v } else { 0.0 });
+        for arithmetic in [Arithmetic::Fast, Arithmetic::Blas] {
+            for x in [&dense, &sparse] {
+                for head in [Head::SigmoidBce, Head::SoftmaxCrossEntropy] {
+                    for act in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
+                        let cfg = config(&[40, 7, 6, 3], act, head);
+                        let model = Mlp::<f64>::new(cfg.clone(), WeightSource::Seed(3)).unwrap();
+                        // 5 rows: not a power of two, so dividing afterwards matters.
+                        let y =
+                            Array2::from_shape_fn((5, 3), |(i, j)| f64::from(u8::from(i % 3 == j)));
+                        let lr = 0.1;
+                        let mut a = model.clone();
+                        let mut ws = Workspace::with_arithmetic(&cfg, 8, arithmetic);
+                        let la = a.gradients(x.view(), y.view(), &mut ws);
+                        a.sgd_step(&ws, lr);
+                        let mut b = model.clone();
+                        let mut ws2 = Workspace::with_arithmetic(&cfg, 5, arithmetic);
+                        let lb = b.train_step(x.view(), y.view(), lr, &mut ws2);
+                        assert_eq!(la.to_bits(), lb.to_bits());
+                        assert_eq!(a, b, "{act} {head} {arithmetic}");
+                        assert_ne!(a, model);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `Arithmetic::Fast` in `f64` gives the same bits for any thread count and agrees with
+    /// `Arithmetic::Blas` up to rounding, on MNIST-like inputs (most pixels zero).
+    #[test]
+    fn fast_f64_is_thread_independent_and_agrees_with_blas() {
+        let cfg = config(&[196, 64, 64, 10], Activation::Tanh, Head::SigmoidBce);
+        let model = Mlp::<f64>::new(cfg.clone(), WeightSource::Seed(9)).unwrap();
+        let x = Array2::from_shape_fn((32, 196), |(i, j)| {
+            let v = ((i * 196 + j) as f64 * 0.37).sin();
+            if v > 0.6 { v } else { 0.0 }
+        });
+        let y = Array2::from_shape_fn((32, 10), |(i, j)| f64::from(u8::from(i % 10 == j)));
+        let run = |arithmetic: Arithmetic, threads: usize| {
+            fused::set_threads(threads);
+            let mut m = model.clone();
+            let mut ws = Workspace::with_arithmetic(&cfg, 32, arithmetic);
+            let losses: Vec<f64> = (0..5)
+                .map(|_| m.train_step(x.view(), y.view(), 0.1, &mut ws))
+                .collect();
+            fused::set_threads(1);
+            (m, losses)
+        };
+        let (fast1, l1) = run(Arithmetic::Fast, 1);
+        let (fast2, l2) = run(Arithmetic::Fast, 2);
+        assert_eq!(fast1, fast2);
+        assert_eq!(l1, l2);
+        let (blas, lb) = run(Arithmetic::Blas, 1);
+        for (a, b) in l1.iter().zip(&lb) {
+            assert_relative_eq!(a, b, max_relative = 1e-12);
+        }
+        for l in 0..3 {
+            for (a, b) in fast1.weights(l).iter().zip(blas.weights(l)) {
+                assert_relative_eq!(a, b, max_relative = 1e-10, epsilon = 1e-14);
             }
         }
     }

@@ -8,7 +8,7 @@ use ndarray::{Array2, Zip, s};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Precision, Shuffle, ValidModelConfig, ValidTrainConfig};
+use crate::config::{Arithmetic, Precision, Shuffle, ValidModelConfig, ValidTrainConfig};
 use crate::data::{EvalData, FitData};
 use crate::error::{Error, Result};
 use crate::init::{WeightSource, shuffle_rng};
@@ -45,9 +45,18 @@ impl<F: Float> Evaluator<F> {
     /// Buffers for `config`'s architecture and data of up to `max_rows` rows (more rows are
     /// fine: they are processed in chunks of `min(max_rows, EVAL_CHUNK)`).
     pub fn new(config: &ValidModelConfig, max_rows: usize) -> Self {
+        Self::with_arithmetic(config, max_rows, Arithmetic::Fast)
+    }
+
+    /// [`Evaluator::new`] computing the products as `arithmetic` says.
+    pub fn with_arithmetic(
+        config: &ValidModelConfig,
+        max_rows: usize,
+        arithmetic: Arithmetic,
+    ) -> Self {
         let rows = max_rows.clamp(1, EVAL_CHUNK);
         Self {
-            ws: Workspace::inference(config, rows),
+            ws: Workspace::inference_with_arithmetic(config, rows, arithmetic),
             one_hot: Array2::zeros((rows, config.outputs())),
             pred: vec![0; rows],
         }
@@ -487,14 +496,15 @@ impl<F: Float> Trainer<F> {
             _ => {
                 let cfg = self.model.config();
                 let shuffled = self.config.shuffle() == Shuffle::EveryEpoch;
+                let arithmetic = self.config.arithmetic();
                 let gather_rows = if shuffled { batch_rows } else { 0 };
                 Buffers {
                     batch_rows,
                     eval_rows,
-                    ws: Workspace::new(cfg, batch_rows),
+                    ws: Workspace::with_arithmetic(cfg, batch_rows, arithmetic),
                     xb: Array2::zeros((gather_rows, cfg.inputs())),
                     yb: Array2::zeros((gather_rows, cfg.outputs())),
-                    eval: Evaluator::new(cfg, eval_rows),
+                    eval: Evaluator::with_arithmetic(cfg, eval_rows, arithmetic),
                 }
             }
         }
@@ -563,6 +573,7 @@ mod tests {
             seed: 11,
             shuffle,
             precision: Precision::F64,
+            arithmetic: Arithmetic::Fast,
         }
         .validate()
         .unwrap();

@@ -40,6 +40,7 @@ fn one_epoch_on_a_few_thousand_images_learns() {
         seed: 1,
         shuffle: Shuffle::EveryEpoch,
         precision: Precision::F32,
+        ..TrainConfig::default()
     }
     .validate()
     .unwrap();

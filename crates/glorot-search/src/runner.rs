@@ -9,8 +9,8 @@ use std::{
 };
 
 use glorot_mlp::{
-    EpochMetrics, EvalData, FitData, Float, Head, Mlp, ModelConfig, Observer, Precision, Status,
-    TrainConfig, TrainData, TrainReport, Trainer, WeightSource,
+    Arithmetic, EpochMetrics, EvalData, FitData, Float, Head, Mlp, ModelConfig, Observer,
+    Precision, Status, TrainConfig, TrainData, TrainReport, Trainer, WeightSource,
 };
 use ndarray::{Array2, ArrayView2};
 
@@ -333,6 +333,7 @@ pub fn trial_configs(trial: &Trial, inputs: usize, classes: usize) -> (ModelConf
         seed: trial.seed,
         shuffle: c.shuffle,
         precision: c.precision,
+        arithmetic: Arithmetic::Fast,
     };
     (model, train)
 }

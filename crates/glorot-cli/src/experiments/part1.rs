@@ -10,8 +10,8 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{Context as _, Result};
 use glorot_mlp::{
-    Activation, EpochMetrics, Float, Head, Init, Mlp, ModelConfig, Observer, Precision, Shuffle,
-    TrainConfig, TrainReport, Trainer, WeightSource,
+    Activation, Arithmetic, EpochMetrics, Float, Head, Init, Mlp, ModelConfig, Observer, Precision,
+    Shuffle, TrainConfig, TrainReport, Trainer, WeightSource,
 };
 use serde::{Deserialize, Serialize};
 
@@ -123,6 +123,7 @@ pub(crate) fn run(
         seed: options.seed,
         shuffle: Shuffle::EveryEpoch,
         precision: options.precision,
+        arithmetic: Arithmetic::Fast,
     };
     let valid_train = train.validate()?;
     let cache_dir = out.join("part1");

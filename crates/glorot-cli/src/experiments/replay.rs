@@ -20,7 +20,8 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{Context as _, Result, bail};
 use glorot_mlp::{
-    Activation, Init, Mlp, Precision, Shuffle, Status, TrainConfig, Trainer, WeightSource,
+    Activation, Arithmetic, Init, Mlp, Precision, Shuffle, Status, TrainConfig, Trainer,
+    WeightSource,
 };
 use glorot_tensor::numpy_rng::{MtState, RandomState};
 use serde::{Deserialize, Serialize};
@@ -592,6 +593,8 @@ fn train_job(
         seed: u64::from(NUMPY_SEED),
         shuffle: Shuffle::Never,
         precision: Precision::F64,
+        // Every product through BLAS, as NumPy computes the notebook's.
+        arithmetic: Arithmetic::Blas,
     }
     .validate()?;
     let mut trainer = Trainer::new(model, train)?;

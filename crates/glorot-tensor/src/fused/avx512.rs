@@ -887,3 +887,142 @@ pub(super) unsafe fn tanh_slice_f64(xs: &mut [f64]) {
         }
     }
 }
+
+/// Columns per block of [`csr_product_f64`]: 8 vectors of 8 `f64` lanes.
+pub(super) const SPARSE_F64_NV: usize = 8;
+
+/// Lanes of vector `v` of an `f64` block with `cols` columns that hold a column.
+#[inline]
+fn mask8_for(cols: usize, v: usize) -> u8 {
+    let lo = 8 * v;
+    if cols >= lo + 8 {
+        0xFF
+    } else if cols > lo {
+        ((1u32 << (cols - lo)) - 1) as u8
+    } else {
+        0
+    }
+}
+
+/// [`csr_rows`] for `f64`: the nonzeros of `rows` rows of `x` (row stride `ldx`, `cols`
+/// columns), row by row in column order. NaN counts as nonzero. Returns the number of
+/// nonzeros.
+///
+/// # Safety
+/// AVX-512F is available; `x` addresses `rows x cols` elements with row stride `ldx`;
+/// `ptr.len() > rows`; `idx` and `vals` hold at least `rows * cols + 8` elements.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn csr_rows_f64(
+    x: *const f64,
+    rows: usize,
+    cols: usize,
+    ldx: usize,
+    ptr: &mut [u32],
+    idx: &mut [u32],
+    vals: &mut [f64],
+) -> usize {
+    use std::arch::x86_64::{
+        __m256i, _CMP_NEQ_UQ, _mm256_storeu_si256, _mm512_add_epi64, _mm512_cmp_pd_mask,
+        _mm512_cvtepi64_epi32, _mm512_maskz_compress_epi64, _mm512_maskz_compress_pd,
+        _mm512_maskz_loadu_pd, _mm512_set1_epi64, _mm512_setr_epi64, _mm512_setzero_pd,
+        _mm512_storeu_pd,
+    };
+    let lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    let mut pos = 0usize;
+    for (i, start) in ptr.iter_mut().take(rows).enumerate() {
+        *start = pos as u32;
+        let mut j = 0;
+        while j < cols {
+            let mask = mask8_for(cols - j, 0);
+            // SAFETY: columns j.. under the mask are < cols; pos + 8 <= rows * cols + 8
+            // because pos counts nonzeros seen so far, at most i * cols + j.
+            unsafe {
+                let v = _mm512_maskz_loadu_pd(mask, x.add(i * ldx + j));
+                let nz = _mm512_cmp_pd_mask::<_CMP_NEQ_UQ>(v, _mm512_setzero_pd()) & mask;
+                let at = _mm512_add_epi64(lanes, _mm512_set1_epi64(j as i64));
+                _mm512_storeu_pd(vals.as_mut_ptr().add(pos), _mm512_maskz_compress_pd(nz, v));
+                let at32 = _mm512_cvtepi64_epi32(_mm512_maskz_compress_epi64(nz, at));
+                _mm256_storeu_si256(idx.as_mut_ptr().add(pos).cast::<__m256i>(), at32);
+                pos += nz.count_ones() as usize;
+            }
+            j += 8;
+        }
+    }
+    ptr[rows] = pos as u32;
+    pos
+}
+
+/// `out[i, j] = sum over the nonzeros (p, v) of row i of v * w[p, j]`, one fused
+/// multiply-add chain per element over the nonzeros in column order, from `+0`, for rows
+/// `r0..r1` of a CSR matrix and output columns `c0..n` (`c0` a multiple of 64), with
+/// `w[p, j] = w[p * ldw + j]`.
+///
+/// # Safety
+/// AVX-512F is available; every index in `idx[ptr[r0]..ptr[r1]]` is a row of `w`;
+/// `w` addresses those rows' `n` columns, `out` `r1 x n` with row stride `ldo`; no other
+/// thread writes the same part of `out` meanwhile.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn csr_product_f64(
+    (r0, r1): (usize, usize),
+    (c0, n): (usize, usize),
+    ptr: &[u32],
+    idx: &[u32],
+    vals: &[f64],
+    w: *const f64,
+    ldw: usize,
+    out: *mut f64,
+    ldo: usize,
+) {
+    use std::arch::x86_64::_mm512_mask_storeu_pd;
+    let nr = 8 * SPARSE_F64_NV;
+    let mut j0 = c0;
+    while j0 < n {
+        let cols = nr.min(n - j0);
+        let masks: [u8; SPARSE_F64_NV] = std::array::from_fn(|v| mask8_for(cols, v));
+        for i in r0..r1 {
+            let (lo, hi) = (ptr[i] as usize, ptr[i + 1] as usize);
+            // SAFETY: the nonzeros' columns are rows of w; masked lanes stay below n.
+            let acc = unsafe { sparse_dots_f64(&idx[lo..hi], &vals[lo..hi], w, ldw, j0, masks) };
+            for v in 0..SPARSE_F64_NV {
+                // SAFETY: row i < r1, masked columns below n.
+                unsafe { _mm512_mask_storeu_pd(out.add(i * ldo + j0 + 8 * v), masks[v], acc[v]) };
+            }
+        }
+        j0 += nr;
+    }
+}
+
+/// [`sparse_dots`] for `f64`: `sum over k of vals[k] * m[idx[k], j0 .. j0 + 64]` (masked),
+/// one fused multiply-add chain per lane in `k` order from `+0`, in registers.
+///
+/// # Safety
+/// AVX-512F is available; every `idx[k]` is a row of `m` (row stride `ldm`) whose masked
+/// columns from `j0` are in bounds.
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+unsafe fn sparse_dots_f64(
+    idx: &[u32],
+    vals: &[f64],
+    m: *const f64,
+    ldm: usize,
+    j0: usize,
+    masks: [u8; SPARSE_F64_NV],
+) -> [std::arch::x86_64::__m512d; SPARSE_F64_NV] {
+    use std::arch::x86_64::{
+        _mm512_fmadd_pd, _mm512_maskz_loadu_pd, _mm512_set1_pd, _mm512_setzero_pd,
+    };
+    let mut acc = [_mm512_setzero_pd(); SPARSE_F64_NV];
+    for (&p, &x) in idx.iter().zip(vals) {
+        let xv = _mm512_set1_pd(x);
+        // SAFETY: row p of m, masked columns in bounds (caller).
+        let row = unsafe { m.add(p as usize * ldm + j0) };
+        #[allow(clippy::needless_range_loop)] // constant bounds: fully unrolled
+        for v in 0..SPARSE_F64_NV {
+            // SAFETY: as above.
+            let mv = unsafe { _mm512_maskz_loadu_pd(masks[v], row.add(8 * v)) };
+            acc[v] = _mm512_fmadd_pd(xv, mv, acc[v]);
+        }
+    }
+    acc
+}
