@@ -278,18 +278,22 @@ impl<F: Float> Mlp<F> {
                 done[l - 1].slice(s![..rows, ..])
             };
             let mut z = rest[0].slice_mut(s![..rows, ..]);
-            let sparse_first = l == 0
-                && match (
-                    ws.rows64.as_mut(),
-                    view64(input),
-                    view64(self.weights[0].view()),
-                ) {
-                    (Some(sparse), Some(x), Some(w)) => view64_mut(z.view_mut())
-                        .map(|z| fused::product_sparse_f64(x, w, z, sparse))
-                        .is_some(),
-                    _ => false,
-                };
-            if !sparse_first {
+            // f64 with `Arithmetic::Fast`: the first layer from its input's nonzeros, the
+            // others through the f64 kernels.
+            let fast64 = match (
+                ws.rows64.as_mut(),
+                view64(input),
+                view64(self.weights[l].view()),
+            ) {
+                (Some(sparse), Some(x), Some(w)) => view64_mut(z.view_mut())
+                    .map(|z| match l {
+                        0 => fused::product_sparse_f64(x, w, z, sparse),
+                        _ => fused::product_f64(x, w, z),
+                    })
+                    .is_some(),
+                _ => false,
+            };
+            if !fast64 {
                 gemm(
                     F::one(),
                     input,
@@ -442,10 +446,14 @@ impl<F: Float> Mlp<F> {
         if !loss.is_finite() {
             return loss;
         }
-        if ws.scratch.is_some() {
+        if ws.scratch.is_some() || ws.scratch64.is_some() {
             self.output_delta(y, ws);
         }
         if ws.scratch.is_some() && self.backward_fused(x, lr, ws) {
+            ws.grads.valid = false;
+            return loss;
+        }
+        if ws.scratch64.is_some() && self.backward_fast_f64(x, lr, ws) {
             ws.grads.valid = false;
             return loss;
         }
@@ -563,6 +571,65 @@ impl<F: Float> Mlp<F> {
         true
     }
 
+    /// Backpropagation and update in `f64` with [`Arithmetic::Fast`], after
+    /// [`Mlp::forward`] and the output delta: for each layer from the top, the delta below
+    /// through [`fused::product_nt_f64`] and the activation's derivative (with the weights
+    /// before their update, as the notebook's `backward`), then the bias update as in
+    /// [`Mlp::sgd_step`] and the weights' through [`fused::sgd_update_f64`] (the first
+    /// layer's from its input's nonzeros, [`fused::sgd_update_sparse_exact`]). The same
+    /// bits as [`Mlp::gradients`] then [`Mlp::sgd_step`] in this arithmetic. False (nothing
+    /// done) when a buffer is not an `f64` contiguous array.
+    fn backward_fast_f64(&mut self, x: ArrayView2<'_, F>, lr: F, ws: &mut Workspace<F>) -> bool {
+        let rows = ws.rows;
+        let depth = self.depth();
+        let activation = self.config.activation();
+        let Some(x64) = view64(x) else {
+            return false;
+        };
+        let (n, inv_n) = (F::from_f64(rows as f64), F::from_f64(1.0 / rows as f64));
+        let exact_inverse = rows.is_power_of_two();
+        for l in (0..depth).rev() {
+            let (below, here) = ws.deltas.split_at_mut(l);
+            let Some(delta) = view64(here[0].slice(s![..rows, ..])) else {
+                return false;
+            };
+            let input = if l == 0 {
+                Some(x64)
+            } else {
+                view64(ws.acts[l - 1].slice(s![..rows, ..]))
+            };
+            let (Some(input), Some(scratch)) = (input, ws.scratch64.as_mut()) else {
+                return false;
+            };
+            if l > 0 {
+                let (Some(w), Some(mut d)) = (
+                    view64(self.weights[l].view()),
+                    view64_mut(below[l - 1].slice_mut(s![..rows, ..])),
+                ) else {
+                    return false;
+                };
+                fused::product_nt_f64(delta, w, d.view_mut(), scratch);
+                activation.backward_inplace(input, d);
+            }
+            column_sums(here[0].slice(s![..rows, ..]), ws.grads.biases[l].view_mut());
+            let (Some(p), Some(g)) = (self.biases[l].as_slice_mut(), ws.grads.biases[l].as_slice())
+            else {
+                return false;
+            };
+            sgd(p, g, lr, n, inv_n, exact_inverse);
+            let Some(w) = view64_mut(self.weights[l].view_mut()) else {
+                return false;
+            };
+            match (l, ws.columns.as_mut()) {
+                (0, Some(columns)) => {
+                    fused::sgd_update_sparse_exact(input, delta, lr.to_f64(), w, columns);
+                }
+                _ => fused::sgd_update_f64(input, delta, lr.to_f64(), w),
+            }
+        }
+        true
+    }
+
     /// Output probabilities for `x: (rows, inputs)`: the sigmoid outputs, or the softmax of
     /// the logits. Allocates a workspace; for repeated calls use [`Mlp::forward`].
     ///
@@ -620,7 +687,15 @@ impl<F: Float> Mlp<F> {
                     _ => false,
                 };
             let skipped = l == 0 && skip_first_weights;
-            if !(skipped || chain_gradient) {
+            let fast64 = !(skipped || chain_gradient)
+                && ws.scratch64.is_some()
+                && match (view64(input), view64(delta)) {
+                    (Some(i), Some(d)) => view64_mut(ws.grads.weights[l].view_mut())
+                        .map(|g| fused::product_f64(i.t(), d, g))
+                        .is_some(),
+                    _ => false,
+                };
+            if !(skipped || chain_gradient || fast64) {
                 gemm(
                     F::one(),
                     input.t(),
@@ -632,13 +707,25 @@ impl<F: Float> Mlp<F> {
             column_sums(delta, ws.grads.biases[l].view_mut());
             if l > 0 {
                 let mut d = below[l - 1].slice_mut(s![..rows, ..]);
-                gemm(
-                    F::one(),
-                    delta,
-                    self.weights[l].t(),
-                    F::zero(),
-                    d.view_mut(),
-                );
+                let fast64 = match (
+                    ws.scratch64.as_mut(),
+                    view64(delta),
+                    view64(self.weights[l].view()),
+                ) {
+                    (Some(scratch), Some(dl), Some(w)) => view64_mut(d.view_mut())
+                        .map(|d| fused::product_nt_f64(dl, w, d, scratch))
+                        .is_some(),
+                    _ => false,
+                };
+                if !fast64 {
+                    gemm(
+                        F::one(),
+                        delta,
+                        self.weights[l].t(),
+                        F::zero(),
+                        d.view_mut(),
+                    );
+                }
                 activation.backward_inplace(input, d);
             }
         }
@@ -820,6 +907,9 @@ pub struct Workspace<F: Float> {
     /// For `f64` with [`Arithmetic::Fast`] on CPUs with the fused kernels: the first
     /// layer's input by rows, for [`fused::product_sparse_f64`].
     rows64: Option<fused::SparseRowsF64>,
+    /// For `f64` training with [`Arithmetic::Fast`] on CPUs with the fused kernels: the
+    /// transposes of [`fused::product_nt_f64`].
+    scratch64: Option<fused::ScratchF64>,
     /// How the products are computed.
     arithmetic: Arithmetic,
     /// Batch sizes for which the BLAS gradient of the first layer was compared with the
@@ -910,6 +1000,7 @@ impl<F: Float> Workspace<F> {
             columns: (trainable && is_f64 && fused::available() && capacity <= MAX_SPARSE_ROWS)
                 .then(|| fused::SparseColumns::new(capacity, config.inputs())),
             rows64: (fast && is_f64).then(|| fused::SparseRowsF64::new(config.inputs())),
+            scratch64: (fast && is_f64 && trainable).then(|| fused::ScratchF64::new(widest)),
             arithmetic,
             chain_checked: Vec::with_capacity(CHAIN_CHECKS),
         }

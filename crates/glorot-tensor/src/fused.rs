@@ -159,43 +159,76 @@ unsafe fn gemm_auto(
     b: avx512::BRows,
     epi: avx512::Epilogue,
 ) {
+    use avx512::gemm as g;
     // SAFETY: forwarded from the caller.
     unsafe {
         match n {
-            0..=16 => gemm_team::<24, 1>(m, n, k, a, b, epi),
-            17..=32 => gemm_team::<12, 2>(m, n, k, a, b, epi),
-            _ if n.is_multiple_of(64) => gemm_team::<6, 4>(m, n, k, a, b, epi),
-            _ => gemm_team::<8, 3>(m, n, k, a, b, epi),
+            0..=16 => gemm_team(m, n, k, a, b, epi, 24, 16, g::<24, 1>),
+            17..=32 => gemm_team(m, n, k, a, b, epi, 12, 32, g::<12, 2>),
+            _ if n.is_multiple_of(64) => gemm_team(m, n, k, a, b, epi, 6, 64, g::<6, 4>),
+            _ => gemm_team(m, n, k, a, b, epi, 8, 48, g::<8, 3>),
         }
     }
 }
 
-/// [`avx512::gemm`] split into tasks of `MR`-aligned row chunks by column tiles, about
-/// four per thread, consecutive tasks sharing a column tile (and so `b`'s panel).
+/// [`gemm_auto`] for `f64` ([`avx512::gemm_f64`]).
 ///
 /// # Safety
-/// As [`avx512::gemm`].
+/// As [`avx512::gemm_f64`].
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-unsafe fn gemm_team<const MR: usize, const NV: usize>(
+unsafe fn gemm_auto_f64(
     m: usize,
     n: usize,
     k: usize,
-    a: avx512::AStrided,
-    b: avx512::BRows,
-    epi: avx512::Epilogue,
+    a: avx512::AStrided<f64>,
+    b: avx512::BRows<f64>,
+    epi: avx512::Epilogue64,
+) {
+    use avx512::gemm_f64 as g;
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match n {
+            0..=8 => gemm_team(m, n, k, a, b, epi, 24, 8, g::<24, 1>),
+            9..=16 => gemm_team(m, n, k, a, b, epi, 12, 16, g::<12, 2>),
+            _ => gemm_team(m, n, k, a, b, epi, 6, 32, g::<6, 4>),
+        }
+    }
+}
+
+/// A tiled AVX-512 product: `kernel(m, n, k, a, b, epi)`.
+#[cfg(target_arch = "x86_64")]
+type TiledKernel<T, E> = unsafe fn(usize, usize, usize, avx512::AStrided<T>, avx512::BRows<T>, E);
+
+/// `kernel` (tiles of `mr` rows by `nr` columns) split into tasks of `mr`-aligned row
+/// chunks by column tiles, about four per thread, consecutive tasks sharing a column tile
+/// (and so `b`'s panel).
+///
+/// # Safety
+/// As `kernel` ([`avx512::gemm`], [`avx512::gemm_f64`]).
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code, clippy::too_many_arguments)]
+unsafe fn gemm_team<T, E: avx512::TileAt>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: avx512::AStrided<T>,
+    b: avx512::BRows<T>,
+    epi: E,
+    mr: usize,
+    nr: usize,
+    kernel: TiledKernel<T, E>,
 ) {
     let threads = team::threads();
     if threads == 1 {
         // SAFETY: forwarded from the caller.
-        unsafe { avx512::gemm::<MR, NV>(m, n, k, a, b, epi) };
+        unsafe { kernel(m, n, k, a, b, epi) };
         return;
     }
-    let nr = 16 * NV;
     let col_tiles = n.div_ceil(nr);
-    let row_blocks = m.div_ceil(MR);
+    let row_blocks = m.div_ceil(mr);
     let row_chunks = (4 * threads).div_ceil(col_tiles).clamp(1, row_blocks);
-    let chunk = row_blocks.div_ceil(row_chunks) * MR;
+    let chunk = row_blocks.div_ceil(row_chunks) * mr;
     let row_chunks = m.div_ceil(chunk);
     team::run(row_chunks * col_tiles, &|t| {
         let (i0, j0) = ((t % row_chunks) * chunk, (t / row_chunks) * nr);
@@ -203,7 +236,7 @@ unsafe fn gemm_team<const MR: usize, const NV: usize>(
         // SAFETY: the sub-matrix rows i0..i0 + rows, columns j0..j0 + cols lies inside
         // the caller's problem; tasks write disjoint tiles of C.
         unsafe {
-            avx512::gemm::<MR, NV>(
+            kernel(
                 rows,
                 cols,
                 k,
@@ -821,6 +854,219 @@ pub fn sgd_update_sparse(
         return;
     }
     sgd_update(input, delta, scale, w, bias);
+}
+
+/// Whether the `f64` kernels can address `a` (any strides, non-negative) and `b` (rows
+/// contiguous) and write `out` (rows contiguous).
+#[cfg(target_arch = "x86_64")]
+fn f64_layouts_ok(
+    a: &ArrayView2<'_, f64>,
+    b: &ArrayView2<'_, f64>,
+    out: &ArrayViewMut2<'_, f64>,
+) -> bool {
+    let s = a.strides();
+    available() && s[0] >= 0 && s[1] >= 0 && rows_contiguous(b) && rows_contiguous(out)
+}
+
+/// `out = a b` in `f64`, each element **one fused multiply-add chain over `k` in order,
+/// from `+0`**, on CPUs with AVX-512F (register-tiled, shared among the threads of
+/// [`set_threads`]; the result does not depend on the thread count). `a` may have any
+/// layout (a transposed view included); `b` and `out` need contiguous rows. Elsewhere, or
+/// for other layouts, BLAS ([`gemm`]), with its own summation order.
+///
+/// Shapes: `a: (m, k)`, `b: (k, n)`, `out: (m, n)`.
+///
+/// # Panics
+/// If the shapes disagree.
+///
+/// ```
+/// # extern crate blas_src;
+/// use glorot_tensor::fused;
+/// use ndarray::{Array2, array};
+///
+/// let a = array![[1.0, 2.0], [3.0, 4.0]];
+/// let mut out = Array2::zeros((2, 2));
+/// fused::product_f64(a.t(), a.view(), out.view_mut()); // a^T a
+/// assert_eq!(out, array![[10.0, 14.0], [14.0, 20.0]]);
+/// ```
+#[track_caller]
+pub fn product_f64(
+    a: ArrayView2<'_, f64>,
+    b: ArrayView2<'_, f64>,
+    mut out: ArrayViewMut2<'_, f64>,
+) {
+    let ((m, k), n) = (a.dim(), b.ncols());
+    assert!(
+        b.nrows() == k && out.dim() == (m, n),
+        "product_f64: a is {:?}, b {:?}, out {:?}",
+        a.dim(),
+        b.dim(),
+        out.dim()
+    );
+    #[cfg(target_arch = "x86_64")]
+    if f64_layouts_ok(&a, &b, &out) && m > 0 && n > 0 {
+        let s = a.strides();
+        let epi = avx512::Epilogue64::Store {
+            c: out.as_mut_ptr(),
+            ldc: row_stride(&out),
+        };
+        let av = avx512::AStrided {
+            ptr: a.as_ptr(),
+            rs: s[0] as usize,
+            cs: s[1] as usize,
+        };
+        let bv = avx512::BRows {
+            ptr: b.as_ptr(),
+            ldb: row_stride(&b),
+        };
+        // SAFETY: AVX-512F was detected; a is m x k with the non-negative strides passed,
+        // b k x n and out m x n with contiguous rows and the row strides passed; out is
+        // borrowed mutably, so it overlaps neither a nor b.
+        #[allow(unsafe_code)]
+        unsafe {
+            gemm_auto_f64(m, n, k, av, bv, epi);
+        }
+        return;
+    }
+    gemm(1.0, a, b, 0.0, out);
+}
+
+/// The notebook's SGD update of a layer's weights in `f64`,
+/// `w = w - lr * (g / n)` with `g = input^T delta` and `n` the batch's rows, with `g`
+/// computed as [`product_f64`] computes it and never stored: each element of `w` is
+/// updated as its tile of products finishes. `g / n` is `g * (1 / n)` when `n` is a power
+/// of two (the same bits). So the result equals [`product_f64`]`(input^T, delta)` followed
+/// by the notebook's update, bit for bit.
+///
+/// Shapes: `input: (n, fan_in)`, `delta: (n, fan_out)`, `w: (fan_in, fan_out)`.
+///
+/// # Panics
+/// If the shapes disagree.
+#[track_caller]
+pub fn sgd_update_f64(
+    input: ArrayView2<'_, f64>,
+    delta: ArrayView2<'_, f64>,
+    lr: f64,
+    mut w: ArrayViewMut2<'_, f64>,
+) {
+    let (rows, fan_in) = input.dim();
+    let fan_out = delta.ncols();
+    assert!(
+        delta.nrows() == rows && w.dim() == (fan_in, fan_out),
+        "sgd_update_f64: input is {:?}, delta {:?}, w {:?}",
+        input.dim(),
+        delta.dim(),
+        w.dim()
+    );
+    let (n, inv_n, divide) = (rows as f64, 1.0 / rows as f64, !rows.is_power_of_two());
+    let input_t = input.t();
+    #[cfg(target_arch = "x86_64")]
+    if f64_layouts_ok(&input_t, &delta, &w) && fan_in > 0 && fan_out > 0 {
+        let s = input_t.strides();
+        let epi = avx512::Epilogue64::Sgd {
+            c: w.as_mut_ptr(),
+            ldc: row_stride(&w),
+            lr,
+            n,
+            inv_n,
+            divide,
+        };
+        let av = avx512::AStrided {
+            ptr: input_t.as_ptr(),
+            rs: s[0] as usize,
+            cs: s[1] as usize,
+        };
+        let bv = avx512::BRows {
+            ptr: delta.as_ptr(),
+            ldb: row_stride(&delta),
+        };
+        // SAFETY: AVX-512F was detected; input^T is fan_in x rows with the non-negative
+        // strides passed, delta rows x fan_out and w fan_in x fan_out with contiguous rows
+        // and the row strides passed; w is borrowed mutably, so it overlaps neither.
+        #[allow(unsafe_code)]
+        unsafe {
+            gemm_auto_f64(fan_in, fan_out, rows, av, bv, epi);
+        }
+        return;
+    }
+    let mut g = ndarray::Array2::zeros((fan_in, fan_out));
+    gemm(1.0, input_t, delta, 0.0, g.view_mut());
+    ndarray::Zip::from(&mut w).and(&g).for_each(|w, &g| {
+        let g = if divide { g / n } else { g * inv_n };
+        *w -= lr * g;
+    });
+}
+
+/// Buffers [`product_nt_f64`] transposes through, for up to [`ScratchF64::ROWS`] rows at
+/// a time. Made once per model; the kernels allocate nothing.
+#[derive(Clone, Debug)]
+pub struct ScratchF64 {
+    width: usize,
+    transposed_a: ndarray::Array2<f64>,
+    transposed_out: ndarray::Array2<f64>,
+}
+
+impl ScratchF64 {
+    /// Rows of `a` processed per pass.
+    pub const ROWS: usize = 128;
+
+    /// Buffers for matrices up to `max_width` columns wide.
+    pub fn new(max_width: usize) -> Self {
+        let len = if available() { max_width } else { 0 };
+        Self {
+            width: max_width,
+            transposed_a: ndarray::Array2::zeros((len, Self::ROWS)),
+            transposed_out: ndarray::Array2::zeros((len, Self::ROWS)),
+        }
+    }
+}
+
+/// `out = a b^T` in `f64` (backpropagation through a layer's weights: `delta w^T`), each
+/// element one fused multiply-add chain over `k` in order from `+0`, as [`product_f64`]:
+/// computed as `(b a^T)^T` through `scratch`, up to [`ScratchF64::ROWS`] rows of `a` per
+/// pass. Elsewhere BLAS.
+///
+/// Shapes: `a: (m, k)`, `b: (n, k)`, `out: (m, n)`; `scratch` made for widths up to
+/// `max(k, n)`.
+///
+/// # Panics
+/// If the shapes disagree or `scratch` is too narrow.
+#[track_caller]
+pub fn product_nt_f64(
+    a: ArrayView2<'_, f64>,
+    b: ArrayView2<'_, f64>,
+    mut out: ArrayViewMut2<'_, f64>,
+    scratch: &mut ScratchF64,
+) {
+    let ((m, k), n) = (a.dim(), b.nrows());
+    assert!(
+        b.ncols() == k && out.dim() == (m, n),
+        "product_nt_f64: a is {:?}, b {:?}, out {:?}",
+        a.dim(),
+        b.dim(),
+        out.dim()
+    );
+    assert!(
+        scratch.width >= k.max(n),
+        "product_nt_f64: scratch holds {} columns, the product needs {}",
+        scratch.width,
+        k.max(n)
+    );
+    if available() && scratch.transposed_a.nrows() > 0 {
+        let mut start = 0;
+        while start < m {
+            let len = ScratchF64::ROWS.min(m - start);
+            let part = ndarray::s![start..start + len, ..];
+            let mut at = scratch.transposed_a.slice_mut(ndarray::s![..k, ..len]);
+            at.assign(&a.slice(part).t());
+            let mut ct = scratch.transposed_out.slice_mut(ndarray::s![..n, ..len]);
+            product_f64(b, at.view(), ct.view_mut());
+            out.slice_mut(part).assign(&ct.t());
+            start += len;
+        }
+        return;
+    }
+    gemm(1.0, a, b.t(), 0.0, out);
 }
 
 /// The nonzeros of an `f64` batch by rows, for [`product_sparse_f64`]: rebuilt from the
@@ -1693,6 +1939,71 @@ mod sparse_f64_tests {
             }
             acc
         })
+    }
+
+    /// `sum_k a[i, k] b[k, j]` as one fused multiply-add chain in `k` order from `+0`.
+    fn dense_chains(
+        a: ndarray::ArrayView2<'_, f64>,
+        b: ndarray::ArrayView2<'_, f64>,
+    ) -> Array2<f64> {
+        Array2::from_shape_fn((a.nrows(), b.ncols()), |(i, j)| {
+            (0..a.ncols()).fold(0.0f64, |acc, k| a[[i, k]].mul_add(b[[k, j]], acc))
+        })
+    }
+
+    /// The dense `f64` kernels compute the stated chains bit for bit (where they run), for
+    /// any thread count, tile shape (widths 5, 13, 40, 500) and operand layout, and the
+    /// fused update equals product-then-update.
+    #[test]
+    fn dense_f64_kernels_are_the_stated_chains() {
+        let same = |x: &Array2<f64>, y: &Array2<f64>| {
+            x.iter().zip(y).all(|(a, b)| a.to_bits() == b.to_bits())
+        };
+        for (m, k, n) in [(32, 500, 500), (7, 33, 13), (130, 40, 5), (3, 9, 40)] {
+            let a = Array2::from_shape_fn((m, k), |(i, j)| ((i * 31 + j * 17) as f64 * 0.1).sin());
+            let b = Array2::from_shape_fn((k, n), |(i, j)| ((i * 7 + j * 11) as f64 * 0.3).cos());
+            let bt = b.t().to_owned(); // (n, k), standard layout
+            let at = a.t().to_owned(); // (k, m)
+            let expected = dense_chains(a.view(), b.view());
+            for threads in [1, 2] {
+                set_threads(threads);
+                let mut out = Array2::from_elem((m, n), f64::NAN);
+                product_f64(a.view(), b.view(), out.view_mut());
+                assert!(
+                    !available() || same(&out, &expected),
+                    "{m}x{k}x{n}, {threads} threads"
+                );
+                assert!(out.abs_diff_eq(&expected, 1e-10));
+                // A transposed view as `a`.
+                let mut out_t = Array2::from_elem((m, n), f64::NAN);
+                product_f64(at.t(), b.view(), out_t.view_mut());
+                assert!(!available() || same(&out_t, &expected));
+                // a b^T through the scratch.
+                let mut scratch = ScratchF64::new(k.max(n));
+                let mut out_nt = Array2::from_elem((m, n), f64::NAN);
+                product_nt_f64(a.view(), bt.view(), out_nt.view_mut(), &mut scratch);
+                assert!(!available() || same(&out_nt, &expected), "nt {m}x{k}x{n}");
+                assert!(out_nt.abs_diff_eq(&expected, 1e-10));
+                // The fused update: w - lr * (g / rows), with a = input^T.
+                let w0 = Array2::from_shape_fn((m, n), |(i, j)| (i as f64 - j as f64) * 0.01);
+                let mut w = w0.clone();
+                sgd_update_f64(at.view(), b.view(), 0.05, w.view_mut());
+                let rows = k as f64;
+                let manual = ndarray::Zip::from(&w0)
+                    .and(&expected)
+                    .map_collect(|&w, &g| {
+                        let g = if k.is_power_of_two() {
+                            g * (1.0 / rows)
+                        } else {
+                            g / rows
+                        };
+                        w - 0.05 * g
+                    });
+                assert!(!available() || same(&w, &manual), "update {m}x{k}x{n}");
+                assert!(w.abs_diff_eq(&manual, 1e-12));
+            }
+            set_threads(1);
+        }
     }
 
     /// Every element is the stated chain, bit for bit, for any thread count, across passes

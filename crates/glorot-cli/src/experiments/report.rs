@@ -671,11 +671,17 @@ fn replay(s: &mut String, inputs: &Inputs<'_>) {
          seeded with {} consumed in the notebook's cell order (Part 1's three networks, the \
          135 grid trials, one network per Part 3 cell); parts and trials not replayed are \
          skipped by advancing the generator past their draws. Replayed so far: {} of 3 \
-         Part 1 runs, {} of 135 grid trials, Part 3 {}. Wall time of the replayed runs: \
-         Part 1 {}, Part 2 {}, Part 3 {}.\n",
+         Part 1 runs, {} of 135 grid trials ({} of them for all {} epochs), Part 3 {}. Wall \
+         time of the replayed runs: Part 1 {}, Part 2 {}, Part 3 {}.\n",
         r.numpy_seed,
         r.part1.len(),
         r.part2.trials.len(),
+        r.part2
+            .trials
+            .iter()
+            .filter(|t| t.epochs.len() >= r.epochs_requested)
+            .count(),
+        r.epochs_requested,
         if r.part3.is_some() { "yes" } else { "no" },
         duration(r.seconds.part1),
         duration(r.seconds.part2),

@@ -45,31 +45,73 @@ pub(super) enum Act {
 }
 
 /// `A[r, kk] = a[r * a_rs + kk * a_cs]`: any strides, elements are broadcast one by one.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct AStrided {
-    pub(super) ptr: *const f32,
+#[derive(Debug)]
+pub(super) struct AStrided<T = f32> {
+    pub(super) ptr: *const T,
     pub(super) rs: usize,
     pub(super) cs: usize,
 }
 
-/// `B[kk, j] = b[kk * ldb + j]`: rows contiguous, loaded 16 columns at a time.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct BRows {
-    pub(super) ptr: *const f32,
+/// `B[kk, j] = b[kk * ldb + j]`: rows contiguous, loaded a vector (16 `f32` or 8 `f64`
+/// columns) at a time.
+#[derive(Debug)]
+pub(super) struct BRows<T = f32> {
+    pub(super) ptr: *const T,
     pub(super) ldb: usize,
+}
+
+// Manual impls: a derive would require `T: Copy`, which raw pointers do not need.
+impl<T> Clone for AStrided<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for AStrided<T> {}
+impl<T> Clone for BRows<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for BRows<T> {}
+
+/// What [`gemm_f64`] does with a tile of finished dot products `acc` (rows `i0 + r`,
+/// columns `j0 + 8 v ..`).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Epilogue64 {
+    /// `c[i, j] = acc`.
+    Store { c: *mut f64, ldc: usize },
+    /// The notebook's SGD update with `acc` as the raw (summed over the batch) gradient:
+    /// `c[i, j] = c[i, j] - lr * (acc * inv_n)`, or `(acc / n)` when `divide`, each
+    /// operation rounded once, in this order.
+    Sgd {
+        c: *mut f64,
+        ldc: usize,
+        lr: f64,
+        n: f64,
+        inv_n: f64,
+        divide: bool,
+    },
+}
+
+/// An epilogue that can be moved to a sub-matrix (for splitting a product into tasks).
+pub(super) trait TileAt: Copy + Send + Sync {
+    /// The same epilogue for the sub-matrix from row `i0` and column `j0` on.
+    fn at(self, i0: usize, j0: usize) -> Self;
 }
 
 // SAFETY (the three impls): the pointers are plain addresses into matrices that outlive
 // every parallel region using them (the regions end before the safe wrappers return);
 // tasks of one region read A and B and write disjoint tiles of C.
-unsafe impl Send for AStrided {}
-unsafe impl Sync for AStrided {}
-unsafe impl Send for BRows {}
-unsafe impl Sync for BRows {}
+unsafe impl<T> Send for AStrided<T> {}
+unsafe impl<T> Sync for AStrided<T> {}
+unsafe impl<T> Send for BRows<T> {}
+unsafe impl<T> Sync for BRows<T> {}
 unsafe impl Send for Epilogue {}
 unsafe impl Sync for Epilogue {}
+unsafe impl Send for Epilogue64 {}
+unsafe impl Sync for Epilogue64 {}
 
-impl AStrided {
+impl<T> AStrided<T> {
     /// The same matrix from row `i0` on.
     pub(super) fn rows_from(self, i0: usize) -> Self {
         Self {
@@ -79,7 +121,7 @@ impl AStrided {
     }
 }
 
-impl BRows {
+impl<T> BRows<T> {
     /// The same matrix from column `j0` on.
     pub(super) fn cols_from(self, j0: usize) -> Self {
         Self {
@@ -89,9 +131,8 @@ impl BRows {
     }
 }
 
-impl Epilogue {
-    /// The same epilogue for the sub-matrix from row `i0` and column `j0` on.
-    pub(super) fn at(self, i0: usize, j0: usize) -> Self {
+impl TileAt for Epilogue {
+    fn at(self, i0: usize, j0: usize) -> Self {
         match self {
             Epilogue::Store { c, ldc } => Epilogue::Store {
                 c: c.wrapping_add(i0 * ldc + j0),
@@ -107,6 +148,32 @@ impl Epilogue {
                 c: c.wrapping_add(i0 * ldc + j0),
                 ldc,
                 neg_scale,
+            },
+        }
+    }
+}
+
+impl TileAt for Epilogue64 {
+    fn at(self, i0: usize, j0: usize) -> Self {
+        match self {
+            Epilogue64::Store { c, ldc } => Epilogue64::Store {
+                c: c.wrapping_add(i0 * ldc + j0),
+                ldc,
+            },
+            Epilogue64::Sgd {
+                c,
+                ldc,
+                lr,
+                n,
+                inv_n,
+                divide,
+            } => Epilogue64::Sgd {
+                c: c.wrapping_add(i0 * ldc + j0),
+                ldc,
+                lr,
+                n,
+                inv_n,
+                divide,
             },
         }
     }
@@ -1025,4 +1092,145 @@ unsafe fn sparse_dots_f64(
         }
     }
     acc
+}
+
+/// [`gemm`] for `f64`: `C (m x n) = A (m x k) B (k x n)`, handed to `epi` tile by tile.
+/// Tiles are `MR` rows by `8 NV` columns; the last column tile is masked. Each element is
+/// one fused multiply-add chain over `k` in order, from `+0`.
+///
+/// # Safety
+/// As [`gemm`].
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn gemm_f64<const MR: usize, const NV: usize>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: AStrided<f64>,
+    b: BRows<f64>,
+    epi: Epilogue64,
+) {
+    let nr = 8 * NV;
+    let mut j0 = 0;
+    while j0 < n {
+        let cols = nr.min(n - j0);
+        let masks: [u8; NV] = std::array::from_fn(|v| mask8_for(cols, v));
+        let mut i0 = 0;
+        while i0 + MR <= m {
+            // SAFETY: rows i0..i0 + MR < m and columns j0..j0 + cols <= n are in bounds.
+            unsafe { block_f64::<MR, NV>(i0, j0, k, a, b, masks, epi) };
+            i0 += MR;
+        }
+        while i0 < m {
+            // SAFETY: as above, one row at a time.
+            unsafe { block_f64::<1, NV>(i0, j0, k, a, b, masks, epi) };
+            i0 += 1;
+        }
+        j0 += nr;
+    }
+}
+
+/// [`dots`] for `f64`.
+///
+/// # Safety
+/// As [`gemm_f64`], for rows `i0..i0 + MR` and the columns the masks select.
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+unsafe fn dots_f64<const MR: usize, const NV: usize>(
+    i0: usize,
+    j0: usize,
+    k: usize,
+    a: AStrided<f64>,
+    b: BRows<f64>,
+    masks: [u8; NV],
+    out: &mut [[std::arch::x86_64::__m512d; NV]; MR],
+) {
+    use std::arch::x86_64::{
+        _mm512_fmadd_pd, _mm512_maskz_loadu_pd, _mm512_set1_pd, _mm512_setzero_pd,
+    };
+    let mut acc = [[_mm512_setzero_pd(); NV]; MR];
+    // SAFETY (whole loop): kk < k, rows i0 + r < m, masked lanes stay below n.
+    unsafe {
+        let a0 = a.ptr.add(i0 * a.rs);
+        let b0 = b.ptr.add(j0);
+        for kk in 0..k {
+            let brow = b0.add(kk * b.ldb);
+            let mut bv = [_mm512_setzero_pd(); NV];
+            #[allow(clippy::needless_range_loop)] // constant bounds: fully unrolled
+            for v in 0..NV {
+                bv[v] = _mm512_maskz_loadu_pd(masks[v], brow.add(8 * v));
+            }
+            let acol = a0.add(kk * a.cs);
+            #[allow(clippy::needless_range_loop)]
+            for r in 0..MR {
+                let av = _mm512_set1_pd(*acol.add(r * a.rs));
+                for v in 0..NV {
+                    acc[r][v] = _mm512_fmadd_pd(av, bv[v], acc[r][v]);
+                }
+            }
+        }
+    }
+    *out = acc;
+}
+
+/// One `MR x 8 NV` tile of [`gemm_f64`] at `(i0, j0)`: the dot products, then the
+/// epilogue.
+///
+/// # Safety
+/// As [`gemm_f64`], for rows `i0..i0 + MR` and the columns the masks select.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn block_f64<const MR: usize, const NV: usize>(
+    i0: usize,
+    j0: usize,
+    k: usize,
+    a: AStrided<f64>,
+    b: BRows<f64>,
+    masks: [u8; NV],
+    epi: Epilogue64,
+) {
+    use std::arch::x86_64::{
+        _mm512_div_pd, _mm512_mask_storeu_pd, _mm512_maskz_loadu_pd, _mm512_mul_pd, _mm512_set1_pd,
+        _mm512_setzero_pd, _mm512_sub_pd,
+    };
+    let mut acc = [[_mm512_setzero_pd(); NV]; MR];
+    // SAFETY: forwarded.
+    unsafe { dots_f64::<MR, NV>(i0, j0, k, a, b, masks, &mut acc) };
+    // SAFETY: every pointer below addresses row i0 + r < m and masked columns < n.
+    unsafe {
+        match epi {
+            Epilogue64::Store { c, ldc } => {
+                for (r, acc_r) in acc.iter().enumerate() {
+                    let row = c.add((i0 + r) * ldc + j0);
+                    for v in 0..NV {
+                        _mm512_mask_storeu_pd(row.add(8 * v), masks[v], acc_r[v]);
+                    }
+                }
+            }
+            Epilogue64::Sgd {
+                c,
+                ldc,
+                lr,
+                n,
+                inv_n,
+                divide,
+            } => {
+                let (lrv, nv, invv) =
+                    (_mm512_set1_pd(lr), _mm512_set1_pd(n), _mm512_set1_pd(inv_n));
+                for (r, acc_r) in acc.iter().enumerate() {
+                    let row = c.add((i0 + r) * ldc + j0);
+                    for v in 0..NV {
+                        let g = if divide {
+                            _mm512_div_pd(acc_r[v], nv)
+                        } else {
+                            _mm512_mul_pd(acc_r[v], invv)
+                        };
+                        let p = row.add(8 * v);
+                        let old = _mm512_maskz_loadu_pd(masks[v], p);
+                        let new = _mm512_sub_pd(old, _mm512_mul_pd(lrv, g));
+                        _mm512_mask_storeu_pd(p, masks[v], new);
+                    }
+                }
+            }
+        }
+    }
 }
