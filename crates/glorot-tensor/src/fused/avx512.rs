@@ -1120,6 +1120,17 @@ pub(super) unsafe fn gemm_f64<const MR: usize, const NV: usize>(
             unsafe { block_f64::<MR, NV>(i0, j0, k, a, b, masks, epi) };
             i0 += MR;
         }
+        // The remaining rows in blocks of 4, 2, 1 (a 1-row block is bound by its loads).
+        while MR > 4 && i0 + 4 <= m {
+            // SAFETY: as above, four rows.
+            unsafe { block_f64::<4, NV>(i0, j0, k, a, b, masks, epi) };
+            i0 += 4;
+        }
+        while MR > 2 && i0 + 2 <= m {
+            // SAFETY: as above, two rows.
+            unsafe { block_f64::<2, NV>(i0, j0, k, a, b, masks, epi) };
+            i0 += 2;
+        }
         while i0 < m {
             // SAFETY: as above, one row at a time.
             unsafe { block_f64::<1, NV>(i0, j0, k, a, b, masks, epi) };
