@@ -137,12 +137,17 @@ struct Probe<'a> {
 }
 
 impl<'a> Probe<'a> {
-    fn new(model: &Mlp<f64>, x: ArrayView2<'a, f64>, y: ArrayView2<'a, f64>) -> Self {
+    fn new(
+        model: &Mlp<f64>,
+        x: ArrayView2<'a, f64>,
+        y: ArrayView2<'a, f64>,
+        arithmetic: Arithmetic,
+    ) -> Self {
         let mut probe = Self {
             model: model.clone(),
             x,
             y,
-            ws: Workspace::new(model.config(), x.nrows()),
+            ws: Workspace::with_arithmetic(model.config(), x.nrows(), arithmetic),
             relu: model.config().activation() == Activation::Relu && model.depth() > 1,
             base_pattern: Vec::new(),
         };
@@ -219,7 +224,7 @@ pub fn check_gradients(
     let mut ws = Workspace::new(model.config(), x.nrows());
     model.gradients(x, y, &mut ws);
     let grads = ws.gradients();
-    let mut probe = Probe::new(model, x, y);
+    let mut probe = Probe::new(model, x, y, Arithmetic::Fast);
     let mut params = Vec::new();
     for id in ParamId::all(model.depth()) {
         let analytic = grads.param(id).expect("every parameter has a gradient");
@@ -368,7 +373,7 @@ pub fn notebook_grad_check(
     let analytic: Vec<f64> =
         ws.gradients().param(param).expect("parameter exists")[start..start + entries].to_vec();
 
-    let mut probe = Probe::new(model, x, y);
+    let mut probe = Probe::new(model, x, y, Arithmetic::Blas);
     let mut steps = Vec::with_capacity(20);
     for k in 1..=4 {
         for i in 0..=4 {

@@ -9,8 +9,8 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::Result;
 use glorot_mlp::{
-    Activation, Init, Mlp, ModelConfig, NotebookGradCheck, ParamId, Precision, WeightSource,
-    Workspace, notebook_grad_check,
+    Activation, Arithmetic, Init, Mlp, ModelConfig, NotebookGradCheck, ParamId, Precision,
+    WeightSource, Workspace, notebook_grad_check,
 };
 use ndarray::{Array2, s};
 use serde::{Deserialize, Serialize};
@@ -72,7 +72,8 @@ pub(crate) fn check_cell(
     layer: usize,
     row: usize,
 ) -> Result<(f64, NotebookGradCheck)> {
-    let mut ws = Workspace::new(model.config(), 1);
+    // Every product through BLAS, as NumPy computes the notebook's.
+    let mut ws = Workspace::with_arithmetic(model.config(), 1, Arithmetic::Blas);
     model.forward(x, &mut ws);
     let loss = model.loss(&ws, y);
     let check = notebook_grad_check(model, x, y, ParamId::weight(layer), row, ENTRIES)?;

@@ -832,8 +832,11 @@ fn mismatch_cause(section: &str, run: &str) -> &'static str {
             "the N(0, 1) run saturates every tanh and sigmoid and is chaotic: a last-bit \
              difference in exp, tanh or a BLAS summation changes its trajectory from the \
              first epoch (the notebook's own NumPy code re-run on this project's machine gives \
-             a third answer, see docs/results.md). The generator state is not the cause: \
-             the zero run and the grid trials, whose weights are drawn after it, reproduce."
+             a third answer, see docs/results.md; replayed with five OpenBLAS kernels, its \
+             epoch-1 loss is 13.4520 with Sandybridge, 13.4649 with Haswell and Zen, \
+             13.4728 with SkylakeX, 13.4644 with Cooperlake, against the printed 13.4569). \
+             The generator state is not the cause: the zero run and the grid trials, whose \
+             weights are drawn after it, reproduce."
         }
         ("part1", _) | ("part2_lines", _) => {
             "last-bit differences in a BLAS kernel's summation order or in libm's exp/tanh, \
