@@ -9,7 +9,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use glorot_mlp::{
-    Activation, EvalData, Evaluator, Head, Init, Mlp, ModelConfig, WeightSource, Workspace,
+    Activation, Arithmetic, EvalData, Evaluator, Float, Head, Init, Mlp, ModelConfig, WeightSource,
+    Workspace,
 };
 use ndarray::{Array2, s};
 
@@ -74,6 +75,16 @@ fn the_counter_sees_allocations() {
 /// gradient + update pair, and evaluation allocate nothing once their buffers exist.
 #[test]
 fn steps_and_evaluation_allocate_nothing() {
+    for arithmetic in [Arithmetic::Fast, Arithmetic::Blas] {
+        steps_allocate_nothing::<f32>(arithmetic);
+        steps_allocate_nothing::<f64>(arithmetic);
+    }
+}
+
+/// Training steps, gradients, an update and a chunked evaluation, on inputs with zeros (so
+/// that the sparse first-layer kernels run where they exist), for every head and
+/// activation.
+fn steps_allocate_nothing<F: Float>(arithmetic: Arithmetic) {
     for head in [Head::SigmoidBce, Head::SoftmaxCrossEntropy] {
         for activation in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
             let cfg = ModelConfig {
@@ -84,30 +95,34 @@ fn steps_and_evaluation_allocate_nothing() {
             }
             .validate()
             .unwrap();
-            let mut model = Mlp::<f32>::new(cfg.clone(), WeightSource::Seed(1)).unwrap();
-            let x = Array2::from_shape_fn((40, 20), |(i, j)| ((i * 20 + j) as f32).sin());
+            let mut model = Mlp::<F>::new(cfg.clone(), WeightSource::Seed(1)).unwrap();
+            let x = Array2::from_shape_fn((40, 20), |(i, j)| {
+                let v = ((i * 20 + j) as f64).sin();
+                F::from_f64(if v > 0.3 { v } else { 0.0 })
+            });
             let labels: Vec<u8> = (0..40).map(|i| (i % 5) as u8).collect();
-            let y = glorot_tensor::one_hot::<f32>(&labels, 5);
-            let mut ws = Workspace::new(&cfg, 16);
+            let y = glorot_tensor::one_hot::<F>(&labels, 5);
+            let mut ws = Workspace::with_arithmetic(&cfg, 16, arithmetic);
             let eval_data = EvalData::new(x.view(), &labels).unwrap();
-            let mut eval = Evaluator::new(&cfg, 15); // 3 chunks of 15, 15, 10
+            let mut eval = Evaluator::with_arithmetic(&cfg, 15, arithmetic); // chunks 15, 15, 10
+            let lr = F::from_f64(0.1);
             // Warm up OpenBLAS (its first call sets up its own buffers).
-            model.train_step(x.slice(s![..16, ..]), y.slice(s![..16, ..]), 0.1, &mut ws);
+            model.train_step(x.slice(s![..16, ..]), y.slice(s![..16, ..]), lr, &mut ws);
             let n = allocations_in(|| {
                 for (a, b) in [(0, 16), (16, 32), (32, 40)] {
-                    let loss = model.train_step(
-                        x.slice(s![a..b, ..]),
-                        y.slice(s![a..b, ..]),
-                        0.1,
-                        &mut ws,
-                    );
+                    let loss =
+                        model.train_step(x.slice(s![a..b, ..]), y.slice(s![a..b, ..]), lr, &mut ws);
                     std::hint::black_box(loss);
                 }
                 model.gradients(x.slice(s![..7, ..]), y.slice(s![..7, ..]), &mut ws);
-                model.sgd_step(&ws, 0.1);
+                model.sgd_step(&ws, lr);
                 std::hint::black_box(eval.evaluate(&model, &eval_data).unwrap());
             });
-            assert_eq!(n, 0, "{activation} {head}: {n} allocations");
+            let what = std::any::type_name::<F>();
+            assert_eq!(
+                n, 0,
+                "{what} {arithmetic} {activation} {head}: {n} allocations"
+            );
         }
     }
 }
