@@ -179,40 +179,155 @@ impl TileAt for Epilogue64 {
     }
 }
 
-/// `tile(m, n, k, a, b, epi)`: `C (m x n) = A (m x k) B (k x n)`, handed to `epi` tile by
-/// tile. Tiles are `MR` rows by `16 NV` columns; the last column tile is masked.
+/// Generates, for one element type, the tiled product `$gemm` (`C (m x n) = A (m x k)
+/// B (k x n)`, handed to the epilogue tile by tile through `$block`) and its dot-product
+/// kernel `$dots`; the `f32` and `f64` kernels share this loop structure.
 ///
-/// # Safety
-/// AVX-512F is available; `A[r, kk]` for `r < m, kk < k`, `B[kk, j]` for `kk < k, j < n`
-/// and the epilogue's `c[i, j]` (and `bias[j]`) for `i < m, j < n` are in bounds; `c`
-/// overlaps neither `a` nor `b`.
-#[target_feature(enable = "avx512f")]
-pub(super) unsafe fn gemm<const MR: usize, const NV: usize>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: AStrided,
-    b: BRows,
-    epi: Epilogue,
-) {
-    let nr = 16 * NV;
-    let mut j0 = 0;
-    while j0 < n {
-        let cols = nr.min(n - j0);
-        let masks: [__mmask16; NV] = std::array::from_fn(|v| mask_for(cols, v));
-        let mut i0 = 0;
-        while i0 + MR <= m {
-            // SAFETY: rows i0..i0 + MR < m and columns j0..j0 + cols <= n are in bounds.
-            unsafe { block::<MR, NV>(i0, j0, k, a, b, masks, epi) };
-            i0 += MR;
+/// `$gemm::<MR, NV>`: tiles of `MR` rows by `lanes * NV` columns, the last column tile
+/// masked, the rows left over in blocks of 4, 2 and 1 (a 1-row block is bound by its
+/// loads). Each element is one fused multiply-add chain over `k` in order, from `+0`,
+/// whatever the tile shape.
+///
+/// `$dots`: the dot products of one tile into `out`. A function of its own, not inlined,
+/// so that the accumulators stay in registers for the whole `k` loop and are written once
+/// at the end (inlined into the epilogue's code, the register allocator spills them on
+/// every iteration).
+///
+/// Safety of both: AVX-512F is available; `A[r, kk]` for `r < m, kk < k`, `B[kk, j]` for
+/// `kk < k, j < n` and the epilogue's `c[i, j]` (and `bias[j]`) for `i < m, j < n` are in
+/// bounds; `c` overlaps neither `a` nor `b`.
+macro_rules! tiled_product {
+    (
+        gemm: $gemm:ident,
+        dots: $dots:ident,
+        block: $block:ident,
+        elem: $t:ty,
+        vector: $v:ty,
+        mask: $m:ty,
+        lanes: $lanes:literal,
+        epilogue: $epi:ty,
+        mask_for: $mask_for:path,
+        zero: $zero:path,
+        load: $load:path,
+        set1: $set1:path,
+        fmadd: $fmadd:path $(,)?
+    ) => {
+        /// A tiled product (see `tiled_product!`).
+        ///
+        /// # Safety
+        /// AVX-512F is available; every element the operands and the epilogue address is
+        /// in bounds (see `tiled_product!`).
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn $gemm<const MR: usize, const NV: usize>(
+            m: usize,
+            n: usize,
+            k: usize,
+            a: AStrided<$t>,
+            b: BRows<$t>,
+            epi: $epi,
+        ) {
+            let nr = $lanes * NV;
+            let mut j0 = 0;
+            while j0 < n {
+                let cols = nr.min(n - j0);
+                let masks: [$m; NV] = std::array::from_fn(|v| $mask_for(cols, v));
+                let mut i0 = 0;
+                while i0 + MR <= m {
+                    // SAFETY: rows i0..i0 + MR <= m, columns j0..j0 + cols <= n.
+                    unsafe { $block::<MR, NV>(i0, j0, k, a, b, masks, epi) };
+                    i0 += MR;
+                }
+                while MR > 4 && i0 + 4 <= m {
+                    // SAFETY: as above, four rows.
+                    unsafe { $block::<4, NV>(i0, j0, k, a, b, masks, epi) };
+                    i0 += 4;
+                }
+                while MR > 2 && i0 + 2 <= m {
+                    // SAFETY: as above, two rows.
+                    unsafe { $block::<2, NV>(i0, j0, k, a, b, masks, epi) };
+                    i0 += 2;
+                }
+                while i0 < m {
+                    // SAFETY: as above, one row.
+                    unsafe { $block::<1, NV>(i0, j0, k, a, b, masks, epi) };
+                    i0 += 1;
+                }
+                j0 += nr;
+            }
         }
-        while i0 < m {
-            // SAFETY: as above, one row at a time.
-            unsafe { block::<1, NV>(i0, j0, k, a, b, masks, epi) };
-            i0 += 1;
+
+        /// The dot products of one tile (see `tiled_product!`).
+        ///
+        /// # Safety
+        /// As the product, for rows `i0..i0 + MR` and the columns the masks select.
+        #[target_feature(enable = "avx512f")]
+        #[inline(never)]
+        unsafe fn $dots<const MR: usize, const NV: usize>(
+            i0: usize,
+            j0: usize,
+            k: usize,
+            a: AStrided<$t>,
+            b: BRows<$t>,
+            masks: [$m; NV],
+            out: &mut [[$v; NV]; MR],
+        ) {
+            let mut acc = [[$zero(); NV]; MR];
+            // SAFETY (whole loop): kk < k, rows i0 + r < m, masked lanes stay below n.
+            unsafe {
+                let a0 = a.ptr.add(i0 * a.rs);
+                let b0 = b.ptr.add(j0);
+                for kk in 0..k {
+                    let brow = b0.add(kk * b.ldb);
+                    let mut bv = [$zero(); NV];
+                    #[allow(clippy::needless_range_loop)] // constant bounds: fully unrolled
+                    for v in 0..NV {
+                        bv[v] = $load(masks[v], brow.add($lanes * v));
+                    }
+                    let acol = a0.add(kk * a.cs);
+                    #[allow(clippy::needless_range_loop)]
+                    for r in 0..MR {
+                        let av = $set1(*acol.add(r * a.rs));
+                        for v in 0..NV {
+                            acc[r][v] = $fmadd(av, bv[v], acc[r][v]);
+                        }
+                    }
+                }
+            }
+            *out = acc;
         }
-        j0 += nr;
-    }
+    };
+}
+
+tiled_product! {
+    gemm: gemm,
+    dots: dots,
+    block: block,
+    elem: f32,
+    vector: __m512,
+    mask: __mmask16,
+    lanes: 16,
+    epilogue: Epilogue,
+    mask_for: mask_for,
+    zero: _mm512_setzero_ps,
+    load: _mm512_maskz_loadu_ps,
+    set1: _mm512_set1_ps,
+    fmadd: _mm512_fmadd_ps,
+}
+
+tiled_product! {
+    gemm: gemm_f64,
+    dots: dots_f64,
+    block: block_f64,
+    elem: f64,
+    vector: std::arch::x86_64::__m512d,
+    mask: u8,
+    lanes: 8,
+    epilogue: Epilogue64,
+    mask_for: mask8_for,
+    zero: std::arch::x86_64::_mm512_setzero_pd,
+    load: std::arch::x86_64::_mm512_maskz_loadu_pd,
+    set1: std::arch::x86_64::_mm512_set1_pd,
+    fmadd: std::arch::x86_64::_mm512_fmadd_pd,
 }
 
 /// Lanes of vector `v` of a tile with `cols` columns that hold a column.
@@ -226,49 +341,6 @@ fn mask_for(cols: usize, v: usize) -> __mmask16 {
     } else {
         0
     }
-}
-
-/// The dot products of one tile into `out`. A function of its own, not inlined, so that
-/// the accumulators stay in registers for the whole `k` loop and are written once at the
-/// end (inlined into the epilogue's code, the register allocator spills them on every
-/// iteration).
-///
-/// # Safety
-/// As [`gemm`], for rows `i0..i0 + MR` and the columns the masks select.
-#[target_feature(enable = "avx512f")]
-#[inline(never)]
-unsafe fn dots<const MR: usize, const NV: usize>(
-    i0: usize,
-    j0: usize,
-    k: usize,
-    a: AStrided,
-    b: BRows,
-    masks: [__mmask16; NV],
-    out: &mut [[__m512; NV]; MR],
-) {
-    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-    // SAFETY (whole loop): kk < k, rows i0 + r < m, masked lanes stay below n.
-    unsafe {
-        let a0 = a.ptr.add(i0 * a.rs);
-        let b0 = b.ptr.add(j0);
-        for kk in 0..k {
-            let brow = b0.add(kk * b.ldb);
-            let mut bv = [_mm512_setzero_ps(); NV];
-            #[allow(clippy::needless_range_loop)] // constant bounds: fully unrolled
-            for v in 0..NV {
-                bv[v] = _mm512_maskz_loadu_ps(masks[v], brow.add(16 * v));
-            }
-            let acol = a0.add(kk * a.cs);
-            #[allow(clippy::needless_range_loop)]
-            for r in 0..MR {
-                let av = _mm512_set1_ps(*acol.add(r * a.rs));
-                for v in 0..NV {
-                    acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
-                }
-            }
-        }
-    }
-    *out = acc;
 }
 
 /// One `MR x 16 NV` tile at `(i0, j0)`: the dot products, then the epilogue.
@@ -1092,95 +1164,6 @@ unsafe fn sparse_dots_f64(
         }
     }
     acc
-}
-
-/// [`gemm`] for `f64`: `C (m x n) = A (m x k) B (k x n)`, handed to `epi` tile by tile.
-/// Tiles are `MR` rows by `8 NV` columns; the last column tile is masked. Each element is
-/// one fused multiply-add chain over `k` in order, from `+0`.
-///
-/// # Safety
-/// As [`gemm`].
-#[target_feature(enable = "avx512f")]
-pub(super) unsafe fn gemm_f64<const MR: usize, const NV: usize>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: AStrided<f64>,
-    b: BRows<f64>,
-    epi: Epilogue64,
-) {
-    let nr = 8 * NV;
-    let mut j0 = 0;
-    while j0 < n {
-        let cols = nr.min(n - j0);
-        let masks: [u8; NV] = std::array::from_fn(|v| mask8_for(cols, v));
-        let mut i0 = 0;
-        while i0 + MR <= m {
-            // SAFETY: rows i0..i0 + MR < m and columns j0..j0 + cols <= n are in bounds.
-            unsafe { block_f64::<MR, NV>(i0, j0, k, a, b, masks, epi) };
-            i0 += MR;
-        }
-        // The remaining rows in blocks of 4, 2, 1 (a 1-row block is bound by its loads).
-        while MR > 4 && i0 + 4 <= m {
-            // SAFETY: as above, four rows.
-            unsafe { block_f64::<4, NV>(i0, j0, k, a, b, masks, epi) };
-            i0 += 4;
-        }
-        while MR > 2 && i0 + 2 <= m {
-            // SAFETY: as above, two rows.
-            unsafe { block_f64::<2, NV>(i0, j0, k, a, b, masks, epi) };
-            i0 += 2;
-        }
-        while i0 < m {
-            // SAFETY: as above, one row at a time.
-            unsafe { block_f64::<1, NV>(i0, j0, k, a, b, masks, epi) };
-            i0 += 1;
-        }
-        j0 += nr;
-    }
-}
-
-/// [`dots`] for `f64`.
-///
-/// # Safety
-/// As [`gemm_f64`], for rows `i0..i0 + MR` and the columns the masks select.
-#[target_feature(enable = "avx512f")]
-#[inline(never)]
-unsafe fn dots_f64<const MR: usize, const NV: usize>(
-    i0: usize,
-    j0: usize,
-    k: usize,
-    a: AStrided<f64>,
-    b: BRows<f64>,
-    masks: [u8; NV],
-    out: &mut [[std::arch::x86_64::__m512d; NV]; MR],
-) {
-    use std::arch::x86_64::{
-        _mm512_fmadd_pd, _mm512_maskz_loadu_pd, _mm512_set1_pd, _mm512_setzero_pd,
-    };
-    let mut acc = [[_mm512_setzero_pd(); NV]; MR];
-    // SAFETY (whole loop): kk < k, rows i0 + r < m, masked lanes stay below n.
-    unsafe {
-        let a0 = a.ptr.add(i0 * a.rs);
-        let b0 = b.ptr.add(j0);
-        for kk in 0..k {
-            let brow = b0.add(kk * b.ldb);
-            let mut bv = [_mm512_setzero_pd(); NV];
-            #[allow(clippy::needless_range_loop)] // constant bounds: fully unrolled
-            for v in 0..NV {
-                bv[v] = _mm512_maskz_loadu_pd(masks[v], brow.add(8 * v));
-            }
-            let acol = a0.add(kk * a.cs);
-            #[allow(clippy::needless_range_loop)]
-            for r in 0..MR {
-                let av = _mm512_set1_pd(*acol.add(r * a.rs));
-                for v in 0..NV {
-                    acc[r][v] = _mm512_fmadd_pd(av, bv[v], acc[r][v]);
-                }
-            }
-        }
-    }
-    *out = acc;
 }
 
 /// One `MR x 8 NV` tile of [`gemm_f64`] at `(i0, j0)`: the dot products, then the
