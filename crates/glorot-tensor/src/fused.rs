@@ -552,6 +552,29 @@ fn weights_update(
 #[cfg(target_arch = "x86_64")]
 const SPARSE_COLS: usize = 16 * avx512::SPARSE_NV;
 
+/// Runs `task(rows, cols)` on the team over a `rows x cols` grid cut into blocks of
+/// `block` columns and about `per_thread` tasks per thread (row ranges by column ranges);
+/// every element lies in exactly one task. The sparse kernels' split.
+#[cfg(target_arch = "x86_64")]
+fn run_blocks(
+    rows: usize,
+    cols: usize,
+    block: usize,
+    per_thread: usize,
+    task: &(dyn Fn((usize, usize), (usize, usize)) + Sync),
+) {
+    let blocks = cols.div_ceil(block);
+    let row_chunks = (per_thread * threads())
+        .div_ceil(blocks)
+        .clamp(1, rows.max(1));
+    let chunk = rows.div_ceil(row_chunks);
+    team::run(blocks * row_chunks, &|t| {
+        let r0 = ((t % row_chunks) * chunk).min(rows);
+        let c0 = (t / row_chunks) * block;
+        task((r0, (r0 + chunk).min(rows)), (c0, (c0 + block).min(cols)));
+    });
+}
+
 /// A read-only pointer handed to the team's tasks.
 struct SendPtr<T>(*const T);
 /// A pointer the team's tasks write through, each to its own elements.
@@ -736,12 +759,7 @@ pub fn linear_forward_sparse(
                     SendMut(out.as_mut_ptr().wrapping_add(start * ldo)),
                 );
                 let act = act_of(act);
-                let blocks = n.div_ceil(SPARSE_COLS);
-                let row_chunks = (4 * threads()).div_ceil(blocks).clamp(1, len);
-                let chunk = len.div_ceil(row_chunks);
-                team::run(blocks * row_chunks, &|t| {
-                    let r0 = (t % row_chunks) * chunk;
-                    let c0 = (t / row_chunks) * SPARSE_COLS;
+                run_blocks(len, n, SPARSE_COLS, 4, &|rows, cols| {
                     // SAFETY: AVX-512F was detected; the CSR buffers hold the nonzeros of
                     // rows start..start + len, whose column indices are < x.ncols() = rows
                     // of w; w, bias and out have the shapes checked above, contiguous rows
@@ -750,8 +768,8 @@ pub fn linear_forward_sparse(
                     #[allow(unsafe_code)]
                     unsafe {
                         avx512::csr_forward(
-                            (r0.min(len), (r0 + chunk).min(len)),
-                            (c0, (c0 + SPARSE_COLS).min(n)),
+                            rows,
+                            cols,
                             ptr,
                             idx,
                             vals,
@@ -821,12 +839,7 @@ pub fn sgd_update_sparse(
                 let (ptr, rows_idx, vals) = (&sparse.col_ptr, &sparse.col_rows, &sparse.col_vals);
                 let (dp, wp) = (SendPtr(part.as_ptr()), SendMut(w.as_mut_ptr()));
                 let pixels = input.ncols();
-                let blocks = n.div_ceil(SPARSE_COLS);
-                let pixel_chunks = (8 * threads()).div_ceil(blocks).clamp(1, pixels);
-                let chunk = pixels.div_ceil(pixel_chunks);
-                team::run(blocks * pixel_chunks, &|t| {
-                    let p0 = (t % pixel_chunks) * chunk;
-                    let c0 = (t / pixel_chunks) * SPARSE_COLS;
+                run_blocks(pixels, n, SPARSE_COLS, 8, &|pixel_range, cols| {
                     // SAFETY: AVX-512F was detected; the CSC buffers hold the nonzeros of
                     // rows start..start + len by column (< input.ncols() = rows of w), with
                     // row indices < len = rows of `part`; w and part have the shapes
@@ -835,8 +848,8 @@ pub fn sgd_update_sparse(
                     #[allow(unsafe_code)]
                     unsafe {
                         avx512::csc_update(
-                            (p0.min(pixels), (p0 + chunk).min(pixels)),
-                            (c0, (c0 + SPARSE_COLS).min(n)),
+                            pixel_range,
+                            cols,
                             ptr,
                             rows_idx,
                             vals,
@@ -1185,12 +1198,7 @@ pub fn product_sparse_f64(
                     SendPtr(w.as_ptr()),
                     SendMut(out.as_mut_ptr().wrapping_add(start * ldo)),
                 );
-                let blocks = fan_out.div_ceil(COLS);
-                let row_chunks = (4 * threads()).div_ceil(blocks).clamp(1, len);
-                let chunk = len.div_ceil(row_chunks);
-                team::run(blocks * row_chunks, &|t| {
-                    let r0 = (t % row_chunks) * chunk;
-                    let c0 = (t / row_chunks) * COLS;
+                run_blocks(len, fan_out, COLS, 4, &|rows, cols| {
                     // SAFETY: AVX-512F was detected; the CSR buffers hold the nonzeros of
                     // rows start..start + len, whose column indices are < fan_in = rows
                     // of w; w and out have the shapes checked above, contiguous rows and
@@ -1199,8 +1207,8 @@ pub fn product_sparse_f64(
                     #[allow(unsafe_code)]
                     unsafe {
                         avx512::csr_product_f64(
-                            (r0.min(len), (r0 + chunk).min(len)),
-                            (c0, (c0 + COLS).min(fan_out)),
+                            rows,
+                            cols,
                             ptr,
                             idx,
                             vals,
