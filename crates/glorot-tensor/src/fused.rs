@@ -1,31 +1,41 @@
-//! Fused `f32` kernels for the three products of a training step, with the element-wise
-//! work done while the results are still in registers.
+//! Fast kernels for the products of a training step: in `f32` with the element-wise work
+//! done while the results are still in registers, in `f64` with a stated summation order
+//! and the notebook's update fused into the weight-gradient product.
 //!
 //! | function | computes | replaces |
 //! | --- | --- | --- |
-//! | [`linear_forward`] | `out = f(x w + b)` | [`gemm`], [`Activation::forward_bias_inplace`] |
-//! | [`linear_backward_input`] | `out = (d w^T) * f'(a)` | [`gemm`], [`Activation::backward_inplace`] |
-//! | [`sgd_update`] | `w -= s x^T d`, `b -= s colsum(d)` | [`gemm`], [`column_sums`](crate::column_sums), the update |
+//! | [`linear_forward`] (`f32`) | `out = f(x w + b)` | [`gemm`], [`Activation::forward_bias_inplace`] |
+//! | [`linear_backward_input`] (`f32`) | `out = (d w^T) * f'(a)` | [`gemm`], [`Activation::backward_inplace`] |
+//! | [`sgd_update`] (`f32`) | `w -= s x^T d`, `b -= s colsum(d)` | [`gemm`], [`column_sums`](crate::column_sums), the update |
+//! | [`linear_forward_sparse`], [`sgd_update_sparse`] (`f32`) | the same from the nonzeros of `x` | the dense kernels |
+//! | [`product_f64`], [`product_nt_f64`] | `a b`, `a b^T` | [`gemm`] |
+//! | [`product_sparse_f64`] | `x w` from the nonzeros of `x` | [`gemm`] |
+//! | [`sgd_update_f64`] | `w = w - lr * ((x^T d) / n)` | [`gemm`], the update |
+//! | [`sgd_update_sparse_exact`] (`f64`) | the same from the nonzeros of `x` | [`gemm`], the update |
 //!
-//! On x86-64 CPUs with AVX-512F they run register-tiled AVX-512 kernels (16 lanes, fused
-//! multiply-adds) with a vectorized `tanh`, `exp` and sigmoid; elsewhere, or when the
-//! environment variable `GLOROT_FUSED=off` is set (to compare), they fall back to the
-//! unfused functions of this crate, with the same results up to rounding.
+//! On x86-64 CPUs with AVX-512F they run register-tiled AVX-512 kernels (16 `f32` or 8
+//! `f64` lanes, fused multiply-adds), in `f32` with a vectorized `tanh`, `exp` and sigmoid;
+//! elsewhere, or when the environment variable `GLOROT_FUSED=off` is set (to compare), they
+//! fall back to the unfused functions of this crate or BLAS, with the same results up to
+//! rounding. Results never depend on the thread count ([`set_threads`]).
 //!
 //! # Arithmetic
 //!
-//! These kernels are for `f32` training, where BLAS's own summation order already differs
-//! from NumPy's, and they change the last bits in three documented ways:
+//! Every product here computes each element as **one fused multiply-add chain over `k` in
+//! order, from `+0`** (BLAS also uses FMA chains, possibly split into blocks of `k`); the
+//! sparse variants skip zero terms, which contribute exactly nothing to such a chain.
+//! Beyond that order:
 //!
-//! - dot products accumulate in `k` order in one fused multiply-add chain per element
-//!   (BLAS also uses FMA chains, split into blocks of `k`);
-//! - [`sgd_update`] applies `w + (-s) * dot` as one fused multiply-add per element, where
-//!   the notebook computes `w - lr * (dot / n)` with three roundings;
-//! - `tanh`, `exp` and the sigmoid are polynomial approximations with an error of a few
-//!   ulp instead of the C library's (tests bound it against `f64`).
+//! - the `f32` [`sgd_update`] applies `w + (-s) * dot` as one fused multiply-add per
+//!   element, where the notebook computes `w - lr * (dot / n)` with three roundings (the
+//!   `f64` updates keep the notebook's three operations);
+//! - the `f32` `tanh`, `exp` and sigmoid are polynomial approximations with an error of a
+//!   few ulp instead of the C library's (tests bound it against `f64`); in `f64` the
+//!   element-wise work stays outside these kernels, exact.
 //!
-//! Use the unfused functions to replay a NumPy program bit for bit (in `f64`).
-//!
+//! To replay a NumPy program bit for bit (in `f64`), use [`gemm`] and the unfused
+//! functions (`glorot-mlp`'s `Arithmetic::Blas`).
+
 //! # Layouts
 //!
 //! Every matrix must have contiguous rows (column stride 1), which includes standard

@@ -75,7 +75,7 @@
 //! | losses | [`loss::bce_notebook`], [`loss::bce_with_logits`], [`loss::softmax_cross_entropy`], each with its `_delta` gradient |
 //! | initializers | [`Init`]: Glorot uniform, normal, zero, He normal/uniform, LeCun normal, orthogonal |
 //! | helpers | [`argmax_rows`], [`accuracy_percent`], [`one_hot`], [`permutation`], [`pairwise_sum`] |
-//! | fused kernels | [`fused`]: `f32` products with bias, activation, derivative or SGD update fused in (AVX-512), sparse-input variants, a thread team; `f64` [`fused::tanh_f64_slice`] (GNU libc's `tanh`, bit for bit) and the exact sparse update |
+//! | fused kernels | [`fused`]: `f32` products with bias, activation, derivative or SGD update fused in (AVX-512), sparse-input variants, a thread team; `f64` products with a stated summation order ([`fused::product_f64`], [`fused::product_sparse_f64`]) and the notebook's update fused in ([`fused::sgd_update_f64`]), [`fused::tanh_f64_slice`] (GNU libc's `tanh`, bit for bit) |
 //! | NumPy's generator | [`numpy_rng`]: NumPy's legacy `RandomState`, to replay a seeded NumPy program |
 //!
 //! Shapes follow the notebook: a batch is `(batch, features)` with one example per row,
