@@ -691,24 +691,41 @@ impl SparseInput {
     /// The column (CSC) buffers from the row buffers of the last [`SparseInput::scan`] of
     /// `rows` rows; each column's rows come in increasing order.
     fn transpose(&mut self, rows: usize) {
-        let nnz = self.row_ptr[rows] as usize;
-        self.col_ptr.fill(0);
-        for &c in &self.row_cols[..nnz] {
-            self.col_ptr[c as usize + 1] += 1;
-        }
-        for p in 0..self.cols {
-            self.col_ptr[p + 1] += self.col_ptr[p];
-        }
-        self.col_cursor.copy_from_slice(&self.col_ptr[..self.cols]);
-        for i in 0..rows {
-            let (lo, hi) = (self.row_ptr[i] as usize, self.row_ptr[i + 1] as usize);
-            for k in lo..hi {
-                let c = self.row_cols[k] as usize;
-                let at = self.col_cursor[c] as usize;
-                self.col_rows[at] = i as u32;
-                self.col_vals[at] = self.row_vals[k];
-                self.col_cursor[c] += 1;
-            }
+        csr_to_csc(
+            (&self.row_ptr[..=rows], &self.row_cols, &self.row_vals),
+            (&mut self.col_ptr, &mut self.col_cursor),
+            (&mut self.col_rows, &mut self.col_vals),
+        );
+    }
+}
+
+/// The column form (CSC) of a CSR matrix: `row_ptr` (one more entry than rows), its column
+/// indices and values, into `ptr` (one more entry than columns), `cursor` (scratch, one
+/// per column), and each column's row indices (increasing) and values.
+fn csr_to_csc<T: Copy>(
+    (row_ptr, row_cols, row_vals): (&[u32], &[u32], &[T]),
+    (ptr, cursor): (&mut [u32], &mut [u32]),
+    (col_rows, col_vals): (&mut [u32], &mut [T]),
+) {
+    let rows = row_ptr.len() - 1;
+    let cols = cursor.len();
+    let nnz = row_ptr[rows] as usize;
+    ptr.fill(0);
+    for &c in &row_cols[..nnz] {
+        ptr[c as usize + 1] += 1;
+    }
+    for p in 0..cols {
+        ptr[p + 1] += ptr[p];
+    }
+    cursor.copy_from_slice(&ptr[..cols]);
+    for i in 0..rows {
+        let (lo, hi) = (row_ptr[i] as usize, row_ptr[i + 1] as usize);
+        for k in lo..hi {
+            let c = row_cols[k] as usize;
+            let at = cursor[c] as usize;
+            col_rows[at] = i as u32;
+            col_vals[at] = row_vals[k];
+            cursor[c] += 1;
         }
     }
 }
@@ -1248,7 +1265,8 @@ pub fn product_sparse_f64(
 }
 
 /// The nonzeros of an `f64` batch by columns, for [`sgd_update_sparse_exact`]: rebuilt
-/// from the dense inputs on every call, in buffers made once for up to `max_rows` rows.
+/// from the dense inputs on every call (a vectorized scan by rows, then a transpose), in
+/// buffers made once for up to `max_rows` rows.
 #[derive(Clone, Debug)]
 pub struct SparseColumns {
     cols: usize,
@@ -1257,11 +1275,20 @@ pub struct SparseColumns {
     cursor: Vec<u32>,
     rows: Vec<u32>,
     vals: Vec<f64>,
+    /// The same nonzeros by rows, from the vectorized scan (empty without AVX-512F).
+    row_ptr: Vec<u32>,
+    row_cols: Vec<u32>,
+    row_vals: Vec<f64>,
 }
 
 impl SparseColumns {
     /// Buffers for inputs of up to `max_rows` rows and `cols` columns.
     pub fn new(max_rows: usize, cols: usize) -> Self {
+        let (scan_rows, scan_len) = if available() {
+            (max_rows + 1, max_rows * cols + 8)
+        } else {
+            (0, 0)
+        };
         Self {
             cols,
             max_rows,
@@ -1269,12 +1296,41 @@ impl SparseColumns {
             cursor: vec![0; cols],
             rows: vec![0; max_rows * cols],
             vals: vec![0.0; max_rows * cols],
+            row_ptr: vec![0; scan_rows],
+            row_cols: vec![0; scan_len],
+            row_vals: vec![0.0; scan_len],
         }
     }
 
     /// The columns of `x`: column `p` holds the rows `i` (increasing) with `x[i, p] != 0`
     /// (NaN included) and their values.
     fn build(&mut self, x: &ArrayView2<'_, f64>) {
+        #[cfg(target_arch = "x86_64")]
+        if available() && !self.row_ptr.is_empty() && rows_contiguous(x) {
+            let n = x.nrows();
+            // SAFETY: AVX-512F was detected; x has n <= max_rows rows of `cols` columns,
+            // contiguous, with the row stride passed; the row buffers hold max_rows + 1
+            // pointers and max_rows * cols + 8 entries.
+            #[allow(unsafe_code)]
+            let nnz = unsafe {
+                avx512::csr_rows_f64(
+                    x.as_ptr(),
+                    n,
+                    self.cols,
+                    row_stride(x),
+                    &mut self.row_ptr,
+                    &mut self.row_cols,
+                    &mut self.row_vals,
+                )
+            };
+            debug_assert_eq!(nnz, self.row_ptr[n] as usize);
+            csr_to_csc(
+                (&self.row_ptr[..=n], &self.row_cols, &self.row_vals),
+                (&mut self.ptr, &mut self.cursor),
+                (&mut self.rows, &mut self.vals),
+            );
+            return;
+        }
         self.ptr.fill(0);
         for row in x.rows() {
             for (p, &v) in row.iter().enumerate() {
@@ -1957,6 +2013,32 @@ mod sparse_f64_tests {
             }
             acc
         })
+    }
+
+    /// The column form holds, for each column in order, exactly the rows with a nonzero
+    /// (NaN included), increasing, and their values, for any number of rows up to the
+    /// capacity and a width that is not a multiple of the scan's 8 lanes.
+    #[test]
+    fn sparse_columns_are_the_nonzeros_by_column() {
+        for rows in [1, 5, 32, 40] {
+            let x = Array2::from_shape_fn((rows, 37), |(i, j)| match (i * 7 + j * 3) % 5 {
+                0 => (i + j) as f64 + 0.5,
+                1 if i == j => f64::NAN,
+                _ => 0.0,
+            });
+            let mut c = SparseColumns::new(40, 37);
+            c.build(&x.view());
+            for p in 0..37 {
+                let (lo, hi) = (c.ptr[p] as usize, c.ptr[p + 1] as usize);
+                let expected: Vec<(u32, u64)> = (0..rows)
+                    .filter(|&i| x[[i, p]] != 0.0 || x[[i, p]].is_nan())
+                    .map(|i| (i as u32, x[[i, p]].to_bits()))
+                    .collect();
+                let found: Vec<(u32, u64)> =
+                    (lo..hi).map(|k| (c.rows[k], c.vals[k].to_bits())).collect();
+                assert_eq!(found, expected, "{rows} rows, column {p}");
+            }
+        }
     }
 
     /// `sum_k a[i, k] b[k, j]` as one fused multiply-add chain in `k` order from `+0`.
