@@ -157,6 +157,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let summary = summarize(&runs);
     let ratios = ratios(&summary, &opts.batches);
     print_report(&summary, &ratios, &runs, &opts);
+    let memory = match (&glorot, available.contains(&Impl::Glorot)) {
+        (Some(g), true) => Some(grid_memory(&g.exe, &runs, &root, &opts, &env)),
+        _ => None,
+    };
 
     let manifest = manifest(
         &root,
@@ -175,6 +179,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "summary": summary.iter().map(Summary::to_json).collect::<Vec<_>>(),
         "ratios": ratios.iter().map(Ratio::to_json).collect::<Vec<_>>(),
         "runs": runs.iter().map(RunResult::to_json).collect::<Vec<_>>(),
+        "memory": memory,
     });
     let out_dir = if opts.out.is_absolute() {
         opts.out.clone()
@@ -188,6 +193,79 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     write_atomic(&out_dir.join("latest.json"), &text)?;
     say(&format!("bench: wrote {} and latest.json", dated.display()));
     Ok(())
+}
+
+/// Peak RSS of the parallel grid against one training: `opts.threads` f32 trainings at
+/// once on one dataset, one thread each, shuffled (as `glorot search` runs a grid), in one
+/// `glorot bench-epoch --workers` process, next to the median peak RSS of the single
+/// f32 epochs above at the same batch size. Prints the comparison; returns it as JSON.
+fn grid_memory(
+    glorot: &Path,
+    runs: &[RunResult],
+    root: &Path,
+    opts: &Options,
+    env: &ChildEnv,
+) -> Value {
+    let batch = opts.batches.first().copied().unwrap_or(32);
+    let workers = opts.threads.max(2);
+    let config = Config {
+        imp: Impl::Glorot,
+        variant: "grid",
+        dtype: "f32".into(),
+        batch,
+    };
+    let mut cmd = Command::new(glorot);
+    cmd.args([
+        "bench-epoch",
+        "--precision",
+        "f32",
+        "--batch",
+        &batch.to_string(),
+    ]);
+    cmd.args(["--threads", "1", "--workers", &workers.to_string()]);
+    cmd.args(["--shuffle", "every-epoch", "--repeats", "1", "--json"]);
+    if let Some(limit) = opts.limit {
+        cmd.args(["--limit", &limit.to_string()]);
+    }
+    cmd.current_dir(root);
+    let parallel = measure(&config, 1, cmd, env, opts.timeout);
+    let single: Vec<f64> = runs
+        .iter()
+        .filter(|r| {
+            r.config.imp == Impl::Glorot && r.config.dtype == "f32" && r.config.batch == batch
+        })
+        .filter_map(|r| r.peak_rss_kib.map(|k| k as f64))
+        .collect();
+    let one_kib = (!single.is_empty()).then(|| median(&single));
+    // The f32 training and validation images: what a copy per trial would add.
+    let images_kib = (opts.limit.map_or(60_000, |l| 2 * l) * 784 * 4) as f64 / 1024.0;
+    let mib = |k: f64| k / 1024.0;
+    match (one_kib, parallel.peak_rss_kib) {
+        (Some(one), Some(par)) => say(&format!(
+            "\nMemory (peak RSS, f32, batch {batch}): one training {:.0} MiB; {workers} trainings \
+             at once on one dataset (the grid's plan) {:.0} MiB, {:.0} MiB more (the images \
+             alone are {:.0} MiB: the dataset is not copied per trial)",
+            mib(one),
+            mib(par as f64),
+            mib(par as f64 - one),
+            mib(images_kib)
+        )),
+        _ => say(&format!(
+            "\nMemory: not measured ({})",
+            parallel
+                .error
+                .as_deref()
+                .unwrap_or("no single f32 glorot epoch at this batch")
+        )),
+    }
+    json!({
+        "batch": batch,
+        "workers": workers,
+        "one_training_peak_rss_kib": one_kib,
+        "parallel_peak_rss_kib": parallel.peak_rss_kib,
+        "images_kib": images_kib,
+        "parallel_run": parallel.to_json(),
+    })
 }
 
 // ---------------------------------------------------------------------------
