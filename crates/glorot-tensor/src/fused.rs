@@ -624,78 +624,211 @@ impl<T> SendMut<T> {
     }
 }
 
+/// Rows of an input processed per pass by the sparse kernels.
+const PASS_ROWS: usize = 128;
+/// Above this fraction of nonzeros a pass of the sparse kernels is done dense.
+const PASS_MAX_DENSITY: f64 = 0.4;
+
+/// An element type the vectorized row scan ([`RowScan`]) handles.
+trait ScanElem: Copy + Default {
+    /// Entries the scan may write past the last nonzero (one vector).
+    const PAD: usize;
+
+    /// The nonzeros of `rows` rows of `x` (row stride `ldx`, `cols` columns) into CSR
+    /// buffers; the number of nonzeros.
+    ///
+    /// # Safety
+    /// AVX-512F is available; `x` addresses `rows x cols` elements with row stride `ldx`;
+    /// `ptr.len() > rows`; `idx` and `vals` hold at least `rows * cols + PAD` elements.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    unsafe fn scan(
+        x: *const Self,
+        shape: (usize, usize, usize),
+        ptr: &mut [u32],
+        idx: &mut [u32],
+        vals: &mut [Self],
+    ) -> usize;
+}
+
+impl ScanElem for f32 {
+    const PAD: usize = 16;
+
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    unsafe fn scan(
+        x: *const f32,
+        (rows, cols, ldx): (usize, usize, usize),
+        ptr: &mut [u32],
+        idx: &mut [u32],
+        vals: &mut [f32],
+    ) -> usize {
+        // SAFETY: forwarded from the caller.
+        #[allow(unsafe_code)]
+        unsafe {
+            avx512::csr_rows(x, rows, cols, ldx, ptr, idx, vals)
+        }
+    }
+}
+
+impl ScanElem for f64 {
+    const PAD: usize = 8;
+
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    unsafe fn scan(
+        x: *const f64,
+        (rows, cols, ldx): (usize, usize, usize),
+        ptr: &mut [u32],
+        idx: &mut [u32],
+        vals: &mut [f64],
+    ) -> usize {
+        // SAFETY: forwarded from the caller.
+        #[allow(unsafe_code)]
+        unsafe {
+            avx512::csr_rows_f64(x, rows, cols, ldx, ptr, idx, vals)
+        }
+    }
+}
+
+/// The nonzeros of up to `capacity` rows of an input by rows (CSR), rebuilt by a
+/// vectorized scan on every use, in buffers made once: the row form of every sparse
+/// kernel, in both precisions. Empty where the AVX-512 kernels do not run.
+#[derive(Clone, Debug)]
+struct RowScan<T> {
+    cols: usize,
+    capacity: usize,
+    ptr: Vec<u32>,
+    idx: Vec<u32>,
+    vals: Vec<T>,
+}
+
+impl<T: ScanElem> RowScan<T> {
+    fn new(capacity: usize, cols: usize) -> Self {
+        let (rows, len) = if available() {
+            (capacity + 1, capacity * cols + T::PAD)
+        } else {
+            (0, 0)
+        };
+        Self {
+            cols,
+            capacity,
+            ptr: vec![0; rows],
+            idx: vec![0; len],
+            vals: vec![T::default(); len],
+        }
+    }
+
+    /// Whether the buffers exist (AVX-512F is available).
+    fn ready(&self) -> bool {
+        !self.ptr.is_empty()
+    }
+
+    /// Scans rows `start..start + rows` of `x`; the number of nonzeros.
+    #[cfg(target_arch = "x86_64")]
+    fn scan(&mut self, x: &ArrayView2<'_, T>, start: usize, rows: usize) -> usize {
+        assert!(
+            self.ready() && rows <= self.capacity && start + rows <= x.nrows(),
+            "RowScan::scan: {rows} rows from {start} of {} (capacity {})",
+            x.nrows(),
+            self.capacity
+        );
+        assert!(
+            x.ncols() == self.cols && rows_contiguous(x),
+            "RowScan::scan: layout"
+        );
+        let ldx = row_stride(x);
+        // SAFETY: the buffers exist only where AVX-512F is available; rows
+        // start..start + rows of x exist with contiguous rows and stride ldx (checked
+        // above); the buffers hold capacity + 1 pointers and capacity * cols + PAD entries.
+        #[allow(unsafe_code)]
+        unsafe {
+            T::scan(
+                x.as_ptr().add(start * ldx),
+                (rows, self.cols, ldx),
+                &mut self.ptr,
+                &mut self.idx,
+                &mut self.vals,
+            )
+        }
+    }
+
+    /// The nonzeros of the last scan of `rows` rows in column form, into `columns`.
+    fn transpose_into(&self, rows: usize, columns: &mut ColumnForm<T>) {
+        csr_to_csc(
+            (&self.ptr[..=rows], &self.idx, &self.vals),
+            (&mut columns.ptr, &mut columns.cursor),
+            (&mut columns.rows, &mut columns.vals),
+        );
+    }
+}
+
+/// The column form (CSC) of a [`RowScan`]: for each column, its rows (increasing) and
+/// values.
+#[derive(Clone, Debug)]
+struct ColumnForm<T> {
+    ptr: Vec<u32>,
+    cursor: Vec<u32>,
+    rows: Vec<u32>,
+    vals: Vec<T>,
+}
+
+impl<T: ScanElem> ColumnForm<T> {
+    fn new(capacity: usize, cols: usize) -> Self {
+        Self {
+            ptr: vec![0; cols + 1],
+            cursor: vec![0; cols],
+            rows: vec![0; capacity * cols],
+            vals: vec![T::default(); capacity * cols],
+        }
+    }
+}
+
+/// Scans `x` in passes of up to [`PASS_ROWS`] rows and calls `pass(start, len, scan)`
+/// for each, with `scan` holding the pass's nonzeros, or `None` when more than
+/// [`PASS_MAX_DENSITY`] of the pass is nonzero (to be done dense).
+#[cfg(target_arch = "x86_64")]
+fn for_each_pass<T: ScanElem>(
+    x: &ArrayView2<'_, T>,
+    scan: &mut RowScan<T>,
+    mut pass: impl FnMut(usize, usize, Option<&RowScan<T>>),
+) {
+    let rows = x.nrows();
+    let mut start = 0;
+    while start < rows {
+        let len = PASS_ROWS.min(rows - start);
+        let nnz = scan.scan(x, start, len);
+        let dense = nnz as f64 > PASS_MAX_DENSITY * (len * x.ncols()) as f64;
+        pass(start, len, (!dense).then_some(&*scan));
+        start += len;
+    }
+}
+
 /// The nonzeros of a batch of inputs (such as MNIST images, about 80 % zeros), by rows
 /// and by columns, for [`linear_forward_sparse`] and [`sgd_update_sparse`]. Rebuilt from
 /// the dense inputs on every call (a vectorized scan), in buffers made once for up to
 /// [`SparseInput::ROWS`] rows at a time.
 #[derive(Clone, Debug)]
 pub struct SparseInput {
-    cols: usize,
-    row_ptr: Vec<u32>,
-    row_cols: Vec<u32>,
-    row_vals: Vec<f32>,
-    col_ptr: Vec<u32>,
-    col_cursor: Vec<u32>,
-    col_rows: Vec<u32>,
-    col_vals: Vec<f32>,
+    rows: RowScan<f32>,
+    columns: ColumnForm<f32>,
 }
 
 impl SparseInput {
     /// Rows processed per pass (larger inputs are done in several passes).
-    pub const ROWS: usize = 128;
+    pub const ROWS: usize = PASS_ROWS;
 
     /// Above this fraction of nonzeros a pass uses the dense kernel instead.
-    pub const MAX_DENSITY: f64 = 0.4;
+    pub const MAX_DENSITY: f64 = PASS_MAX_DENSITY;
 
     /// Buffers for inputs with `cols` columns.
     pub fn new(cols: usize) -> Self {
-        let (rows, len) = if available() {
-            (Self::ROWS + 1, Self::ROWS * cols + 16)
-        } else {
-            (0, 0)
-        };
+        let rows = RowScan::new(Self::ROWS, cols);
+        let capacity = if rows.ready() { Self::ROWS } else { 0 };
         Self {
-            cols,
-            row_ptr: vec![0; rows],
-            row_cols: vec![0; len],
-            row_vals: vec![0.0; len],
-            col_ptr: vec![0; if len > 0 { cols + 1 } else { 0 }],
-            col_cursor: vec![0; if len > 0 { cols } else { 0 }],
-            col_rows: vec![0; len],
-            col_vals: vec![0.0; len],
+            columns: ColumnForm::new(capacity, if rows.ready() { cols } else { 0 }),
+            rows,
         }
-    }
-
-    /// Scans `rows` rows of `x` into the row (CSR) buffers; the number of nonzeros.
-    #[cfg(target_arch = "x86_64")]
-    fn scan(&mut self, x: &ArrayView2<'_, f32>, start: usize, rows: usize) -> usize {
-        debug_assert!(rows <= Self::ROWS && x.ncols() == self.cols && rows_contiguous(x));
-        let ldx = row_stride(x);
-        // SAFETY: AVX-512F is available (the buffers are empty otherwise, and the callers
-        // check `available()`); rows start..start + rows of x exist with contiguous rows;
-        // the buffers hold ROWS + 1 pointers and ROWS * cols + 16 entries.
-        #[allow(unsafe_code)]
-        unsafe {
-            avx512::csr_rows(
-                x.as_ptr().add(start * ldx),
-                rows,
-                self.cols,
-                ldx,
-                &mut self.row_ptr,
-                &mut self.row_cols,
-                &mut self.row_vals,
-            )
-        }
-    }
-
-    /// The column (CSC) buffers from the row buffers of the last [`SparseInput::scan`] of
-    /// `rows` rows; each column's rows come in increasing order.
-    fn transpose(&mut self, rows: usize) {
-        csr_to_csc(
-            (&self.row_ptr[..=rows], &self.row_cols, &self.row_vals),
-            (&mut self.col_ptr, &mut self.col_cursor),
-            (&mut self.col_rows, &mut self.col_vals),
-        );
     }
 }
 
@@ -747,13 +880,13 @@ pub fn linear_forward_sparse(
     sparse: &mut SparseInput,
 ) {
     assert_eq!(
-        sparse.cols,
+        sparse.rows.cols,
         x.ncols(),
         "linear_forward_sparse: SparseInput made for another width"
     );
     #[cfg(target_arch = "x86_64")]
     if available()
-        && !sparse.row_ptr.is_empty()
+        && sparse.rows.ready()
         && rows_contiguous(&x)
         && rows_contiguous(&w)
         && rows_contiguous(&out)
@@ -763,55 +896,45 @@ pub fn linear_forward_sparse(
         && bias.len() == w.ncols()
         && w.ncols() > 0
     {
-        let (rows, n) = out.dim();
+        let n = out.ncols();
         let (ldw, ldo) = (row_stride(&w), row_stride(&out));
-        let mut start = 0;
-        while start < rows {
-            let len = SparseInput::ROWS.min(rows - start);
-            let nnz = sparse.scan(&x, start, len);
-            let dense = nnz as f64 > SparseInput::MAX_DENSITY * (len * x.ncols()) as f64;
-            if dense {
-                linear_forward(
-                    x.slice(ndarray::s![start..start + len, ..]),
-                    w,
-                    bias,
-                    act,
-                    out.slice_mut(ndarray::s![start..start + len, ..]),
-                );
-            } else {
-                let (ptr, idx, vals) = (&sparse.row_ptr, &sparse.row_cols, &sparse.row_vals);
-                let (wp, bp, op) = (
-                    SendPtr(w.as_ptr()),
-                    SendPtr(bias.as_ptr()),
-                    SendMut(out.as_mut_ptr().wrapping_add(start * ldo)),
-                );
-                let act = act_of(act);
-                run_blocks(len, n, SPARSE_COLS, 4, &|rows, cols| {
-                    // SAFETY: AVX-512F was detected; the CSR buffers hold the nonzeros of
-                    // rows start..start + len, whose column indices are < x.ncols() = rows
-                    // of w; w, bias and out have the shapes checked above, contiguous rows
-                    // and the strides passed; out is borrowed mutably, and each task
-                    // writes its own rows and columns of it.
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        avx512::csr_forward(
-                            rows,
-                            cols,
-                            ptr,
-                            idx,
-                            vals,
-                            wp.get(),
-                            ldw,
-                            bp.get(),
-                            act,
-                            op.get(),
-                            ldo,
-                        );
-                    }
-                });
-            }
-            start += len;
-        }
+        for_each_pass(&x, &mut sparse.rows, |start, len, scan| {
+            let part = ndarray::s![start..start + len, ..];
+            let Some(scan) = scan else {
+                linear_forward(x.slice(part), w, bias, act, out.slice_mut(part));
+                return;
+            };
+            let (ptr, idx, vals) = (&scan.ptr, &scan.idx, &scan.vals);
+            let (wp, bp, op) = (
+                SendPtr(w.as_ptr()),
+                SendPtr(bias.as_ptr()),
+                SendMut(out.as_mut_ptr().wrapping_add(start * ldo)),
+            );
+            let act = act_of(act);
+            run_blocks(len, n, SPARSE_COLS, 4, &|rows, cols| {
+                // SAFETY: AVX-512F was detected; the CSR buffers hold the nonzeros of
+                // rows start..start + len, whose column indices are < x.ncols() = rows
+                // of w; w, bias and out have the shapes checked above, contiguous rows
+                // and the strides passed; out is borrowed mutably, and each task
+                // writes its own rows and columns of it.
+                #[allow(unsafe_code)]
+                unsafe {
+                    avx512::csr_forward(
+                        rows,
+                        cols,
+                        ptr,
+                        idx,
+                        vals,
+                        wp.get(),
+                        ldw,
+                        bp.get(),
+                        act,
+                        op.get(),
+                        ldo,
+                    );
+                }
+            });
+        });
         return;
     }
     linear_forward(x, w, bias, act, out);
@@ -834,13 +957,13 @@ pub fn sgd_update_sparse(
     sparse: &mut SparseInput,
 ) {
     assert_eq!(
-        sparse.cols,
+        sparse.rows.cols,
         input.ncols(),
         "sgd_update_sparse: SparseInput made for another width"
     );
     #[cfg(target_arch = "x86_64")]
     if available()
-        && !sparse.row_ptr.is_empty()
+        && sparse.rows.ready()
         && rows_contiguous(&input)
         && rows_contiguous(&delta)
         && rows_contiguous(&w)
@@ -849,48 +972,44 @@ pub fn sgd_update_sparse(
         && bias.len() == delta.ncols()
         && delta.ncols() > 0
     {
-        let rows = input.nrows();
         let n = delta.ncols();
         update_bias(delta, scale, bias);
         let (ldd, ldw) = (row_stride(&delta), row_stride(&w));
-        let mut start = 0;
-        while start < rows {
-            let len = SparseInput::ROWS.min(rows - start);
-            let nnz = sparse.scan(&input, start, len);
+        let pixels = input.ncols();
+        let columns = &mut sparse.columns;
+        for_each_pass(&input, &mut sparse.rows, |start, len, scan| {
             let part = delta.slice(ndarray::s![start..start + len, ..]);
-            if nnz as f64 > SparseInput::MAX_DENSITY * (len * input.ncols()) as f64 {
+            let Some(scan) = scan else {
                 let x = input.slice(ndarray::s![start..start + len, ..]);
                 weights_update(x, part, scale, w.view_mut());
-            } else {
-                sparse.transpose(len);
-                let (ptr, rows_idx, vals) = (&sparse.col_ptr, &sparse.col_rows, &sparse.col_vals);
-                let (dp, wp) = (SendPtr(part.as_ptr()), SendMut(w.as_mut_ptr()));
-                let pixels = input.ncols();
-                run_blocks(pixels, n, SPARSE_COLS, 8, &|pixel_range, cols| {
-                    // SAFETY: AVX-512F was detected; the CSC buffers hold the nonzeros of
-                    // rows start..start + len by column (< input.ncols() = rows of w), with
-                    // row indices < len = rows of `part`; w and part have the shapes
-                    // checked above, contiguous rows and the strides passed; w is borrowed
-                    // mutably, and each task updates its own rows and columns of it.
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        avx512::csc_update(
-                            pixel_range,
-                            cols,
-                            ptr,
-                            rows_idx,
-                            vals,
-                            dp.get(),
-                            ldd,
-                            wp.get(),
-                            ldw,
-                            -scale,
-                        );
-                    }
-                });
-            }
-            start += len;
-        }
+                return;
+            };
+            scan.transpose_into(len, columns);
+            let (ptr, rows_idx, vals) = (&columns.ptr, &columns.rows, &columns.vals);
+            let (dp, wp) = (SendPtr(part.as_ptr()), SendMut(w.as_mut_ptr()));
+            run_blocks(pixels, n, SPARSE_COLS, 8, &|pixel_range, cols| {
+                // SAFETY: AVX-512F was detected; the CSC buffers hold the nonzeros of
+                // rows start..start + len by column (< input.ncols() = rows of w), with
+                // row indices < len = rows of `part`; w and part have the shapes
+                // checked above, contiguous rows and the strides passed; w is borrowed
+                // mutably, and each task updates its own rows and columns of it.
+                #[allow(unsafe_code)]
+                unsafe {
+                    avx512::csc_update(
+                        pixel_range,
+                        cols,
+                        ptr,
+                        rows_idx,
+                        vals,
+                        dp.get(),
+                        ldd,
+                        wp.get(),
+                        ldw,
+                        -scale,
+                    );
+                }
+            });
+        });
         return;
     }
     sgd_update(input, delta, scale, w, bias);
@@ -1114,32 +1233,21 @@ pub fn product_nt_f64(
 /// [`SparseRowsF64::ROWS`] rows at a time.
 #[derive(Clone, Debug)]
 pub struct SparseRowsF64 {
-    cols: usize,
-    ptr: Vec<u32>,
-    idx: Vec<u32>,
-    vals: Vec<f64>,
+    rows: RowScan<f64>,
 }
 
 impl SparseRowsF64 {
     /// Rows processed per pass (larger inputs are done in several passes).
-    pub const ROWS: usize = 128;
+    pub const ROWS: usize = PASS_ROWS;
 
     /// Above this fraction of nonzeros a pass uses BLAS instead.
-    pub const MAX_DENSITY: f64 = 0.4;
+    pub const MAX_DENSITY: f64 = PASS_MAX_DENSITY;
 
     /// Buffers for inputs with `cols` columns (empty where the AVX-512 kernels do not
     /// run: [`product_sparse_f64`] then computes its chains one element at a time).
     pub fn new(cols: usize) -> Self {
-        let (rows, len) = if available() {
-            (Self::ROWS + 1, Self::ROWS * cols + 8)
-        } else {
-            (0, 0)
-        };
         Self {
-            cols,
-            ptr: vec![0; rows],
-            idx: vec![0; len],
-            vals: vec![0.0; len],
+            rows: RowScan::new(Self::ROWS, cols),
         }
     }
 }
@@ -1181,74 +1289,56 @@ pub fn product_sparse_f64(
     let (rows, fan_in) = x.dim();
     let fan_out = w.ncols();
     assert!(
-        w.nrows() == fan_in && out.dim() == (rows, fan_out) && sparse.cols == fan_in,
+        w.nrows() == fan_in && out.dim() == (rows, fan_out) && sparse.rows.cols == fan_in,
         "product_sparse_f64: x is {:?}, w {:?}, out {:?}, sparse rows of {} columns",
         x.dim(),
         w.dim(),
         out.dim(),
-        sparse.cols
+        sparse.rows.cols
     );
     #[cfg(target_arch = "x86_64")]
     if available()
-        && !sparse.ptr.is_empty()
+        && sparse.rows.ready()
         && rows_contiguous(&x)
         && rows_contiguous(&w)
         && rows_contiguous(&out)
         && fan_out > 0
     {
-        let (ldx, ldw, ldo) = (row_stride(&x), row_stride(&w), row_stride(&out));
+        let (ldw, ldo) = (row_stride(&w), row_stride(&out));
         const COLS: usize = 8 * avx512::SPARSE_F64_NV;
-        let mut start = 0;
-        while start < rows {
-            let len = SparseRowsF64::ROWS.min(rows - start);
-            // SAFETY: AVX-512F was detected; rows start..start + len of x exist with
-            // contiguous rows and stride ldx; the buffers hold ROWS + 1 pointers and
-            // ROWS * cols + 8 entries.
-            #[allow(unsafe_code)]
-            let nnz = unsafe {
-                avx512::csr_rows_f64(
-                    x.as_ptr().add(start * ldx),
-                    len,
-                    fan_in,
-                    ldx,
-                    &mut sparse.ptr,
-                    &mut sparse.idx,
-                    &mut sparse.vals,
-                )
-            };
+        for_each_pass(&x, &mut sparse.rows, |start, len, scan| {
             let part = ndarray::s![start..start + len, ..];
-            if nnz as f64 > SparseRowsF64::MAX_DENSITY * (len * fan_in) as f64 {
+            let Some(scan) = scan else {
                 gemm(1.0, x.slice(part), w, 0.0, out.slice_mut(part));
-            } else {
-                let (ptr, idx, vals) = (&sparse.ptr, &sparse.idx, &sparse.vals);
-                let (wp, op) = (
-                    SendPtr(w.as_ptr()),
-                    SendMut(out.as_mut_ptr().wrapping_add(start * ldo)),
-                );
-                run_blocks(len, fan_out, COLS, 4, &|rows, cols| {
-                    // SAFETY: AVX-512F was detected; the CSR buffers hold the nonzeros of
-                    // rows start..start + len, whose column indices are < fan_in = rows
-                    // of w; w and out have the shapes checked above, contiguous rows and
-                    // the strides passed; out is borrowed mutably, and each task writes
-                    // its own rows and columns of it.
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        avx512::csr_product_f64(
-                            rows,
-                            cols,
-                            ptr,
-                            idx,
-                            vals,
-                            wp.get(),
-                            ldw,
-                            op.get(),
-                            ldo,
-                        );
-                    }
-                });
-            }
-            start += len;
-        }
+                return;
+            };
+            let (ptr, idx, vals) = (&scan.ptr, &scan.idx, &scan.vals);
+            let (wp, op) = (
+                SendPtr(w.as_ptr()),
+                SendMut(out.as_mut_ptr().wrapping_add(start * ldo)),
+            );
+            run_blocks(len, fan_out, COLS, 4, &|rows, cols| {
+                // SAFETY: AVX-512F was detected; the CSR buffers hold the nonzeros of
+                // rows start..start + len, whose column indices are < fan_in = rows
+                // of w; w and out have the shapes checked above, contiguous rows and
+                // the strides passed; out is borrowed mutably, and each task writes
+                // its own rows and columns of it.
+                #[allow(unsafe_code)]
+                unsafe {
+                    avx512::csr_product_f64(
+                        rows,
+                        cols,
+                        ptr,
+                        idx,
+                        vals,
+                        wp.get(),
+                        ldw,
+                        op.get(),
+                        ldo,
+                    );
+                }
+            });
+        });
         return;
     }
     for (xr, mut or) in x.rows().into_iter().zip(out.rows_mut()) {
@@ -1276,19 +1366,12 @@ pub struct SparseColumns {
     rows: Vec<u32>,
     vals: Vec<f64>,
     /// The same nonzeros by rows, from the vectorized scan (empty without AVX-512F).
-    row_ptr: Vec<u32>,
-    row_cols: Vec<u32>,
-    row_vals: Vec<f64>,
+    scan: RowScan<f64>,
 }
 
 impl SparseColumns {
     /// Buffers for inputs of up to `max_rows` rows and `cols` columns.
     pub fn new(max_rows: usize, cols: usize) -> Self {
-        let (scan_rows, scan_len) = if available() {
-            (max_rows + 1, max_rows * cols + 8)
-        } else {
-            (0, 0)
-        };
         Self {
             cols,
             max_rows,
@@ -1296,9 +1379,7 @@ impl SparseColumns {
             cursor: vec![0; cols],
             rows: vec![0; max_rows * cols],
             vals: vec![0.0; max_rows * cols],
-            row_ptr: vec![0; scan_rows],
-            row_cols: vec![0; scan_len],
-            row_vals: vec![0.0; scan_len],
+            scan: RowScan::new(max_rows, cols),
         }
     }
 
@@ -1306,26 +1387,11 @@ impl SparseColumns {
     /// (NaN included) and their values.
     fn build(&mut self, x: &ArrayView2<'_, f64>) {
         #[cfg(target_arch = "x86_64")]
-        if available() && !self.row_ptr.is_empty() && rows_contiguous(x) {
+        if self.scan.ready() && rows_contiguous(x) {
             let n = x.nrows();
-            // SAFETY: AVX-512F was detected; x has n <= max_rows rows of `cols` columns,
-            // contiguous, with the row stride passed; the row buffers hold max_rows + 1
-            // pointers and max_rows * cols + 8 entries.
-            #[allow(unsafe_code)]
-            let nnz = unsafe {
-                avx512::csr_rows_f64(
-                    x.as_ptr(),
-                    n,
-                    self.cols,
-                    row_stride(x),
-                    &mut self.row_ptr,
-                    &mut self.row_cols,
-                    &mut self.row_vals,
-                )
-            };
-            debug_assert_eq!(nnz, self.row_ptr[n] as usize);
+            self.scan.scan(x, 0, n);
             csr_to_csc(
-                (&self.row_ptr[..=n], &self.row_cols, &self.row_vals),
+                (&self.scan.ptr[..=n], &self.scan.idx, &self.scan.vals),
                 (&mut self.ptr, &mut self.cursor),
                 (&mut self.rows, &mut self.vals),
             );
