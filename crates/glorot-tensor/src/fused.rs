@@ -1015,16 +1015,42 @@ pub fn sgd_update_sparse(
     sgd_update(input, delta, scale, w, bias);
 }
 
-/// Whether the `f64` kernels can address `a` (any strides, non-negative) and `b` (rows
-/// contiguous) and write `out` (rows contiguous).
+/// `c = a b` handed to the `f64` tiled kernel with the epilogue `epi(c, ldc)` makes, when
+/// the kernels run here and can address the operands: `a` with any non-negative strides,
+/// `b` and `c` with contiguous rows, none of them empty. False (nothing done) otherwise.
 #[cfg(target_arch = "x86_64")]
-fn f64_layouts_ok(
-    a: &ArrayView2<'_, f64>,
-    b: &ArrayView2<'_, f64>,
-    out: &ArrayViewMut2<'_, f64>,
+fn try_tiled_f64(
+    a: ArrayView2<'_, f64>,
+    b: ArrayView2<'_, f64>,
+    mut c: ArrayViewMut2<'_, f64>,
+    epi: impl FnOnce(*mut f64, usize) -> avx512::Epilogue64,
 ) -> bool {
-    let s = a.strides();
-    available() && s[0] >= 0 && s[1] >= 0 && rows_contiguous(b) && rows_contiguous(out)
+    let ((m, k), n, s) = (a.dim(), b.ncols(), a.strides());
+    debug_assert!(b.nrows() == k && c.dim() == (m, n));
+    if !(available() && s[0] >= 0 && s[1] >= 0 && rows_contiguous(&b) && rows_contiguous(&c))
+        || m == 0
+        || n == 0
+    {
+        return false;
+    }
+    let epi = epi(c.as_mut_ptr(), row_stride(&c));
+    let av = avx512::AStrided {
+        ptr: a.as_ptr(),
+        rs: s[0] as usize,
+        cs: s[1] as usize,
+    };
+    let bv = avx512::BRows {
+        ptr: b.as_ptr(),
+        ldb: row_stride(&b),
+    };
+    // SAFETY: AVX-512F was detected; a is m x k with the non-negative strides passed, b
+    // k x n and c m x n with contiguous rows and the row strides passed; c is borrowed
+    // mutably, so it overlaps neither a nor b; the epilogue addresses c.
+    #[allow(unsafe_code)]
+    unsafe {
+        gemm_auto_f64(m, n, k, av, bv, epi);
+    }
+    true
 }
 
 /// `out = a b` in `f64`, each element **one fused multiply-add chain over `k` in order,
@@ -1063,28 +1089,10 @@ pub fn product_f64(
         out.dim()
     );
     #[cfg(target_arch = "x86_64")]
-    if f64_layouts_ok(&a, &b, &out) && m > 0 && n > 0 {
-        let s = a.strides();
-        let epi = avx512::Epilogue64::Store {
-            c: out.as_mut_ptr(),
-            ldc: row_stride(&out),
-        };
-        let av = avx512::AStrided {
-            ptr: a.as_ptr(),
-            rs: s[0] as usize,
-            cs: s[1] as usize,
-        };
-        let bv = avx512::BRows {
-            ptr: b.as_ptr(),
-            ldb: row_stride(&b),
-        };
-        // SAFETY: AVX-512F was detected; a is m x k with the non-negative strides passed,
-        // b k x n and out m x n with contiguous rows and the row strides passed; out is
-        // borrowed mutably, so it overlaps neither a nor b.
-        #[allow(unsafe_code)]
-        unsafe {
-            gemm_auto_f64(m, n, k, av, bv, epi);
-        }
+    if try_tiled_f64(a, b, out.view_mut(), |c, ldc| avx512::Epilogue64::Store {
+        c,
+        ldc,
+    }) {
         return;
     }
     gemm(1.0, a, b, 0.0, out);
@@ -1120,32 +1128,16 @@ pub fn sgd_update_f64(
     let (n, inv_n, divide) = (rows as f64, 1.0 / rows as f64, !rows.is_power_of_two());
     let input_t = input.t();
     #[cfg(target_arch = "x86_64")]
-    if f64_layouts_ok(&input_t, &delta, &w) && fan_in > 0 && fan_out > 0 {
-        let s = input_t.strides();
-        let epi = avx512::Epilogue64::Sgd {
-            c: w.as_mut_ptr(),
-            ldc: row_stride(&w),
+    if try_tiled_f64(input_t, delta, w.view_mut(), |c, ldc| {
+        avx512::Epilogue64::Sgd {
+            c,
+            ldc,
             lr,
             n,
             inv_n,
             divide,
-        };
-        let av = avx512::AStrided {
-            ptr: input_t.as_ptr(),
-            rs: s[0] as usize,
-            cs: s[1] as usize,
-        };
-        let bv = avx512::BRows {
-            ptr: delta.as_ptr(),
-            ldb: row_stride(&delta),
-        };
-        // SAFETY: AVX-512F was detected; input^T is fan_in x rows with the non-negative
-        // strides passed, delta rows x fan_out and w fan_in x fan_out with contiguous rows
-        // and the row strides passed; w is borrowed mutably, so it overlaps neither.
-        #[allow(unsafe_code)]
-        unsafe {
-            gemm_auto_f64(fan_in, fan_out, rows, av, bv, epi);
         }
+    }) {
         return;
     }
     let mut g = ndarray::Array2::zeros((fan_in, fan_out));
