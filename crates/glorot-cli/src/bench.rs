@@ -470,26 +470,9 @@ fn gemm_bench<F: Compute>(opts: &BenchOpts, setup: &Setup) -> Result<()> {
             let (lo, hi) = (b * batch, ((b + 1) * batch).min(n));
             let rows = hi - lo;
             let xb = x.slice(s![lo..hi, ..]);
-            let mut k = 0;
             // Forward: h_{l+1} = h_l @ W_l.
-            for l in 0..depth {
-                let t = Instant::now();
-                let (done, rest) = bufs.acts.split_at_mut(l);
-                let input = if l == 0 {
-                    xb
-                } else {
-                    done[l - 1].slice(s![..rows, ..])
-                };
-                gemm(
-                    F::one(),
-                    input,
-                    weights[l],
-                    F::zero(),
-                    rest[0].slice_mut(s![..rows, ..]),
-                );
-                times[k] += t.elapsed();
-                k += 1;
-            }
+            forward_products(xb, &weights, &mut bufs.acts, &mut times[..depth]);
+            let mut k = depth;
             // Backward, from the top: gW_l = h_l^T @ d_l, then d_{l-1} = d_l @ W_l^T.
             for l in (0..depth).rev() {
                 let t = Instant::now();
@@ -527,24 +510,12 @@ fn gemm_bench<F: Compute>(opts: &BenchOpts, setup: &Setup) -> Result<()> {
         let vn = val_x.nrows();
         for lo in (0..vn).step_by(val_rows) {
             let hi = (lo + val_rows).min(vn);
-            let rows = hi - lo;
-            for l in 0..depth {
-                let t = Instant::now();
-                let (done, rest) = bufs.val_acts.split_at_mut(l);
-                let input = if l == 0 {
-                    val_x.slice(s![lo..hi, ..])
-                } else {
-                    done[l - 1].slice(s![..rows, ..])
-                };
-                gemm(
-                    F::one(),
-                    input,
-                    weights[l],
-                    F::zero(),
-                    rest[0].slice_mut(s![..rows, ..]),
-                );
-                times[3 * depth - 1 + l] += t.elapsed();
-            }
+            forward_products(
+                val_x.slice(s![lo..hi, ..]),
+                &weights,
+                &mut bufs.val_acts,
+                &mut times[3 * depth - 1..4 * depth - 1],
+            );
         }
         (train, vstart.elapsed().as_secs_f64())
     };
@@ -685,6 +656,34 @@ fn process_cpu_seconds() -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
+}
+
+/// The forward pass's products alone, `acts[l] = input_l @ weights[l]` on the leading
+/// `x.nrows()` rows of each buffer, each product's wall time added to `times[l]`.
+fn forward_products<F: Float>(
+    x: ArrayView2<'_, F>,
+    weights: &[ArrayView2<'_, F>],
+    acts: &mut [Array2<F>],
+    times: &mut [Duration],
+) {
+    let rows = x.nrows();
+    for l in 0..weights.len() {
+        let t = Instant::now();
+        let (done, rest) = acts.split_at_mut(l);
+        let input = if l == 0 {
+            x
+        } else {
+            done[l - 1].slice(s![..rows, ..])
+        };
+        gemm(
+            F::one(),
+            input,
+            weights[l],
+            F::zero(),
+            rest[0].slice_mut(s![..rows, ..]),
+        );
+        times[l] += t.elapsed();
+    }
 }
 
 /// Peak resident set size of this process so far (`VmHWM` in `/proc/self/status`), KiB.
