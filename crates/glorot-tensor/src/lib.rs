@@ -23,7 +23,7 @@
 //! - **Bugs panic, data errors return.** A shape mismatch is a programmer error: it
 //!   panics with both shapes, at the caller's line (`#[track_caller]`), as documented in
 //!   each function's `# Panics`. Bad parameters (a negative standard deviation) and
-//!   LAPACK failures are [`Error`]s.
+//!   unknown activation names are [`Error`]s.
 //!
 //! # Example
 //!
