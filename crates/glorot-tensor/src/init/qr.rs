@@ -2,8 +2,8 @@
 //!
 //! The orthogonal initializer needs the `Q` factor of a tall matrix of standard normal
 //! draws. This is the textbook unblocked algorithm (Golub and Van Loan, *Matrix
-//! Computations*, 4th ed., algorithms 5.2.1 and 5.1.5) with LAPACK's reflector
-//! convention (`dlarfg`): column `j` is mapped onto `beta e_j` with
+//! Computations*, chapter 5: Householder QR, then `Q` by backward accumulation) with
+//! LAPACK's reflector convention (`dlarfg`): column `j` is mapped onto `beta e_j` with
 //! `beta = -sign(x_j) ||x||`, and a column that is already zero below the diagonal gets
 //! no reflection at all. LAPACK's blocked `dgeqrf`/`dorgqr` compute the same factors up
 //! to rounding (`tests/suite/init.rs` compares against values LAPACK gave).
