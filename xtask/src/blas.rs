@@ -25,7 +25,7 @@ const LIB_DIRS: &[&str] = &[
 ];
 
 const INSTALL_HELP: &str = "\
-glorot needs the system OpenBLAS library (with its LAPACK routines) and pkg-config.
+glorot needs the system OpenBLAS library and pkg-config.
 Install it, then run the command again:
   Debian / Ubuntu:  sudo apt-get install -y libopenblas-dev pkg-config
   Fedora:           sudo dnf install -y openblas-devel pkgconf-pkg-config
@@ -79,14 +79,14 @@ fn found() -> bool {
     }
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-fn is_debian_like() -> bool {
+pub(crate) fn is_debian_like() -> bool {
     std::fs::read_to_string("/etc/os-release").is_ok_and(|s| {
         s.lines().any(|l| {
             (l.starts_with("ID=") || l.starts_with("ID_LIKE="))
@@ -95,7 +95,7 @@ fn is_debian_like() -> bool {
     })
 }
 
-fn which(program: &str) -> bool {
+pub(crate) fn which(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }

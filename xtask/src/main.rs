@@ -5,6 +5,9 @@
 //! - `cargo xtask test [ARGS]`: checks the system BLAS, then `cargo test --workspace ARGS`.
 //! - `cargo xtask ci`: what CI runs, cheapest first: fmt, clippy, doc, tests.
 //! - `cargo xtask bench [ARGS]`: the side-by-side benchmark (see `bench/README.md`).
+//! - `cargo xtask standalone`: builds and runs a crate outside the workspace that uses
+//!   `glorot-tensor` as its README says, with Debian's reference BLAS (see
+//!   `standalone.rs`).
 //!
 //! xtask itself depends on no BLAS crate, so it always builds and can tell the
 //! user how to install OpenBLAS before anything that links it is compiled.
@@ -19,6 +22,7 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod blas;
+mod standalone;
 
 const USAGE: &str = "\
 usage: cargo xtask <command> [args]
@@ -28,7 +32,9 @@ commands:
                       (ARGS go to `glorot experiments`; try `cargo xtask experiments --help`;
                       --keep-openblas-env keeps OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE)
   test [ARGS]         run the whole test suite (ARGS go to `cargo test`)
-  ci                  fmt --check, clippy -D warnings, doc -D warnings, tests
+  ci                  fmt --check, clippy -D warnings, doc -D warnings, tests, standalone
+  standalone          glorot-tensor from a crate outside the workspace, as its README says,
+                      with Debian's reference BLAS (installs it when run as root)
   bench [ARGS]        NumPy / PyTorch / JAX / GEMM-bound benchmark side by side
 ";
 
@@ -58,6 +64,7 @@ fn run(args: &[String]) -> Result<()> {
             cargo(&[&["test", "--workspace"], as_strs(rest).as_slice()].concat())
         }
         "ci" => ci(),
+        "standalone" => standalone::run(),
         "bench" => {
             blas::ensure()?;
             bench::run(rest)
@@ -128,7 +135,8 @@ fn ci() -> Result<()> {
     let mut doc = cargo_cmd(&["doc", "--workspace", "--no-deps"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     status(&mut doc)?;
-    cargo(&["test", "--workspace"])
+    cargo(&["test", "--workspace"])?;
+    standalone::run()
 }
 
 fn as_strs(args: &[String]) -> Vec<&str> {

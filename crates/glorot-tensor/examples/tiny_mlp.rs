@@ -8,6 +8,11 @@
 //! ```text
 //! cargo run -p glorot-tensor --example tiny_mlp
 //! ```
+//!
+//! Outside the workspace it needs exactly the dependencies the crate's README lists
+//! (glorot-tensor, ndarray, rand, rand_chacha and a BLAS provider, whose `extern crate`
+//! line replaces `blas_src` below when it is not OpenBLAS); `cargo xtask standalone`
+//! builds it that way with the reference BLAS.
 #![allow(clippy::print_stdout)] // an example program reports on stdout
 
 extern crate blas_src;

@@ -24,15 +24,4 @@ pub enum Error {
         /// The string that was given.
         name: String,
     },
-    /// The QR decomposition behind the orthogonal initializer failed in LAPACK.
-    #[error("QR decomposition of a {rows}x{cols} matrix failed for the orthogonal initializer")]
-    Qr {
-        /// Rows of the matrix that was decomposed.
-        rows: usize,
-        /// Columns of the matrix that was decomposed.
-        cols: usize,
-        /// The LAPACK error reported by ndarray-linalg.
-        #[source]
-        source: ndarray_linalg::error::LinalgError,
-    },
 }

@@ -12,10 +12,8 @@
 /// first, so destructure (`|&v| v.to_f64()`); the path form `F::to_f64(x)` is ambiguous,
 /// write `Float::to_f64(x)`.
 ///
-/// `ndarray_linalg::Lapack` is deliberately not a supertrait: its `Scalar` methods
-/// (`exp`, `sqrt`, `abs`, ...) and `FromPrimitive::from_f64` would make `x.exp()` and
-/// `F::from_f64` ambiguous in every generic function. The one LAPACK user, the
-/// orthogonal initializer, works in `f64`.
+/// The orthogonal initializer's QR decomposition works in `f64` whatever the element
+/// type, so no linear-algebra trait beyond [`ndarray::LinalgScalar`] is needed here.
 ///
 /// ```
 /// use glorot_tensor::Float;

@@ -1,11 +1,12 @@
 //! Weight initializers, seeded through the caller's random generator.
 
-use ndarray::{Array2, ArrayViewMut2, s};
-use ndarray_linalg::QR;
+use ndarray::{Array2, ArrayViewMut2};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::{Error, Float};
+
+mod qr;
 
 /// How to initialize a weight matrix `w: (fan_in, fan_out)`, the notebook's layout for
 /// `x @ w`.
@@ -56,9 +57,9 @@ pub enum Init {
     /// LeCun normal: `N(0, 1 / fan_in)`, not truncated.
     LecunNormal,
     /// Orthogonal (Saxe et al. 2014): a standard normal matrix made orthogonal by a QR
-    /// decomposition (ndarray-linalg, LAPACK, computed in `f64`), with the columns of `Q`
-    /// multiplied by the signs of `diag(R)` so the result is uniformly (Haar) distributed,
-    /// then scaled by `gain`. For `fan_in >= fan_out` the columns are orthonormal
+    /// decomposition (Householder reflections written in this crate, computed in `f64`;
+    /// no LAPACK), with the columns of `Q` multiplied by the signs of `diag(R)` so the
+    /// result is uniformly (Haar) distributed, then scaled by `gain`. For `fan_in >= fan_out` the columns are orthonormal
     /// (`w^T w = gain^2 I`); otherwise the rows are (`w w^T = gain^2 I`). PyTorch's
     /// `orthogonal_` does the same.
     Orthogonal {
@@ -72,8 +73,7 @@ impl Init {
     ///
     /// # Errors
     /// [`Error::InvalidInitParameter`] for a non-finite mean, a negative or non-finite
-    /// `std`, or a non-finite `gain`; [`Error::Qr`] if LAPACK fails (only
-    /// [`Init::Orthogonal`]). On error `w` is left unchanged.
+    /// `std`, or a non-finite `gain`. On error `w` is left unchanged.
     pub fn fill<F: Float, R: Rng + ?Sized>(
         &self,
         mut w: ArrayViewMut2<F>,
@@ -99,7 +99,7 @@ impl Init {
             Init::Zero => w.fill(F::zero()),
             Init::Orthogonal { gain } => {
                 check_finite("gain", gain)?;
-                let q = orthogonal(fan_in, fan_out, rng)?;
+                let q = orthogonal(fan_in, fan_out, rng);
                 ndarray::Zip::from(&mut w)
                     .and(&q)
                     .for_each(|w, &q| *w = F::from_f64(gain * q));
@@ -173,13 +173,9 @@ fn fill_normal<F: Float, R: Rng + ?Sized>(
 }
 
 /// A `(rows, cols)` matrix with orthonormal columns (rows >= cols) or rows (rows < cols).
-fn orthogonal<R: Rng + ?Sized>(
-    rows: usize,
-    cols: usize,
-    rng: &mut R,
-) -> Result<Array2<f64>, Error> {
+fn orthogonal<R: Rng + ?Sized>(rows: usize, cols: usize, rng: &mut R) -> Array2<f64> {
     if rows == 0 || cols == 0 {
-        return Ok(Array2::zeros((rows, cols)));
+        return Array2::zeros((rows, cols));
     }
     // Decompose the tall orientation, so Q has min(rows, cols) orthonormal columns.
     let (m, n) = if rows >= cols {
@@ -188,19 +184,13 @@ fn orthogonal<R: Rng + ?Sized>(
         (cols, rows)
     };
     let a = Array2::<f64>::from_shape_simple_fn((m, n), || StandardNormal.sample(rng));
-    let (q, r) = a.qr().map_err(|source| Error::Qr {
-        rows: m,
-        cols: n,
-        source,
-    })?;
-    // ndarray-linalg returns the reduced factors: q (m, k), r (k, n), k = min(m, n) = n.
-    let k = n;
-    let mut q = q.slice(s![.., ..k]).to_owned();
-    for j in 0..k {
+    // The reduced factors: q (m, n), r (n, n).
+    let qr::ThinQr { mut q, r } = qr::thin_qr(a.view());
+    for j in 0..n {
         // The sign of diag(R): a zero diagonal (probability zero) keeps the column.
         if r[[j, j]] < 0.0 {
             q.column_mut(j).mapv_inplace(|v| -v);
         }
     }
-    Ok(if rows >= cols { q } else { q.reversed_axes() })
+    if rows >= cols { q } else { q.reversed_axes() }
 }

@@ -23,7 +23,7 @@
 //! - **Bugs panic, data errors return.** A shape mismatch is a programmer error: it
 //!   panics with both shapes, at the caller's line (`#[track_caller]`), as documented in
 //!   each function's `# Panics`. Bad parameters (a negative standard deviation) and
-//!   LAPACK failures are [`Error`]s.
+//!   unknown activation names are [`Error`]s.
 //!
 //! # Example
 //!
@@ -122,83 +122,56 @@
 //!
 //! # Performance
 //!
-//! The training step's hot path is [`fused`] (measured in `docs/performance.md` at the
-//! workspace root); the numbers below are for [`gemm`] alone, through OpenBLAS.
-//!
-//! `benches/gemm.rs` times the products of one training step at the notebook's shapes
-//! (batch 32, 64, 128 against 784x500, 500x500 and 500x10, with the transposed
-//! products backpropagation uses) and prints GFLOP/s:
+//! The training step's hot path is [`fused`]; [`gemm`] goes through whichever BLAS the
+//! final binary links. `benches/gemm.rs` times the products of one training step at the
+//! notebook's shapes (batch 32, 64, 128 against 784x500, 500x500 and 500x10, with the
+//! transposed products backpropagation uses) and prints GFLOP/s:
 //!
 //! ```text
 //! cargo bench -p glorot-tensor --bench gemm
 //! ```
 //!
-//! Measured once on the 2-core development machine (AMD EPYC with AVX-512, 2 cores, a
-//! machine shared with other jobs, so expect +-20 % between runs), Debian's OpenBLAS
-//! 0.3.21 (pthread build, 2 threads), release profile. Criterion's `thrpt` line counts
-//! one element per floating-point operation (`2 m k n` per product), so its Gelem/s is
-//! GFLOP/s; the table below is the bench's own summary (median of 7 timed runs):
-//!
-//! ```text
-//! product    batch      m x k x n      f32      f64
-//! x*w0          32     32x784x500     49.3     20.6
-//! h1*w1         32     32x500x500     52.2     23.9
-//! h2*w2         32      32x500x10     30.8     19.5
-//! xT*del0       32     784x32x500     17.9     10.4
-//! h1T*del1      32     500x32x500     21.1      9.6
-//! h2T*del2      32      500x32x10     33.8     17.4
-//! del2*w2T      32      32x10x500     35.8     22.4
-//! del1*w1T      32     32x500x500     50.1     29.0
-//! x*w0          64     64x784x500     88.5     33.9
-//! h1*w1         64     64x500x500     79.0     42.9
-//! h2*w2         64      64x500x10     18.0     15.6
-//! xT*del0       64     784x64x500     79.2     39.0
-//! h1T*del1      64     500x64x500     59.2     32.6
-//! h2T*del2      64      500x64x10     13.8     10.4
-//! del2*w2T      64      64x10x500     23.6     15.7
-//! del1*w1T      64     64x500x500     52.2     25.4
-//! x*w0         128    128x784x500     63.3     27.5
-//! h1*w1        128    128x500x500     58.4     29.5
-//! h2*w2        128     128x500x10     13.2     16.8
-//! xT*del0      128    784x128x500     82.8     40.0
-//! h1T*del1     128    500x128x500     82.6     40.4
-//! h2T*del2     128     500x128x10     23.3     14.1
-//! del2*w2T     128     128x10x500     37.1     26.4
-//! del1*w1T     128    128x500x500     79.5     37.4
-//! ```
-//!
-//! What it says: the three large products run at 20-40 GFLOP/s in `f64` and about twice
-//! that in `f32`; the weight-gradient products at batch 32 (`k = 32`, a thin inner
-//! dimension) are the slowest large ones (10 GFLOP/s in `f64`), and the 10-column
-//! products are small enough that call overhead and threading dominate. At batch 32 the
-//! eight products of one `f64` training step (99 MFLOP) take about 6.5 ms by this table,
-//! most of it in the two thin weight-gradient products.
+//! Numbers depend on the machine and the BLAS provider; measurements on one machine, with
+//! Debian's OpenBLAS, are in `docs/performance.md` at the workspace root.
 //!
 //! # Using this crate without the rest of glorot
 //!
-//! The crate has no glorot dependencies. In another project:
+//! The crate has no glorot dependencies and chooses no BLAS library: ndarray's `blas`
+//! feature calls `cblas_sgemm`/`cblas_dgemm`, and the final binary links a provider.
+//! `README.md` next to `Cargo.toml` lists every dependency with a complete program;
+//! `cargo xtask standalone` builds that program outside the workspace, with a different
+//! BLAS than the workspace's, on every CI run. In short:
 //!
 //! ```toml
 //! [dependencies]
-//! glorot-tensor = { path = "../glorot/crates/glorot-tensor" }  # or a git dependency
+//! glorot-tensor = { path = "../glorot/crates/glorot-tensor" }
 //! ndarray = "0.17"
 //! rand = "0.9"
+//! # A seeded, portable generator, as the examples use (any rand 0.9 `Rng` works).
+//! rand_chacha = "0.9"
 //!
-//! # In the binary (or as dev-dependencies for tests and examples): the BLAS provider.
+//! # One BLAS provider, in the binary (or as dev-dependencies for tests and examples).
+//! # OpenBLAS (Debian: apt-get install libopenblas-dev pkg-config):
 //! blas-src = { version = "0.14", features = ["openblas"] }
 //! openblas-src = { version = "0.10", default-features = false, features = ["cblas", "system"] }
+//! # or the reference BLAS (Debian: apt-get install libblas-dev liblapack-dev gfortran):
+//! netlib-src = { version = "0.9", default-features = false, features = ["system"] }
 //! ```
 //!
-//! and in the binary's `main.rs` (and in each test or example file), so the linker finds
-//! `cblas_dgemm`:
+//! and at the top of the binary's `main.rs` (and of each test, example or bench file,
+//! each a separate link target), so that the provider is linked at all:
 //!
 //! ```text
-//! extern crate blas_src;
+//! extern crate blas_src; // with blas-src (OpenBLAS, MKL, BLIS, Accelerate)
+//! extern crate netlib_src; // with the reference BLAS through netlib-src
 //! ```
 //!
-//! With the `system` feature, OpenBLAS comes from the system (`apt-get install
-//! libopenblas-dev` on Debian/Ubuntu); the orthogonal initializer also needs its LAPACK
-//! (ndarray-linalg is built with `openblas-system`). Thread count follows OpenBLAS's
+//! The provider libraries come from the system (the `system` features); glorot-tensor
+//! itself needs no system package. Two traps, both explained in the README: `blas-src`'s
+//! own `netlib` feature links `libcblas`, which Debian does not ship (its reference
+//! `libblas` contains CBLAS), hence `netlib-src` directly; and on Debian, with OpenBLAS
+//! also installed, `-lblas` links OpenBLAS through `update-alternatives` unless the
+//! linker is pointed at `/usr/lib/<multiarch>/blas`. OpenBLAS's thread count follows
 //! `OPENBLAS_NUM_THREADS`.
 //!
 //! Calling conventions for the [`Float`] trait: write `F::from_f64(0.5)` for constants,

@@ -10,8 +10,9 @@
 
 use glorot_tensor::{Error, Float, Init};
 use ndarray::{Array2, ArrayView2};
+use rand_distr::{Distribution, StandardNormal};
 
-use super::common::rng;
+use super::common::{assert_close, eps, rng};
 
 /// (mean, variance, max |w|) of the entries, computed in f64.
 fn stats<F: Float>(w: ArrayView2<F>) -> (f64, f64, f64) {
@@ -104,9 +105,11 @@ fn zero<F: Float>() {
     assert!(w.iter().all(|&v| v == F::zero()));
 }
 
-/// ||W^T W - gain^2 I||_max (or W W^T for wide W) against rounding: each entry is a dot
-/// product of up to 784 terms, so about 784 * eps of the element type (f32 rounding of the
-/// f64 result dominates for f32).
+/// ||W^T W - gain^2 I||_max (or W W^T for wide W) against rounding, relative to gain^2:
+/// the f64 QR's own error, at most one rounding per term of a dot product of up to
+/// max(rows, cols) terms (max(rows, cols) * eps_f64; measured 4.4e-15 at 300x40, 5.6e-15
+/// at 784x500), plus for f32 the rounding of each entry to f32 (a relative eps_f32 / 2 on
+/// both factors of every product, at most eps_f32 over a column of norm one).
 fn orthogonal<F: Float>() {
     for (rows, cols, gain) in [
         (64, 64, 1.0),
@@ -126,7 +129,7 @@ fn orthogonal<F: Float>() {
         };
         let k = rows.min(cols);
         assert_eq!(g.dim(), (k, k));
-        let tol = 4.0 * rows.max(cols) as f64 * F::epsilon().to_f64() * gain * gain;
+        let tol = gain * gain * (rows.max(cols) as f64 * f64::EPSILON + 2.0 * eps::<F>());
         let worst = g
             .indexed_iter()
             .map(|((i, j), &v)| (v - if i == j { gain * gain } else { 0.0 }).abs())
@@ -136,6 +139,89 @@ fn orthogonal<F: Float>() {
             "{rows}x{cols} ({}): ||Q^T Q - g^2 I||_max = {worst:e} > {tol:e}",
             F::NAME
         );
+    }
+}
+
+/// `Init::Orthogonal` as it was before the QR moved into the crate:
+/// `(rows, cols, gain, seed, w row by row)`, printed with `{:?}` (shortest round-trip
+/// form) by the ndarray-linalg implementation (LAPACK `dgeqrf`/`dorgqr` from Debian's
+/// OpenBLAS 0.3.21) at commit bed0af9, as
+/// `Init::Orthogonal { gain }.weights::<f64, _>(rows, cols, &mut ChaCha8Rng::seed_from_u64(seed))`.
+/// Tall, wide (with a gain) and square shapes; the last one is `orthogonal_two_by_two`'s.
+#[rustfmt::skip]
+const LAPACK_ORTHOGONAL: &[(usize, usize, f64, u64, &[f64])] = &[
+    (4, 3, 1.0, 2026, &[
+        0.18814106291742383, -0.14860822767290768, -0.9700398104190032,
+        -0.5355672105794947, -0.6500362816635727, -0.026082545725583144,
+        0.7034566147763875, -0.0020637483585313667, 0.1083241183825788,
+        -0.42769088665033045, 0.7452275948538312, -0.2158896764261187,
+    ]),
+    (3, 5, 1.5, 2027, &[
+        -0.88551770876885, 0.6432882843560717, 0.1186640451711842, -0.9364060650202659, -0.40137401067316214,
+        0.7602960190726487, 1.0295747952083079, -0.685490958325726, 0.060863715427433365, -0.37191861831871154,
+        0.11526677599637156, -0.70930351271624, -1.0606296074351311, -0.7736917546390272, 0.10033943310278066,
+    ]),
+    (4, 4, 1.0, 2028, &[
+        -0.49488184084633424, 0.4769411471455999, 0.22828429707376965, -0.6895689852868367,
+        0.33202555663805633, -0.04147540460202319, 0.941299742190954, 0.044649926131304175,
+        0.14621181861594074, 0.8639150338117108, -0.03630362783940464, 0.4805777409086149,
+        -0.7896031265368392, -0.15638972896788386, 0.24601447450602673, 0.5399500287712963,
+    ]),
+    (2, 2, 1.0, 1, &[
+        -0.5763031950827402, -0.8172359679660613,
+        0.8172359679660613, -0.5763031950827401,
+    ]),
+];
+
+/// The Householder QR gives LAPACK's matrices up to rounding: the sign-corrected thin QR
+/// of a full-rank matrix is unique, so only the order of operations differs. 1e-14 is
+/// about 50 ulps of entries below 1.5 (LAPACK's blocked and this unblocked algorithm
+/// round differently; measured differences are up to 5e-16). f32 is the same draws
+/// rounded (`seeded_and_precision_independent`).
+#[test]
+fn orthogonal_matches_lapack() {
+    for &(rows, cols, gain, seed, expected) in LAPACK_ORTHOGONAL {
+        let w: Array2<f64> = Init::Orthogonal { gain }
+            .weights(rows, cols, &mut rng(seed))
+            .unwrap();
+        assert_eq!(w.len(), expected.len());
+        for (k, (&got, &want)) in w.iter().zip(expected).enumerate() {
+            assert_close(
+                &format!("{rows}x{cols} entry ({}, {})", k / cols, k % cols),
+                got,
+                want,
+                1e-14,
+            );
+        }
+    }
+}
+
+/// A 2x2 case checked by hand. Seed 1 draws (ChaCha8, rand_distr's ziggurat, row by row)
+/// a = [[-0.23485, -1.41082], [0.33303, -1.12677]]. Gram-Schmidt: the first column has
+/// norm sqrt(0.055153 + 0.110908) = 0.40751, so q0 = (c, s) = (-0.57630, 0.81724); q1 is
+/// the unit vector orthogonal to q0 on the side of the second column (diag(R) >= 0):
+/// (-s, c) = (-0.81724, -0.57630), whose dot product with (-1.41082, -1.12677) is
+/// 1.15297 + 0.64936 = 1.80233 > 0. So w = [[c, -s], [s, c]], checked here to full
+/// precision from the draws themselves.
+fn orthogonal_two_by_two<F: Float>() {
+    let mut draws = rng(1);
+    let a: [f64; 4] = std::array::from_fn(|_| StandardNormal.sample(&mut draws));
+    for (got, by_hand) in a.into_iter().zip([-0.23485, -1.41082, 0.33303, -1.12677]) {
+        assert_close("draw", got, by_hand, 1e-5);
+    }
+    let norm = a[0].hypot(a[2]);
+    let (c, s) = (a[0] / norm, a[2] / norm);
+    assert_close("|a0|", norm, 0.40751, 1e-5);
+    assert_close("r11", -s * a[1] + c * a[3], 1.80233, 1e-5);
+    let expected = [[c, -s], [s, c]];
+    let w: Array2<F> = Init::Orthogonal { gain: 1.0 }
+        .weights(2, 2, &mut rng(1))
+        .unwrap();
+    for (i, row) in expected.iter().enumerate() {
+        for (j, &want) in row.iter().enumerate() {
+            let what = format!("w[{i}, {j}] ({})", F::NAME);
+            assert_close(&what, w[[i, j]].to_f64(), want, 4.0 * eps::<F>());
+        }
     }
 }
 
@@ -222,6 +308,7 @@ crate::both_floats!(
     he_and_lecun_normal,
     zero,
     orthogonal,
+    orthogonal_two_by_two,
     seeded_and_precision_independent,
     invalid_parameters,
     empty_shapes,
