@@ -142,14 +142,15 @@ impl Activation {
     }
 
     /// `row[j] = f(row[j] + bias[j])`, the same operations as the strided path above. In
-    /// `f64`, `tanh` goes through [`crate::fused::tanh_f64_slice`]: 8 lanes at a time, bit
-    /// for bit GNU libc 2.36's `tanh` (see there).
+    /// `f64`, `tanh` goes through [`crate::fused::tanh_f64_slice`] with
+    /// [`Isa::default_for_process`](crate::isa::Isa::default_for_process): 8 lanes at a
+    /// time with AVX-512, bit for bit GNU libc 2.36's `tanh` (see there).
     fn bias_row<F: Float>(self, row: &mut [F], bias: &[F]) {
         if let (Activation::Tanh, Some(r)) = (self, F::as_f64_slice_mut(row)) {
             for (z, &b) in r.iter_mut().zip(F::as_f64_slice(bias).unwrap_or(&[])) {
                 *z += b;
             }
-            crate::fused::tanh_f64_slice(r);
+            crate::fused::tanh_f64_slice(crate::isa::Isa::default_for_process(), r);
             return;
         }
         let pairs = row.iter_mut().zip(bias);
