@@ -52,7 +52,6 @@ mod tests {
             f32::MIN,
         ]);
         for (isa, act) in Isa::supported()
-            .into_iter()
             .flat_map(|i| [Activation::Tanh, Activation::Sigmoid, Activation::Relu].map(|a| (i, a)))
         {
             let mut ys = xs.clone();

@@ -247,10 +247,7 @@ mod tests {
     /// On every instruction set this machine has.
     #[test]
     fn forward_matches_the_naive_product_for_every_activation() {
-        for (isa, &(m, k, n)) in Isa::supported()
-            .into_iter()
-            .flat_map(|i| SHAPES.iter().map(move |s| (i, s)))
-        {
+        for (isa, &(m, k, n)) in Isa::supported().flat_map(|i| SHAPES.iter().map(move |s| (i, s))) {
             let x = mat(m, k, 1);
             let w = mat(k, n, 2).mapv(|v| v * 0.1);
             let b = Array1::from_shape_fn(n, |j| j as f32 * 0.01 - 0.2);
@@ -284,10 +281,7 @@ mod tests {
 
     #[test]
     fn backward_input_matches_gemm_then_derivative() {
-        for (isa, &(m, k, n)) in Isa::supported()
-            .into_iter()
-            .flat_map(|i| SHAPES.iter().map(move |s| (i, s)))
-        {
+        for (isa, &(m, k, n)) in Isa::supported().flat_map(|i| SHAPES.iter().map(move |s| (i, s))) {
             // delta: (m, n), w: (k, n), a/out: (m, k).
             let delta = mat(m, n, 3);
             let w = mat(k, n, 4);
@@ -320,10 +314,7 @@ mod tests {
 
     #[test]
     fn update_matches_the_unfused_update() {
-        for (isa, &(m, k, n)) in Isa::supported()
-            .into_iter()
-            .flat_map(|i| SHAPES.iter().map(move |s| (i, s)))
-        {
+        for (isa, &(m, k, n)) in Isa::supported().flat_map(|i| SHAPES.iter().map(move |s| (i, s))) {
             let x = mat(m, k, 6);
             let d = mat(m, n, 7);
             let w0 = mat(k, n, 8);

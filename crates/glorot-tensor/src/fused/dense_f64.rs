@@ -209,10 +209,7 @@ mod tests {
             x.iter().zip(y).all(|(a, b)| a.to_bits() == b.to_bits())
         };
         let cases = [(32, 500, 500), (7, 33, 13), (130, 40, 5), (3, 9, 40)];
-        for (isa, (m, k, n)) in Isa::supported()
-            .into_iter()
-            .flat_map(|i| cases.map(|c| (i, c)))
-        {
+        for (isa, (m, k, n)) in Isa::supported().flat_map(|i| cases.map(|c| (i, c))) {
             // The portable products are BLAS's: equal up to rounding only.
             let exact = isa.accelerated();
             let a = Array2::from_shape_fn((m, k), |(i, j)| ((i * 31 + j * 17) as f64 * 0.1).sin());

@@ -136,9 +136,8 @@ mod tests {
     /// also across passes of `SparseInput::ROWS` rows and for dense passes.
     #[test]
     fn sparse_kernels_equal_the_dense_ones_bit_for_bit() {
-        for (isa, (rows, density)) in Isa::supported()
-            .into_iter()
-            .flat_map(|i| [(32, 5), (300, 3), (7, 1)].map(|c| (i, c)))
+        for (isa, (rows, density)) in
+            Isa::supported().flat_map(|i| [(32, 5), (300, 3), (7, 1)].map(|c| (i, c)))
         {
             let x = Array2::from_shape_fn((rows, 90), |(i, j)| {
                 if (i * 5 + j * 3) % density == 0 {

@@ -136,10 +136,7 @@ mod tests {
     #[test]
     fn sparse_f64_product_is_the_stated_chain_for_any_thread_count() {
         let cases = [(32, 5, 150), (300, 4, 70), (7, 5, 9), (40, 1, 33)];
-        for (isa, (rows, density, cols)) in Isa::supported()
-            .into_iter()
-            .flat_map(|i| cases.map(|c| (i, c)))
-        {
+        for (isa, (rows, density, cols)) in Isa::supported().flat_map(|i| cases.map(|c| (i, c))) {
             let x = Array2::from_shape_fn((rows, 90), |(i, j)| {
                 if (i * 5 + j * 3) % density == 0 {
                     ((i + 2 * j) % 17) as f64 / 17.0 + 1e-3

@@ -239,10 +239,7 @@ mod tests {
     /// capacity and a width that is not a multiple of the scan's 8 lanes.
     #[test]
     fn sparse_columns_are_the_nonzeros_by_column() {
-        for (isa, rows) in Isa::supported()
-            .into_iter()
-            .flat_map(|i| [1, 5, 32, 40].map(|r| (i, r)))
-        {
+        for (isa, rows) in Isa::supported().flat_map(|i| [1, 5, 32, 40].map(|r| (i, r))) {
             let x = Array2::from_shape_fn((rows, 37), |(i, j)| match (i * 7 + j * 3) % 5 {
                 0 => (i + j) as f64 + 0.5,
                 1 if i == j => f64::NAN,
