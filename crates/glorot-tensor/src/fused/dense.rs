@@ -7,6 +7,8 @@ use crate::Activation;
 #[cfg(doc)]
 use crate::gemm;
 use crate::isa::Isa;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::Transposes;
 
 /// Buffers [`linear_backward_input`] transposes through, for up to [`Scratch::ROWS`]
 /// rows at a time. Made once per model, for the instruction set the kernel will run
@@ -14,10 +16,9 @@ use crate::isa::Isa;
 #[derive(Clone, Debug)]
 pub struct Scratch {
     pub(crate) width: usize,
+    /// `delta^T` and the product's transpose, `ROWS` columns each.
     #[cfg(target_arch = "x86_64")]
-    pub(crate) transposed_delta: Vec<f32>,
-    #[cfg(target_arch = "x86_64")]
-    pub(crate) transposed_out: Vec<f32>,
+    pub(crate) transposes: Transposes<f32>,
 }
 
 impl Scratch {
@@ -27,20 +28,12 @@ impl Scratch {
     /// Buffers for matrices up to `max_width` columns wide, for the kernels of `isa`
     /// (empty for an instruction set without kernels of its own).
     pub fn new(isa: Isa, max_width: usize) -> Self {
-        #[cfg(target_arch = "x86_64")]
-        let len = if isa.accelerated() {
-            Self::ROWS * max_width
-        } else {
-            0
-        };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = isa;
         Self {
             width: max_width,
             #[cfg(target_arch = "x86_64")]
-            transposed_delta: vec![0.0; len],
-            #[cfg(target_arch = "x86_64")]
-            transposed_out: vec![0.0; len],
+            transposes: Transposes::new(isa, max_width, Self::ROWS),
         }
     }
 }

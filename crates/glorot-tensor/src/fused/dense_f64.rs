@@ -7,6 +7,8 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 use super::set_threads;
 use crate::gemm;
 use crate::isa::Isa;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::Transposes;
 
 /// Buffers [`product_nt_f64`] transposes through (for up to [`ScratchF64::ROWS`] rows at
 /// a time, with vector kernels) or [`sgd_update_f64`] stores the gradient in (with
@@ -15,10 +17,9 @@ use crate::isa::Isa;
 #[derive(Clone, Debug)]
 pub struct ScratchF64 {
     pub(crate) width: usize,
+    /// `a^T` and the product's transpose, `ROWS` columns each.
     #[cfg(target_arch = "x86_64")]
-    pub(crate) transposed_a: ndarray::Array2<f64>,
-    #[cfg(target_arch = "x86_64")]
-    pub(crate) transposed_out: ndarray::Array2<f64>,
+    pub(crate) transposes: Transposes<f64>,
     /// `width * width` elements for the portable [`sgd_update_f64`], else empty.
     pub(crate) gradient: Vec<f64>,
 }
@@ -29,16 +30,11 @@ impl ScratchF64 {
 
     /// Buffers for matrices up to `max_width` columns wide, for the kernels of `isa`.
     pub fn new(isa: Isa, max_width: usize) -> Self {
-        let accelerated = isa.accelerated();
-        #[cfg(target_arch = "x86_64")]
-        let len = if accelerated { max_width } else { 0 };
         Self {
             width: max_width,
             #[cfg(target_arch = "x86_64")]
-            transposed_a: ndarray::Array2::zeros((len, Self::ROWS)),
-            #[cfg(target_arch = "x86_64")]
-            transposed_out: ndarray::Array2::zeros((len, Self::ROWS)),
-            gradient: if accelerated {
+            transposes: Transposes::new(isa, max_width, Self::ROWS),
+            gradient: if isa.accelerated() {
                 Vec::new()
             } else {
                 vec![0.0; max_width * max_width]

@@ -9,7 +9,7 @@ use super::{linear_forward, sgd_update};
 use crate::Activation;
 use crate::isa::Isa;
 #[cfg(target_arch = "x86_64")]
-use crate::kernels::simd::{ColumnForm, RowScan};
+use crate::kernels::{ColumnForm, RowScan};
 
 /// The nonzeros of a batch of inputs (such as MNIST images, about 80 % zeros), by rows
 /// and by columns, for [`linear_forward_sparse`] and [`sgd_update_sparse`]. Rebuilt from
@@ -41,10 +41,7 @@ impl SparseInput {
         Self {
             cols,
             #[cfg(target_arch = "x86_64")]
-            columns: ColumnForm::new(
-                if rows.ready() { Self::ROWS } else { 0 },
-                if rows.ready() { cols } else { 0 },
-            ),
+            columns: ColumnForm::for_rows(&rows),
             #[cfg(target_arch = "x86_64")]
             rows,
         }

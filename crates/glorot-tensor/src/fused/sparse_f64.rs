@@ -8,7 +8,7 @@ use super::{PASS_MAX_DENSITY, PASS_ROWS};
 use crate::gemm;
 use crate::isa::Isa;
 #[cfg(target_arch = "x86_64")]
-use crate::kernels::simd::RowScan;
+use crate::kernels::RowScan;
 
 /// The nonzeros of an `f64` batch by rows, for [`product_sparse_f64`]: rebuilt from the
 /// dense inputs on every call (a vectorized scan), in buffers made once for up to

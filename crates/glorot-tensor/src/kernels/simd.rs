@@ -154,7 +154,13 @@ pub(crate) struct ColumnForm<T> {
 }
 
 impl<T: ScanElem> ColumnForm<T> {
-    pub(crate) fn new(capacity: usize, cols: usize) -> Self {
+    /// Buffers for the nonzeros of `rows` by columns (empty if `rows` is).
+    pub(crate) fn for_rows(rows: &RowScan<T>) -> Self {
+        let (capacity, cols) = if rows.ready() {
+            (rows.capacity, rows.cols)
+        } else {
+            (0, 0)
+        };
         Self {
             ptr: vec![0; cols + 1],
             cursor: vec![0; cols],
@@ -191,6 +197,24 @@ pub(crate) fn csr_to_csc<T: Copy>(
             col_rows[at] = i as u32;
             col_vals[at] = row_vals[k];
             cursor[c] += 1;
+        }
+    }
+}
+
+/// Two `(width, rows)` buffers a kernel transposes operands through (`input` and
+/// `output`), empty when made for an instruction set without vector kernels.
+#[derive(Clone, Debug)]
+pub(crate) struct Transposes<T> {
+    pub(crate) input: ndarray::Array2<T>,
+    pub(crate) output: ndarray::Array2<T>,
+}
+
+impl<T: Clone + num_traits::Zero> Transposes<T> {
+    pub(crate) fn new(isa: Isa, width: usize, rows: usize) -> Self {
+        let width = if isa.accelerated() { width } else { 0 };
+        Self {
+            input: ndarray::Array2::zeros((width, rows)),
+            output: ndarray::Array2::zeros((width, rows)),
         }
     }
 }

@@ -7,7 +7,7 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 
 use crate::isa::Isa;
 #[cfg(target_arch = "x86_64")]
-use crate::kernels::simd::RowScan;
+use crate::kernels::RowScan;
 
 /// The nonzeros of an `f64` batch by columns, for [`sgd_update_sparse_exact`]: rebuilt
 /// from the dense inputs on every call (a vectorized scan by rows, then a transpose, with

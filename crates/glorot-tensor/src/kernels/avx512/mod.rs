@@ -118,7 +118,7 @@ impl Kernels for Avx512 {
     ) {
         let (rows, fan_out) = delta.dim();
         let fan_in = w.nrows();
-        if !(rows_contiguous(&w) && rows > 0 && fan_in > 0 && !scratch.transposed_delta.is_empty())
+        if !(rows_contiguous(&w) && rows > 0 && fan_in > 0 && !scratch.transposes.input.is_empty())
         {
             return Portable.linear_backward_input(delta, w, act, a, out, scratch);
         }
@@ -126,8 +126,8 @@ impl Kernels for Avx512 {
         let mut start = 0;
         while start < rows {
             let n = Scratch::ROWS.min(rows - start);
-            let dt = SendMut(scratch.transposed_delta.as_mut_ptr());
-            let ct = SendMut(scratch.transposed_out.as_mut_ptr());
+            let dt = SendMut(scratch.transposes.input.as_mut_ptr());
+            let ct = SendMut(scratch.transposes.output.as_mut_ptr());
             let dp = SendPtr(delta.as_ptr().wrapping_add(start * ldd));
             let tasks = 2 * team::threads();
             // dt (fan_out x n) = delta[start..start + n]^T.
@@ -388,7 +388,7 @@ impl Kernels for Avx512 {
         mut out: ArrayViewMut2<'_, f64>,
         scratch: &mut ScratchF64,
     ) {
-        if scratch.transposed_a.nrows() == 0 {
+        if scratch.transposes.input.nrows() == 0 {
             return Portable.product_nt_f64(a, b, out, scratch);
         }
         let ((m, k), n) = (a.dim(), b.nrows());
@@ -396,9 +396,9 @@ impl Kernels for Avx512 {
         while start < m {
             let len = ScratchF64::ROWS.min(m - start);
             let part = ndarray::s![start..start + len, ..];
-            let mut at = scratch.transposed_a.slice_mut(ndarray::s![..k, ..len]);
+            let mut at = scratch.transposes.input.slice_mut(ndarray::s![..k, ..len]);
             at.assign(&a.slice(part).t());
-            let mut ct = scratch.transposed_out.slice_mut(ndarray::s![..n, ..len]);
+            let mut ct = scratch.transposes.output.slice_mut(ndarray::s![..n, ..len]);
             self.product_f64(b, at.view(), ct.view_mut());
             out.slice_mut(part).assign(&ct.t());
             start += len;
