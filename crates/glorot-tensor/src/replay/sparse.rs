@@ -259,4 +259,80 @@ mod tests {
             }
         }
     }
+
+    /// The exact sparse update on every instruction set and thread count is, bit for bit,
+    /// `w - lr * (g / n)` (`g * (1 / n)` for a power of two) with `g` the stated chains
+    /// ([`weight_gradient_sparse_f64`], checked against a one-element-at-a-time fold);
+    /// [`matches_sparse_chain`] accepts that `g` and rejects it with one last bit changed.
+    #[test]
+    fn the_sparse_update_is_the_stated_chain_on_every_instruction_set() {
+        for rows in [32, 20] {
+            let x = Array2::from_shape_fn((rows, 37), |(i, j)| {
+                if (i * 7 + j * 3) % 4 == 0 {
+                    ((i + j) as f64 * 0.37).sin()
+                } else {
+                    0.0
+                }
+            });
+            let d =
+                Array2::from_shape_fn((rows, 70), |(i, j)| ((i * 5 + j * 11) as f64 * 0.13).cos());
+            let w0 = Array2::from_shape_fn((37, 70), |(i, j)| (i as f64 - j as f64) * 0.01);
+            let chains = Array2::from_shape_fn((37, 70), |(p, j)| {
+                (0..rows)
+                    .filter(|&i| x[[i, p]] != 0.0)
+                    .fold(0.0f64, |acc, i| x[[i, p]].mul_add(d[[i, j]], acc))
+            });
+            let n = rows as f64;
+            let manual = ndarray::Zip::from(&w0).and(&chains).map_collect(|&w, &g| {
+                let g = if rows.is_power_of_two() {
+                    g * (1.0 / n)
+                } else {
+                    g / n
+                };
+                w - 0.05 * g
+            });
+            let same = |a: &Array2<f64>, b: &Array2<f64>| {
+                a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+            };
+            for isa in Isa::supported() {
+                let mut columns = SparseColumns::new(isa, rows, 37);
+                let mut g = Array2::from_elem((37, 70), f64::NAN);
+                weight_gradient_sparse_f64(isa, x.view(), d.view(), g.view_mut(), &mut columns);
+                assert!(same(&g, &chains), "{} gradient, {rows} rows", isa.name());
+                assert!(matches_sparse_chain(
+                    isa,
+                    x.view(),
+                    d.view(),
+                    g.view(),
+                    &mut columns
+                ));
+                g[[0, 3]] = f64::from_bits(g[[0, 3]].to_bits() ^ 1);
+                assert!(!matches_sparse_chain(
+                    isa,
+                    x.view(),
+                    d.view(),
+                    g.view(),
+                    &mut columns
+                ));
+                for threads in [1, 2] {
+                    crate::fused::set_threads(threads);
+                    let mut w = w0.clone();
+                    sgd_update_sparse_exact(
+                        isa,
+                        x.view(),
+                        d.view(),
+                        0.05,
+                        w.view_mut(),
+                        &mut columns,
+                    );
+                    crate::fused::set_threads(1);
+                    assert!(
+                        same(&w, &manual),
+                        "{} update, {rows} rows, {threads} threads",
+                        isa.name()
+                    );
+                }
+            }
+        }
+    }
 }
