@@ -117,9 +117,10 @@
 //! activation in `f32` and `f64`, and asserts zero Rust heap allocations from the very
 //! first step; it also runs three `f32` and three `f64` steps through [`fused`] (and the
 //! exact sparse update of [`replay`]) on every instruction set the machine has, the
-//! portable one included, with the same assertion. ndarray calls BLAS directly for contiguous and transposed-contiguous
-//! views (the BLAS path has no allocation); OpenBLAS keeps its own buffer pool, set up
-//! with C `malloc` at its first call and reused. Two things do allocate: products whose
+//! portable one included, with the same assertion. ndarray calls BLAS directly for
+//! contiguous and transposed-contiguous views (the BLAS path has no allocation);
+//! OpenBLAS keeps its own buffer pool, set up with C `malloc` at its first call and
+//! reused. Two things do allocate: products whose
 //! dimensions are all 7 or less, and operands with non-unit inner strides (e.g.
 //! `a.slice(s![.., ..;2])`); ndarray sends those to the `matrixmultiply` crate, which
 //! allocates packing buffers.
