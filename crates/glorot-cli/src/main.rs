@@ -54,6 +54,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `GLOROT_FUSED=off` (any case): the fused kernels run their portable code (the
+    // unfused functions and BLAS), to compare. Fixed before anything runs.
+    if std::env::var("GLOROT_FUSED").is_ok_and(|v| v.eq_ignore_ascii_case("off")) {
+        use glorot_tensor::isa::{Isa, set_default};
+        set_default(Isa::portable()).expect("no kernel has run before main");
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train::run_train(args),

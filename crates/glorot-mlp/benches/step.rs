@@ -27,6 +27,7 @@ use glorot_mlp::{
     Activation, EvalData, Evaluator, Float, Head, Init, Mlp, ModelConfig, ValidModelConfig,
     WeightSource, Workspace,
 };
+use glorot_tensor::isa::{self, Isa};
 use glorot_tensor::{fused, one_hot};
 use ndarray::{Array2, s};
 
@@ -195,10 +196,9 @@ fn table(data: &Data) {
         "\nOne training step, 784-500-500-10 tanh ({} inputs, f32 kernels: {}, {} thread(s)); \
          median of 7 timed runs",
         data.source,
-        if fused::available() {
-            "fused AVX-512"
-        } else {
-            "BLAS"
+        match Isa::default_for_process() {
+            isa if isa.accelerated() => isa.name(),
+            _ => "BLAS",
         },
         fused::threads(),
     );
@@ -227,6 +227,10 @@ fn table(data: &Data) {
 }
 
 fn main() {
+    // As the `glorot` binary: `GLOROT_FUSED=off` selects the portable kernels.
+    if std::env::var("GLOROT_FUSED").is_ok_and(|v| v.eq_ignore_ascii_case("off")) {
+        isa::set_default(Isa::portable()).expect("nothing has run yet");
+    }
     let threads = std::env::var("GLOROT_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())

@@ -1,6 +1,7 @@
 //! The model: parameters, forward pass, loss, backpropagation and the SGD step.
 
-use glorot_tensor::{Activation, Float, column_sums, fused, gemm, softmax_rows_inplace};
+use glorot_tensor::isa::Isa;
+use glorot_tensor::{Activation, Float, column_sums, fused, gemm, replay, softmax_rows_inplace};
 use glorot_tensor::{add_row_bias, loss};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip, s};
 
@@ -287,8 +288,8 @@ impl<F: Float> Mlp<F> {
             ) {
                 (Some(sparse), Some(x), Some(w)) => view64_mut(z.view_mut())
                     .map(|z| match l {
-                        0 => fused::product_sparse_f64(x, w, z, sparse),
-                        _ => fused::product_f64(x, w, z),
+                        0 => fused::product_sparse_f64(ws.isa, x, w, z, sparse),
+                        _ => fused::product_f64(ws.isa, x, w, z),
                     })
                     .is_some(),
                 _ => false,
@@ -347,8 +348,10 @@ impl<F: Float> Mlp<F> {
             };
             let act = self.layer_activation(l);
             match (l, ws.sparse.as_mut()) {
-                (0, Some(sparse)) => fused::linear_forward_sparse(input, w, b, act, out, sparse),
-                _ => fused::linear_forward(input, w, b, act, out),
+                (0, Some(sparse)) => {
+                    fused::linear_forward_sparse(ws.isa, input, w, b, act, out, sparse);
+                }
+                _ => fused::linear_forward(ws.isa, input, w, b, act, out),
             }
         }
         true
@@ -461,7 +464,7 @@ impl<F: Float> Mlp<F> {
         // f64 with a sparse first-layer input: with `Arithmetic::Fast`, or once the BLAS
         // gradient of this batch size has been seen to equal the sparse chains bit for
         // bit, the first layer is updated from the nonzeros alone
-        // (`fused::sgd_update_sparse_exact`), skipping its product.
+        // (`replay::sgd_update_sparse_exact`), skipping its product.
         let fast = ws.arithmetic == Arithmetic::Fast;
         let chain = ws.columns.is_some()
             && view64(x).is_some()
@@ -475,7 +478,7 @@ impl<F: Float> Mlp<F> {
                 (Some(x), Some(d), Some(g)) => ws
                     .columns
                     .as_mut()
-                    .is_some_and(|c| fused::matches_sparse_chain(x, d, g, c)),
+                    .is_some_and(|c| replay::matches_sparse_chain(ws.isa, x, d, g, c)),
                 _ => false,
             };
             ws.chain_checked.push((rows, ok));
@@ -496,7 +499,7 @@ impl<F: Float> Mlp<F> {
                     view64_mut(p.view_mut()),
                     ws.columns.as_mut(),
                 ) {
-                    fused::sgd_update_sparse_exact(x, d, lr.to_f64(), w, columns);
+                    replay::sgd_update_sparse_exact(ws.isa, x, d, lr.to_f64(), w, columns);
                     continue;
                 }
             }
@@ -524,7 +527,7 @@ impl<F: Float> Mlp<F> {
     /// their update (as the notebook's `backward` computes every gradient first), then the
     /// layer is updated with `w -= (lr / rows) * (h^T @ delta)`.
     fn backward_fused(&mut self, x: ArrayView2<'_, F>, lr: F, ws: &mut Workspace<F>) -> bool {
-        let rows = ws.rows;
+        let (rows, isa) = (ws.rows, ws.isa);
         let depth = self.depth();
         let Some(x32) = view32(x) else {
             return false;
@@ -554,7 +557,7 @@ impl<F: Float> Mlp<F> {
                 ) else {
                     return false;
                 };
-                fused::linear_backward_input(delta, w, activation, input, d, scratch);
+                fused::linear_backward_input(isa, delta, w, activation, input, d, scratch);
             }
             let (Some(w), Some(b)) = (
                 view32_mut(self.weights[l].view_mut()),
@@ -563,9 +566,9 @@ impl<F: Float> Mlp<F> {
                 return false;
             };
             if l == 0 {
-                fused::sgd_update_sparse(input, delta, scale, w, b, sparse);
+                fused::sgd_update_sparse(isa, input, delta, scale, w, b, sparse);
             } else {
-                fused::sgd_update(input, delta, scale, w, b);
+                fused::sgd_update(isa, input, delta, scale, w, b);
             }
         }
         true
@@ -576,11 +579,11 @@ impl<F: Float> Mlp<F> {
     /// through [`fused::product_nt_f64`] and the activation's derivative (with the weights
     /// before their update, as the notebook's `backward`), then the bias update as in
     /// [`Mlp::sgd_step`] and the weights' through [`fused::sgd_update_f64`] (the first
-    /// layer's from its input's nonzeros, [`fused::sgd_update_sparse_exact`]). The same
+    /// layer's from its input's nonzeros, [`replay::sgd_update_sparse_exact`]). The same
     /// bits as [`Mlp::gradients`] then [`Mlp::sgd_step`] in this arithmetic. False (nothing
     /// done) when a buffer is not an `f64` contiguous array.
     fn backward_fast_f64(&mut self, x: ArrayView2<'_, F>, lr: F, ws: &mut Workspace<F>) -> bool {
-        let rows = ws.rows;
+        let (rows, isa) = (ws.rows, ws.isa);
         let depth = self.depth();
         let activation = self.config.activation();
         let Some(x64) = view64(x) else {
@@ -608,7 +611,7 @@ impl<F: Float> Mlp<F> {
                 ) else {
                     return false;
                 };
-                fused::product_nt_f64(delta, w, d.view_mut(), scratch);
+                fused::product_nt_f64(isa, delta, w, d.view_mut(), scratch);
                 activation.backward_inplace(input, d);
             }
             column_sums(here[0].slice(s![..rows, ..]), ws.grads.biases[l].view_mut());
@@ -622,9 +625,9 @@ impl<F: Float> Mlp<F> {
             };
             match (l, ws.columns.as_mut()) {
                 (0, Some(columns)) => {
-                    fused::sgd_update_sparse_exact(input, delta, lr.to_f64(), w, columns);
+                    replay::sgd_update_sparse_exact(isa, input, delta, lr.to_f64(), w, columns);
                 }
-                _ => fused::sgd_update_f64(input, delta, lr.to_f64(), w),
+                _ => fused::sgd_update_f64(isa, input, delta, lr.to_f64(), w, scratch),
             }
         }
         true
@@ -652,7 +655,7 @@ impl<F: Float> Mlp<F> {
     /// With `skip_first_weights`, the first layer's weight gradient is not computed (the
     /// caller updates that layer from its sparse input). In `f64` with
     /// [`Arithmetic::Fast`] it is computed as the sparse update would
-    /// ([`fused::weight_gradient_sparse_f64`]), so that a step equals gradients then update.
+    /// ([`replay::weight_gradient_sparse_f64`]), so that a step equals gradients then update.
     fn backward_raw(
         &self,
         x: ArrayView2<'_, F>,
@@ -682,7 +685,7 @@ impl<F: Float> Mlp<F> {
                 && ws.arithmetic == Arithmetic::Fast
                 && match (view64(x), view64(delta), ws.columns.as_mut()) {
                     (Some(x), Some(d), Some(columns)) => view64_mut(ws.grads.weights[0].view_mut())
-                        .map(|g| fused::weight_gradient_sparse_f64(x, d, g, columns))
+                        .map(|g| replay::weight_gradient_sparse_f64(ws.isa, x, d, g, columns))
                         .is_some(),
                     _ => false,
                 };
@@ -691,7 +694,7 @@ impl<F: Float> Mlp<F> {
                 && ws.scratch64.is_some()
                 && match (view64(input), view64(delta)) {
                     (Some(i), Some(d)) => view64_mut(ws.grads.weights[l].view_mut())
-                        .map(|g| fused::product_f64(i.t(), d, g))
+                        .map(|g| fused::product_f64(ws.isa, i.t(), d, g))
                         .is_some(),
                     _ => false,
                 };
@@ -713,7 +716,7 @@ impl<F: Float> Mlp<F> {
                     view64(self.weights[l].view()),
                 ) {
                     (Some(scratch), Some(dl), Some(w)) => view64_mut(d.view_mut())
-                        .map(|d| fused::product_nt_f64(dl, w, d, scratch))
+                        .map(|d| fused::product_nt_f64(ws.isa, dl, w, d, scratch))
                         .is_some(),
                     _ => false,
                 };
@@ -895,15 +898,17 @@ pub struct Workspace<F: Float> {
     /// `deltas[l]: (capacity, layers[l + 1])`, d loss / d z of layer `l` (times rows).
     deltas: Vec<Array2<F>>,
     grads: Gradients<F>,
+    /// The instruction set of the fused kernels ([`Isa::default_for_process`]).
+    isa: Isa,
     /// Buffers of the fused `f32` kernels; `Some` exactly when they are used (`F` is `f32`
-    /// and [`fused::available`]).
+    /// and the instruction set is [`Isa::accelerated`]).
     scratch: Option<fused::Scratch>,
     /// The nonzeros of the first layer's input (MNIST images are about 80 % zeros), for
     /// the fused kernels; `Some` with `scratch`.
     sparse: Option<fused::SparseInput>,
     /// For `f64` training on CPUs with the fused kernels: the first layer's input by
-    /// columns, for [`fused::sgd_update_sparse_exact`].
-    columns: Option<fused::SparseColumns>,
+    /// columns, for [`replay::sgd_update_sparse_exact`].
+    columns: Option<replay::SparseColumns>,
     /// For `f64` with [`Arithmetic::Fast`] on CPUs with the fused kernels: the first
     /// layer's input by rows, for [`fused::product_sparse_f64`].
     rows64: Option<fused::SparseRowsF64>,
@@ -913,7 +918,7 @@ pub struct Workspace<F: Float> {
     /// How the products are computed.
     arithmetic: Arithmetic,
     /// Batch sizes for which the BLAS gradient of the first layer was compared with the
-    /// sparse chains ([`fused::matches_sparse_chain`]), and whether they agreed bit for
+    /// sparse chains ([`replay::matches_sparse_chain`]), and whether they agreed bit for
     /// bit. Fixed capacity: pushing never allocates.
     chain_checked: Vec<(usize, bool)>,
 }
@@ -977,7 +982,8 @@ impl<F: Float> Workspace<F> {
             .windows(2)
             .map(|p| (touched(p[0], p[1]), Array1::zeros(p[1])))
             .unzip();
-        let fast = arithmetic == Arithmetic::Fast && fused::available();
+        let isa = Isa::default_for_process();
+        let fast = arithmetic == Arithmetic::Fast && isa.accelerated();
         let (is_f32, is_f64) = (
             F::as_f32_slice(&[]).is_some(),
             F::as_f64_slice(&[]).is_some(),
@@ -995,12 +1001,13 @@ impl<F: Float> Workspace<F> {
                 biases,
                 valid: false,
             },
-            scratch: (fast && is_f32).then(|| fused::Scratch::new(widest)),
-            sparse: (fast && is_f32).then(|| fused::SparseInput::new(config.inputs())),
-            columns: (trainable && is_f64 && fused::available() && capacity <= MAX_SPARSE_ROWS)
-                .then(|| fused::SparseColumns::new(capacity, config.inputs())),
-            rows64: (fast && is_f64).then(|| fused::SparseRowsF64::new(config.inputs())),
-            scratch64: (fast && is_f64 && trainable).then(|| fused::ScratchF64::new(widest)),
+            scratch: (fast && is_f32).then(|| fused::Scratch::new(isa, widest)),
+            sparse: (fast && is_f32).then(|| fused::SparseInput::new(isa, config.inputs())),
+            columns: (trainable && is_f64 && isa.accelerated() && capacity <= MAX_SPARSE_ROWS)
+                .then(|| replay::SparseColumns::new(isa, capacity, config.inputs())),
+            rows64: (fast && is_f64).then(|| fused::SparseRowsF64::new(isa, config.inputs())),
+            scratch64: (fast && is_f64 && trainable).then(|| fused::ScratchF64::new(isa, widest)),
+            isa,
             arithmetic,
             chain_checked: Vec::with_capacity(CHAIN_CHECKS),
         }

@@ -82,7 +82,9 @@ impl Activation {
     /// Fused bias and activation: `z[i, j] <- f(z[i, j] + bias[j])` in one pass over `z`.
     /// Bit for bit the same as [`add_row_bias`](crate::add_row_bias) followed by
     /// [`forward_inplace`](Self::forward_inplace) (the notebook's
-    /// `f(np.dot(x, w) + b)`), with one memory pass instead of two.
+    /// `f(np.dot(x, w) + b)`), with one memory pass instead of two. `tanh` in `f64` on
+    /// contiguous rows is [`crate::fused::tanh_f64_slice`] with
+    /// [`Isa::default_for_process`](crate::isa::Isa::default_for_process).
     ///
     /// Shapes: `z: (batch, units)`, `bias: (units,)`.
     ///
@@ -110,18 +112,19 @@ impl Activation {
             if cols == 0 {
                 return;
             }
+            let isa = crate::isa::Isa::default_for_process();
             // Large matrices: rows shared among the fused kernels' thread team
             // (`fused::set_threads`); every element is computed the same way on any thread.
             if crate::fused::threads() > 1 && data.len() >= PARALLEL_MIN {
                 let rows_per_task = (PARALLEL_MIN / 2).div_ceil(cols);
                 crate::fused::for_each_chunk(data, rows_per_task * cols, &|_, chunk| {
                     for row in chunk.chunks_mut(cols) {
-                        self.bias_row(row, b);
+                        self.bias_row(row, b, isa);
                     }
                 });
             } else {
                 for row in data.chunks_mut(cols) {
-                    self.bias_row(row, b);
+                    self.bias_row(row, b, isa);
                 }
             }
             return;
@@ -142,14 +145,15 @@ impl Activation {
     }
 
     /// `row[j] = f(row[j] + bias[j])`, the same operations as the strided path above. In
-    /// `f64`, `tanh` goes through [`crate::fused::tanh_f64_slice`]: 8 lanes at a time, bit
-    /// for bit GNU libc 2.36's `tanh` (see there).
-    fn bias_row<F: Float>(self, row: &mut [F], bias: &[F]) {
+    /// `f64`, `tanh` goes through [`crate::fused::tanh_f64_slice`] with `isa` (the
+    /// caller's [`Isa::default_for_process`](crate::isa::Isa::default_for_process)): 8
+    /// lanes at a time with AVX-512, bit for bit GNU libc 2.36's `tanh` (see there).
+    fn bias_row<F: Float>(self, row: &mut [F], bias: &[F], isa: crate::isa::Isa) {
         if let (Activation::Tanh, Some(r)) = (self, F::as_f64_slice_mut(row)) {
             for (z, &b) in r.iter_mut().zip(F::as_f64_slice(bias).unwrap_or(&[])) {
                 *z += b;
             }
-            crate::fused::tanh_f64_slice(r);
+            crate::fused::tanh_f64_slice(isa, r);
             return;
         }
         let pairs = row.iter_mut().zip(bias);

@@ -75,7 +75,9 @@
 //! | losses | [`loss::bce_notebook`], [`loss::bce_with_logits`], [`loss::softmax_cross_entropy`], each with its `_delta` gradient |
 //! | initializers | [`Init`]: Glorot uniform, normal, zero, He normal/uniform, LeCun normal, orthogonal |
 //! | helpers | [`argmax_rows`], [`accuracy_percent`], [`one_hot`], [`permutation`], [`pairwise_sum`] |
-//! | fused kernels | [`fused`]: `f32` products with bias, activation, derivative or SGD update fused in (AVX-512), sparse-input variants, a thread team; `f64` products with a stated summation order ([`fused::product_f64`], [`fused::product_sparse_f64`]) and the notebook's update fused in ([`fused::sgd_update_f64`]), [`fused::tanh_f64_slice`] (GNU libc's `tanh`, bit for bit) |
+//! | fused kernels | [`fused`]: `f32` products with bias, activation, derivative or SGD update fused in, sparse-input variants, a thread team; `f64` products with a stated summation order ([`fused::product_f64`], [`fused::product_sparse_f64`]) and the notebook's update fused in ([`fused::sgd_update_f64`]), [`fused::tanh_f64_slice`] (GNU libc's `tanh`, bit for bit) |
+//! | instruction sets | [`isa::Isa`]: the instruction set the fused kernels run with (AVX-512 or portable), detected once and passed down; [`isa::set_default`] for code given none |
+//! | notebook replay | [`replay`]: [`replay::tanh_glibc`], the exact sparse update [`replay::sgd_update_sparse_exact`] with [`replay::weight_gradient_sparse_f64`] and [`replay::matches_sparse_chain`] |
 //! | NumPy's generator | [`numpy_rng`]: NumPy's legacy `RandomState`, to replay a seeded NumPy program |
 //!
 //! Shapes follow the notebook: a batch is `(batch, features)` with one example per row,
@@ -113,9 +115,12 @@
 //! and delta, the transposed backward gemms, column means, SGD update with
 //! `scaled_add`), plus argmax, accuracy, softmax and the other two losses, for every
 //! activation in `f32` and `f64`, and asserts zero Rust heap allocations from the very
-//! first step. ndarray calls BLAS directly for contiguous and transposed-contiguous
-//! views (the BLAS path has no allocation); OpenBLAS keeps its own buffer pool, set up
-//! with C `malloc` at its first call and reused. Two things do allocate: products whose
+//! first step; it also runs three `f32` and three `f64` steps through [`fused`] (and the
+//! exact sparse update of [`replay`]) on every instruction set the machine has, the
+//! portable one included, with the same assertion. ndarray calls BLAS directly for
+//! contiguous and transposed-contiguous views (the BLAS path has no allocation);
+//! OpenBLAS keeps its own buffer pool, set up with C `malloc` at its first call and
+//! reused. Two things do allocate: products whose
 //! dimensions are all 7 or less, and operands with non-unit inner strides (e.g.
 //! `a.slice(s![.., ..;2])`); ndarray sends those to the `matrixmultiply` crate, which
 //! allocates packing buffers.
@@ -189,9 +194,12 @@ mod error;
 mod float;
 pub mod fused;
 mod init;
+pub mod isa;
+mod kernels;
 mod linalg;
 pub mod loss;
 pub mod numpy_rng;
+pub mod replay;
 mod sum;
 mod util;
 

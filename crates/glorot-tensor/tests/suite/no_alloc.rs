@@ -11,6 +11,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use glorot_tensor::isa::Isa;
 use glorot_tensor::{
     Activation, Float, Init, accuracy_percent, add_row_bias, argmax_rows, column_means,
     column_sums, gemm, loss, sigmoid_inplace, softmax_rows_inplace,
@@ -241,3 +242,216 @@ fn training_step_allocates_nothing<F: Float>() {
 }
 
 crate::both_floats!(training_step_allocates_nothing);
+
+/// An input like an MNIST batch: `(rows, cols)` with about 19 % of the entries nonzero
+/// (MNIST's density), the others exactly zero.
+fn sparse_input<F: Float>(rows: usize, cols: usize, r: &mut rand_chacha::ChaCha8Rng) -> Array2<F> {
+    let dense: Array2<F> = random_matrix(rows, cols, r);
+    dense.mapv(|v| if v.to_f64() > 0.62 { v } else { F::zero() })
+}
+
+/// Weights of the notebook's 784-500-500-10 network, scaled to keep activations away
+/// from saturation.
+fn weights<F: Float>(r: &mut rand_chacha::ChaCha8Rng) -> [Array2<F>; 3] {
+    let units = [784, 500, 500, 10];
+    std::array::from_fn(|l| {
+        random_matrix::<F>(units[l], units[l + 1], r).mapv(|v| v * F::from_f64(0.05))
+    })
+}
+
+/// Three `f32` training steps through the fused kernels (sparse first layer, dense
+/// layers, backward through the weights and the derivative, SGD updates, the vector
+/// activation) on every instruction set this machine has, the portable one included, on
+/// one and two threads: zero allocations from the very first step once the buffers
+/// exist.
+#[test]
+fn fused_f32_steps_allocate_nothing_on_every_instruction_set() {
+    use glorot_tensor::fused::{self, Scratch, SparseInput};
+    let batch = 32;
+    let mut r = rng(3);
+    let data: Array2<f32> = sparse_input(3 * batch, 784, &mut r);
+    let targets: Array2<f32> = random_matrix(3 * batch, 10, &mut r);
+    for isa in Isa::supported() {
+        for threads in [1, 2] {
+            fused::set_threads(threads);
+            let mut w = weights::<f32>(&mut r);
+            let mut b: [Array1<f32>; 3] = std::array::from_fn(|l| Array1::zeros(w[l].ncols()));
+            let mut h: [Array2<f32>; 3] =
+                std::array::from_fn(|l| Array2::zeros((batch, w[l].ncols())));
+            let mut delta: [Array2<f32>; 3] =
+                std::array::from_fn(|l| Array2::zeros((batch, w[l].ncols())));
+            let mut scratch = Scratch::new(isa, 784);
+            let mut sparse = SparseInput::new(isa, 784);
+            let act = Activation::Tanh;
+            let count = allocations_in(|| {
+                for k in 0..3 {
+                    let rows = s![k * batch..(k + 1) * batch, ..];
+                    let x = data.slice(rows);
+                    let [h0, h1, h2] = &mut h;
+                    fused::linear_forward_sparse(
+                        isa,
+                        x,
+                        w[0].view(),
+                        b[0].view(),
+                        Some(act),
+                        h0.view_mut(),
+                        &mut sparse,
+                    );
+                    fused::linear_forward(
+                        isa,
+                        h0.view(),
+                        w[1].view(),
+                        b[1].view(),
+                        Some(act),
+                        h1.view_mut(),
+                    );
+                    fused::linear_forward(
+                        isa,
+                        h1.view(),
+                        w[2].view(),
+                        b[2].view(),
+                        Some(Activation::Sigmoid),
+                        h2.view_mut(),
+                    );
+                    ndarray::Zip::from(&mut delta[2])
+                        .and(&*h2)
+                        .and(targets.slice(rows))
+                        .for_each(|d, &o, &y| *d = o - y);
+                    let [d0, d1, d2] = &mut delta;
+                    fused::linear_backward_input(
+                        isa,
+                        d2.view(),
+                        w[2].view(),
+                        act,
+                        h1.view(),
+                        d1.view_mut(),
+                        &mut scratch,
+                    );
+                    fused::sgd_update(
+                        isa,
+                        h1.view(),
+                        d2.view(),
+                        0.01,
+                        w[2].view_mut(),
+                        b[2].view_mut(),
+                    );
+                    fused::linear_backward_input(
+                        isa,
+                        d1.view(),
+                        w[1].view(),
+                        act,
+                        h0.view(),
+                        d0.view_mut(),
+                        &mut scratch,
+                    );
+                    fused::sgd_update(
+                        isa,
+                        h0.view(),
+                        d1.view(),
+                        0.01,
+                        w[1].view_mut(),
+                        b[1].view_mut(),
+                    );
+                    fused::sgd_update_sparse(
+                        isa,
+                        x,
+                        d0.view(),
+                        0.01,
+                        w[0].view_mut(),
+                        b[0].view_mut(),
+                        &mut sparse,
+                    );
+                    fused::activate_slice(isa, act, h0.as_slice_mut().unwrap());
+                }
+            });
+            fused::set_threads(1);
+            assert!(w[0].iter().all(|v| v.is_finite()));
+            assert_eq!(
+                count,
+                0,
+                "{} ({threads} threads): a fused f32 step allocated {count} times",
+                isa.name()
+            );
+        }
+    }
+}
+
+/// Three `f64` training steps through the fused kernels (the sparse first-layer product,
+/// `tanh`, the dense products, `a b^T`, the fused updates) and the replay's exact sparse
+/// update, gradient and check, on every instruction set this machine has, the portable
+/// one included: zero allocations from the very first step once the buffers exist.
+#[test]
+fn fused_f64_steps_allocate_nothing_on_every_instruction_set() {
+    use glorot_tensor::fused::{self, ScratchF64, SparseRowsF64};
+    use glorot_tensor::replay::{self, SparseColumns};
+    let batch = 32;
+    let mut r = rng(4);
+    let data: Array2<f64> = sparse_input(3 * batch, 784, &mut r);
+    let targets: Array2<f64> = random_matrix(3 * batch, 10, &mut r);
+    for isa in Isa::supported() {
+        let mut w = weights::<f64>(&mut r);
+        let mut z: [Array2<f64>; 3] = std::array::from_fn(|l| Array2::zeros((batch, w[l].ncols())));
+        let mut delta: [Array2<f64>; 3] =
+            std::array::from_fn(|l| Array2::zeros((batch, w[l].ncols())));
+        let mut g0 = Array2::<f64>::zeros((784, 500));
+        let mut scratch = ScratchF64::new(isa, 784);
+        let mut rows64 = SparseRowsF64::new(isa, 784);
+        let mut columns = SparseColumns::new(isa, batch, 784);
+        let mut agreed = 0;
+        let count = allocations_in(|| {
+            for k in 0..3 {
+                let rows = s![k * batch..(k + 1) * batch, ..];
+                let x = data.slice(rows);
+                let [z0, z1, z2] = &mut z;
+                fused::product_sparse_f64(isa, x, w[0].view(), z0.view_mut(), &mut rows64);
+                fused::tanh_f64_slice(isa, z0.as_slice_mut().unwrap());
+                fused::product_f64(isa, z0.view(), w[1].view(), z1.view_mut());
+                fused::tanh_f64_slice(isa, z1.as_slice_mut().unwrap());
+                fused::product_f64(isa, z1.view(), w[2].view(), z2.view_mut());
+                ndarray::Zip::from(&mut delta[2])
+                    .and(&*z2)
+                    .and(targets.slice(rows))
+                    .for_each(|d, &o, &y| *d = o - y);
+                let [d0, d1, d2] = &mut delta;
+                fused::product_nt_f64(isa, d2.view(), w[2].view(), d1.view_mut(), &mut scratch);
+                fused::sgd_update_f64(
+                    isa,
+                    z1.view(),
+                    d2.view(),
+                    0.01,
+                    w[2].view_mut(),
+                    &mut scratch,
+                );
+                fused::product_nt_f64(isa, d1.view(), w[1].view(), d0.view_mut(), &mut scratch);
+                fused::sgd_update_f64(
+                    isa,
+                    z0.view(),
+                    d1.view(),
+                    0.01,
+                    w[1].view_mut(),
+                    &mut scratch,
+                );
+                replay::weight_gradient_sparse_f64(isa, x, d0.view(), g0.view_mut(), &mut columns);
+                if replay::matches_sparse_chain(isa, x, d0.view(), g0.view(), &mut columns) {
+                    agreed += 1;
+                }
+                replay::sgd_update_sparse_exact(
+                    isa,
+                    x,
+                    d0.view(),
+                    0.01,
+                    w[0].view_mut(),
+                    &mut columns,
+                );
+            }
+        });
+        assert_eq!(agreed, 3, "the sparse gradient is its own chain");
+        assert!(w[0].iter().all(|v| v.is_finite()));
+        assert_eq!(
+            count,
+            0,
+            "{}: a fused f64 step allocated {count} times",
+            isa.name()
+        );
+    }
+}
