@@ -76,7 +76,7 @@ pub use gradcheck::{
 };
 pub use init::{INIT_STREAM, SHUFFLE_STREAM, WeightSource, init_rng, shuffle_rng};
 pub use io::{WeightsInfo, read_weights_info};
-pub use model::{Gradients, Mlp, Workspace};
+pub use model::{Gradients, Mlp, MlpFloat, Workspace};
 pub use param::{ParamId, ParamKind};
 pub use train::{
     BatchEvent, EVAL_CHUNK, EpochMetrics, Evaluation, Evaluator, NoopObserver, Observer, Status,

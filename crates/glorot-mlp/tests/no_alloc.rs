@@ -9,8 +9,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use glorot_mlp::{
-    Activation, Arithmetic, EvalData, Evaluator, Float, Head, Init, Mlp, ModelConfig, WeightSource,
-    Workspace,
+    Activation, Arithmetic, EvalData, Evaluator, Head, Init, Mlp, MlpFloat, ModelConfig,
+    WeightSource, Workspace,
 };
 use ndarray::{Array2, s};
 
@@ -84,7 +84,7 @@ fn steps_and_evaluation_allocate_nothing() {
 /// Training steps, gradients, an update and a chunked evaluation, on inputs with zeros (so
 /// that the sparse first-layer kernels run where they exist), for every head and
 /// activation.
-fn steps_allocate_nothing<F: Float>(arithmetic: Arithmetic) {
+fn steps_allocate_nothing<F: MlpFloat>(arithmetic: Arithmetic) {
     for head in [Head::SigmoidBce, Head::SoftmaxCrossEntropy] {
         for activation in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
             let cfg = ModelConfig {
