@@ -13,6 +13,8 @@
 //! - [`Mlp`]: parameters, forward, loss, backpropagation, SGD step, through a preallocated
 //!   [`Workspace`] (a step allocates nothing); [`Mlp::save`] / [`Mlp::load`] in
 //!   safetensors ([`io`]).
+//! - [`MlpFloat`]: the element type's bound for computing (`f32` or `f64`); each
+//!   precision's fast path is chosen through it at compile time.
 //! - [`Trainer`] / [`train`]: epochs over borrowed data ([`FitData`]), per-epoch metrics
 //!   ([`EpochMetrics`], [`TrainReport`]), progress through an [`Observer`], divergence as
 //!   [`Status::Diverged`].

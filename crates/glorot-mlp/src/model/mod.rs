@@ -25,6 +25,9 @@ pub use workspace::{Gradients, Workspace};
 /// layout) and `b_l: (fan_out,)`; parameters are named `w0, b0, w1, b1, ...`
 /// ([`ParamId`]). All buffers a step needs live in a [`Workspace`]; the model only holds
 /// parameters, so one model can be evaluated through several workspaces.
+///
+/// Making, reading and converting parameters works for any [`Float`]; computing with the
+/// model (forward pass, gradients, steps) needs `F:` [`MlpFloat`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mlp<F: Float> {
     config: ValidModelConfig,
