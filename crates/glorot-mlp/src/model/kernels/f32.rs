@@ -8,7 +8,7 @@
 use glorot_tensor::{fused, gemm};
 use ndarray::{ArrayView2, ArrayViewMut2, s};
 
-use super::{Kernels, standard, standard_1, standard_1_mut, standard_mut, widest};
+use super::{Kernels, fused_available, standard, standard_1, standard_1_mut, standard_mut, widest};
 use crate::config::{Arithmetic, ValidModelConfig};
 use crate::model::{Mlp, Workspace};
 
@@ -38,7 +38,7 @@ impl Kernels for f32 {
         _trainable: bool,
         arithmetic: Arithmetic,
     ) -> Buffers32 {
-        let fast = arithmetic == Arithmetic::Fast && fused::available();
+        let fast = arithmetic == Arithmetic::Fast && fused_available();
         Buffers32 {
             fused: fast.then(|| Fused32 {
                 scratch: fused::Scratch::new(widest(config)),

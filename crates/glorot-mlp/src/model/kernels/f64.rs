@@ -16,7 +16,7 @@
 use glorot_tensor::{column_sums, fused, gemm};
 use ndarray::{ArrayView2, ArrayViewMut2, s};
 
-use super::{Kernels, standard, standard_mut, widest};
+use super::{Kernels, fused_available, standard, standard_mut, widest};
 use crate::config::{Arithmetic, ValidModelConfig};
 use crate::model::step::sgd;
 use crate::model::{Mlp, Workspace};
@@ -74,7 +74,7 @@ impl Kernels for f64 {
         trainable: bool,
         arithmetic: Arithmetic,
     ) -> Buffers64 {
-        let available = fused::available();
+        let available = fused_available();
         let fast = arithmetic == Arithmetic::Fast && available;
         let columns = (trainable && available && capacity <= MAX_SPARSE_ROWS)
             .then(|| fused::SparseColumns::new(capacity, config.inputs()));

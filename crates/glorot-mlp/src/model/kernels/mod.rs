@@ -19,7 +19,7 @@ use crate::config::{Arithmetic, ValidModelConfig};
 mod f32;
 mod f64;
 
-/// An element type the model computes in: [`f32`] or [`f64`], each with its own fast
+/// An element type the model computes in: [`f32`](prim@f32) or [`f64`](prim@f64), each with its own fast
 /// path.
 ///
 /// This is [`Float`] plus the per-precision part of a forward pass and a training step
@@ -184,6 +184,12 @@ fn standard_1<T>(a: ArrayView1<'_, T>) -> Option<ArrayView1<'_, T>> {
 /// Mutable [`standard_1`].
 fn standard_1_mut<T>(a: ArrayViewMut1<'_, T>) -> Option<ArrayViewMut1<'_, T>> {
     Some(ArrayViewMut1::from(a.into_slice()?))
+}
+
+/// Whether this CPU runs the fused kernels ([`glorot_tensor::fused::available`]): the one
+/// place the model asks, when a workspace's buffers are made.
+fn fused_available() -> bool {
+    glorot_tensor::fused::available()
 }
 
 /// The widest layer of `config` (the scratch buffers' width).
