@@ -9,9 +9,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use glorot_mlp::{
     Activation, Arithmetic, BatchEvent, EpochMetrics, EvalData, Evaluation, Evaluator, FitData,
-    Float, GradCheckOptions, GradCheckReport, Head, Init, Mlp, ModelConfig, NotebookGradCheck,
-    Observer, ParamId, Precision, Shuffle, Status, Stencil, TrainConfig, TrainData, TrainReport,
-    Trainer, WeightSource,
+    Float, GradCheckOptions, GradCheckReport, Head, Init, Mlp, MlpFloat, ModelConfig,
+    NotebookGradCheck, Observer, ParamId, Precision, Shuffle, Status, Stencil, TrainConfig,
+    TrainData, TrainReport, Trainer, WeightSource,
 };
 use glorot_search::Manifest;
 use glorot_tensor::one_hot;
@@ -291,7 +291,7 @@ struct FitJob<'a> {
 /// The element types training runs in, with the images (stored as `f32`) in that type:
 /// borrowed as they are for `f32`, converted once for `f64` (pixels `k / 256` are exact in
 /// both).
-pub(crate) trait Compute: Float {
+pub(crate) trait Compute: MlpFloat {
     /// `x` in this precision.
     fn images(x: &Array2<f32>) -> CowArray<'_, Self, Ix2>;
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use glorot_mlp::{
-    Activation, EvalData, Evaluator, Float, Head, Init, Mlp, ModelConfig, ValidModelConfig,
+    Activation, EvalData, Evaluator, Head, Init, Mlp, MlpFloat, ModelConfig, ValidModelConfig,
     WeightSource, Workspace,
 };
 use glorot_tensor::isa::{self, Isa};
@@ -101,7 +101,7 @@ fn step_flop(rows: usize) -> u64 {
 }
 
 /// A model, a workspace and the data in `F`, ready to step.
-struct Stepper<F: Float> {
+struct Stepper<F: MlpFloat> {
     model: Mlp<F>,
     ws: Workspace<F>,
     x: Array2<F>,
@@ -110,7 +110,7 @@ struct Stepper<F: Float> {
     next: usize,
 }
 
-impl<F: Float> Stepper<F> {
+impl<F: MlpFloat> Stepper<F> {
     fn new(data: &Data, batch: usize) -> Self {
         let cfg = config();
         Self {
@@ -140,7 +140,7 @@ impl<F: Float> Stepper<F> {
     }
 }
 
-fn bench_steps<F: Float>(c: &mut Criterion, data: &Data) {
+fn bench_steps<F: MlpFloat>(c: &mut Criterion, data: &Data) {
     let mut group = c.benchmark_group(F::NAME);
     for batch in [32, 64, 128] {
         let mut stepper = Stepper::<F>::new(data, batch);
@@ -152,7 +152,7 @@ fn bench_steps<F: Float>(c: &mut Criterion, data: &Data) {
     group.finish();
 }
 
-fn bench_validation<F: Float>(c: &mut Criterion, val: &Data) {
+fn bench_validation<F: MlpFloat>(c: &mut Criterion, val: &Data) {
     let cfg = config();
     let model = Mlp::<F>::new(cfg.clone(), WeightSource::Seed(5)).expect("initializes");
     let x: Array2<F> = val.x.mapv(|v| F::from_f64(f64::from(v)));
@@ -170,7 +170,7 @@ fn bench_validation<F: Float>(c: &mut Criterion, val: &Data) {
 }
 
 /// Median microseconds per step over 7 timed runs of about 50 ms each.
-fn micros_per_step<F: Float>(data: &Data, batch: usize) -> f64 {
+fn micros_per_step<F: MlpFloat>(data: &Data, batch: usize) -> f64 {
     let mut stepper = Stepper::<F>::new(data, batch);
     let start = Instant::now();
     let mut reps = 0u32;

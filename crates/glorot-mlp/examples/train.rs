@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use glorot_mlp::{
-    Activation, EpochMetrics, EvalData, FitData, Float, Head, Init, ModelConfig, Observer,
+    Activation, EpochMetrics, EvalData, FitData, Head, Init, MlpFloat, ModelConfig, Observer,
     Precision, Shuffle, TrainConfig, TrainData, train,
 };
 use ndarray::{Array2, s};
@@ -145,7 +145,7 @@ fn mnist(dir: &str) -> Result<Data, String> {
     })
 }
 
-fn run<F: Float>(args: &Args, data: &Data, mnist: bool) -> Result<(), String> {
+fn run<F: MlpFloat>(args: &Args, data: &Data, mnist: bool) -> Result<(), String> {
     let rows = args
         .train_rows
         .unwrap_or(data.train_x.nrows())

@@ -13,6 +13,8 @@
 //! - [`Mlp`]: parameters, forward, loss, backpropagation, SGD step, through a preallocated
 //!   [`Workspace`] (a step allocates nothing); [`Mlp::save`] / [`Mlp::load`] in
 //!   safetensors ([`io`]).
+//! - [`MlpFloat`]: the element type's bound for computing (`f32` or `f64`); each
+//!   precision's fast path is chosen through it at compile time.
 //! - [`Trainer`] / [`train`]: epochs over borrowed data ([`FitData`]), per-epoch metrics
 //!   ([`EpochMetrics`], [`TrainReport`]), progress through an [`Observer`], divergence as
 //!   [`Status::Diverged`].
@@ -76,7 +78,7 @@ pub use gradcheck::{
 };
 pub use init::{INIT_STREAM, SHUFFLE_STREAM, WeightSource, init_rng, shuffle_rng};
 pub use io::{WeightsInfo, read_weights_info};
-pub use model::{Gradients, Mlp, Workspace};
+pub use model::{Gradients, Mlp, MlpFloat, Workspace};
 pub use param::{ParamId, ParamKind};
 pub use train::{
     BatchEvent, EVAL_CHUNK, EpochMetrics, Evaluation, Evaluator, NoopObserver, Observer, Status,

@@ -12,7 +12,7 @@ use crate::config::{Arithmetic, Precision, Shuffle, ValidModelConfig, ValidTrain
 use crate::data::{EvalData, FitData};
 use crate::error::{Error, Result};
 use crate::init::{WeightSource, shuffle_rng};
-use crate::model::{Mlp, Workspace};
+use crate::model::{Mlp, MlpFloat, Workspace};
 
 /// Evaluation forwards at most this many rows at a time (10,000: the notebook's whole
 /// validation set in one forward pass, as its `test` does).
@@ -35,13 +35,13 @@ pub struct Evaluation {
 /// Evaluates models on labelled data in chunks of at most [`EVAL_CHUNK`] rows, with
 /// buffers allocated once.
 #[derive(Clone, Debug)]
-pub struct Evaluator<F: Float> {
+pub struct Evaluator<F: MlpFloat> {
     ws: Workspace<F>,
     one_hot: Array2<F>,
     pred: Vec<usize>,
 }
 
-impl<F: Float> Evaluator<F> {
+impl<F: MlpFloat> Evaluator<F> {
     /// Buffers for `config`'s architecture and data of up to `max_rows` rows (more rows are
     /// fine: they are processed in chunks of `min(max_rows, EVAL_CHUNK)`).
     pub fn new(config: &ValidModelConfig, max_rows: usize) -> Self {
@@ -275,7 +275,7 @@ impl Observer for NoopObserver {}
 /// gathered into a preallocated buffer. With the same seed, precision and BLAS thread
 /// count, results are bit-identical.
 #[derive(Clone, Debug)]
-pub struct Trainer<F: Float> {
+pub struct Trainer<F: MlpFloat> {
     config: ValidTrainConfig,
     model: Mlp<F>,
     shuffle_rng: ChaCha8Rng,
@@ -283,7 +283,7 @@ pub struct Trainer<F: Float> {
 }
 
 #[derive(Clone, Debug)]
-struct Buffers<F: Float> {
+struct Buffers<F: MlpFloat> {
     batch_rows: usize,
     eval_rows: usize,
     ws: Workspace<F>,
@@ -292,7 +292,7 @@ struct Buffers<F: Float> {
     eval: Evaluator<F>,
 }
 
-impl<F: Float> Trainer<F> {
+impl<F: MlpFloat> Trainer<F> {
     /// A trainer for `model` (freshly initialized, or loaded from a weights file).
     ///
     /// # Errors
@@ -523,7 +523,7 @@ fn gather<F: Float>(src: ndarray::ArrayView2<'_, F>, idx: &[usize], dst: &mut Ar
 ///
 /// # Errors
 /// As [`Mlp::new`], [`Trainer::new`] and [`Trainer::fit`].
-pub fn train<F: Float>(
+pub fn train<F: MlpFloat>(
     model: &ValidModelConfig,
     train: &ValidTrainConfig,
     data: &FitData<'_, F>,

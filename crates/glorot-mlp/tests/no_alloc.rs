@@ -9,8 +9,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use glorot_mlp::{
-    Activation, Arithmetic, EvalData, Evaluator, Float, Head, Init, Mlp, ModelConfig, WeightSource,
-    Workspace,
+    Activation, Arithmetic, EvalData, Evaluator, Head, Init, Mlp, MlpFloat, ModelConfig,
+    WeightSource, Workspace,
 };
 use ndarray::{Array2, s};
 
@@ -83,8 +83,10 @@ fn steps_and_evaluation_allocate_nothing() {
 
 /// Training steps, gradients, an update and a chunked evaluation, on inputs with zeros (so
 /// that the sparse first-layer kernels run where they exist), for every head and
-/// activation.
-fn steps_allocate_nothing<F: Float>(arithmetic: Arithmetic) {
+/// activation; then the fallbacks: steps and gradients on an input that is not in standard
+/// layout (a column range, which the fused and sparse kernels do not take), and steps in a
+/// workspace above the `f64` sparse update's batch limit (1,024 rows).
+fn steps_allocate_nothing<F: MlpFloat>(arithmetic: Arithmetic) {
     for head in [Head::SigmoidBce, Head::SoftmaxCrossEntropy] {
         for activation in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
             let cfg = ModelConfig {
@@ -103,6 +105,12 @@ fn steps_allocate_nothing<F: Float>(arithmetic: Arithmetic) {
             let labels: Vec<u8> = (0..40).map(|i| (i % 5) as u8).collect();
             let y = glorot_tensor::one_hot::<F>(&labels, 5);
             let mut ws = Workspace::with_arithmetic(&cfg, 16, arithmetic);
+            // `x` in columns 3.. of a wider array: its rows are not contiguous.
+            let mut wide = Array2::zeros((40, 23));
+            wide.slice_mut(s![.., 3..]).assign(&x);
+            let strided = wide.slice(s![.., 3..]);
+            assert!(!strided.is_standard_layout());
+            let mut big = Workspace::with_arithmetic(&cfg, 1100, arithmetic);
             let eval_data = EvalData::new(x.view(), &labels).unwrap();
             let mut eval = Evaluator::with_arithmetic(&cfg, 15, arithmetic); // chunks 15, 15, 10
             let lr = F::from_f64(0.1);
@@ -117,6 +125,14 @@ fn steps_allocate_nothing<F: Float>(arithmetic: Arithmetic) {
                 model.gradients(x.slice(s![..7, ..]), y.slice(s![..7, ..]), &mut ws);
                 model.sgd_step(&ws, lr);
                 std::hint::black_box(eval.evaluate(&model, &eval_data).unwrap());
+                for (a, b) in [(0, 16), (16, 32), (32, 40)] {
+                    let (xs, ys) = (strided.slice(s![a..b, ..]), y.slice(s![a..b, ..]));
+                    std::hint::black_box(model.train_step(xs, ys, lr, &mut ws));
+                    let xs = x.slice(s![a..b, ..]);
+                    std::hint::black_box(model.train_step(xs, ys, lr, &mut big));
+                }
+                model.gradients(strided.slice(s![..7, ..]), y.slice(s![..7, ..]), &mut ws);
+                model.sgd_step(&ws, lr);
             });
             let what = std::any::type_name::<F>();
             assert_eq!(

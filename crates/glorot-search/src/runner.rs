@@ -9,7 +9,7 @@ use std::{
 };
 
 use glorot_mlp::{
-    Arithmetic, EpochMetrics, EvalData, FitData, Float, Head, Mlp, ModelConfig, Observer,
+    Arithmetic, EpochMetrics, EvalData, FitData, Float, Head, Mlp, MlpFloat, ModelConfig, Observer,
     Precision, Status, TrainConfig, TrainData, TrainReport, Trainer, WeightSource,
 };
 use ndarray::{Array2, ArrayView2};
@@ -443,7 +443,7 @@ impl SearchData {
 }
 
 /// Builds, trains and (when `sets` has a test split) tests the trial's model.
-fn fit_trial<F: Float>(
+fn fit_trial<F: MlpFloat>(
     trial: &Trial,
     data: &SearchData,
     sets: Sets<'_, F>,

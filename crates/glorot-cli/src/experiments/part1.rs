@@ -10,8 +10,8 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{Context as _, Result};
 use glorot_mlp::{
-    Activation, Arithmetic, EpochMetrics, Float, Head, Init, Mlp, ModelConfig, Observer, Precision,
-    Shuffle, TrainConfig, TrainReport, Trainer, WeightSource,
+    Activation, Arithmetic, EpochMetrics, Head, Init, Mlp, MlpFloat, ModelConfig, Observer,
+    Precision, Shuffle, TrainConfig, TrainReport, Trainer, WeightSource,
 };
 use serde::{Deserialize, Serialize};
 
@@ -235,7 +235,7 @@ type Job = (&'static str, ModelConfig, String, std::path::PathBuf);
 
 /// Trains the jobs on `options.workers` threads (data converted to `F` once), writing
 /// each run's cache file as soon as it finishes.
-fn train_jobs<F: Float>(
+fn train_jobs<F: MlpFloat>(
     jobs: &[Job],
     data: &Data,
     train: &glorot_mlp::ValidTrainConfig,
