@@ -7,6 +7,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use glorot_experiments::data::Compute;
 use glorot_mlp::{
     Activation, Arithmetic, BatchEvent, EpochMetrics, EvalData, Evaluation, Evaluator, FitData,
     Float, GradCheckOptions, GradCheckReport, Head, Init, Mlp, ModelConfig, NotebookGradCheck,
@@ -15,7 +16,7 @@ use glorot_mlp::{
 };
 use glorot_search::Manifest;
 use glorot_tensor::one_hot;
-use ndarray::{Array2, CowArray, Ix2};
+use ndarray::Array2;
 use serde::Serialize;
 
 use crate::common::{
@@ -286,26 +287,6 @@ struct FitJob<'a> {
     test: bool,
     save: Option<&'a Path>,
     err: &'a Stderr,
-}
-
-/// The element types training runs in, with the images (stored as `f32`) in that type:
-/// borrowed as they are for `f32`, converted once for `f64` (pixels `k / 256` are exact in
-/// both).
-pub(crate) trait Compute: Float {
-    /// `x` in this precision.
-    fn images(x: &Array2<f32>) -> CowArray<'_, Self, Ix2>;
-}
-
-impl Compute for f32 {
-    fn images(x: &Array2<f32>) -> CowArray<'_, f32, Ix2> {
-        CowArray::from(x.view())
-    }
-}
-
-impl Compute for f64 {
-    fn images(x: &Array2<f32>) -> CowArray<'_, f64, Ix2> {
-        CowArray::from(x.mapv(f64::from))
-    }
 }
 
 fn fit<F: Compute>(job: FitJob<'_>) -> Result<(TrainReport, bool)> {
