@@ -68,6 +68,7 @@ pub struct ParameterCount {
     pub units: Vec<usize>,
     /// The count the notebook's `num_parameters()` makes (648,784).
     pub notebook_count: usize,
+    /// The correct count (648,010), checked by the tests.
     #[cfg(test)]
     pub correct_count: usize,
 }
@@ -241,14 +242,14 @@ pub fn notebook() -> Result<Notebook> {
         )));
     }
     if nb.part3.cells.len() != 3 {
-        return Err(Error::Reference(format!(
-            "notebook_numbers.json: expected 3 gradient-check cells"
-        )));
+        return Err(Error::Reference(
+            "notebook_numbers.json: expected 3 gradient-check cells".to_owned(),
+        ));
     }
     if nb.part2.spec.lines_per_trial != 2 * nb.part2.spec.epochs {
-        return Err(Error::Reference(format!(
-            "notebook_numbers.json: lines_per_trial is not 2 x epochs"
-        )));
+        return Err(Error::Reference(
+            "notebook_numbers.json: lines_per_trial is not 2 x epochs".to_owned(),
+        ));
     }
     Ok(nb)
 }
