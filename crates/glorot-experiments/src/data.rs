@@ -361,6 +361,17 @@ impl<'a, F: Compute> Splits<'a, F> {
     }
 }
 
+/// Training example `index` of `split` as a one-row `f64` batch, with its one-hot
+/// target: what the gradient checks differentiate (the notebook's `training_inputs[0]`).
+///
+/// # Panics
+/// When `index` is out of range.
+pub fn example(split: &SplitData<f32>, index: usize) -> (Array2<f64>, Array2<f64>) {
+    let x = split.images.slice(s![index..=index, ..]).mapv(f64::from);
+    let y = glorot_tensor::one_hot::<f64>(&split.labels[index..=index], glorot_mnist::NUM_CLASSES);
+    (x, y)
+}
+
 /// A unit enum's serde name.
 pub(crate) fn plain<T: Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {

@@ -60,6 +60,7 @@ pub mod replay;
 pub mod report;
 mod support;
 pub mod threads;
+pub mod train;
 
 pub use data::{Data, DataSpec, Loaded};
 pub use error::{Error, Result};

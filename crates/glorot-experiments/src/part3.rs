@@ -11,7 +11,7 @@ use glorot_mlp::{
     Activation, Arithmetic, Init, Mlp, ModelConfig, NotebookGradCheck, ParamId, Precision,
     WeightSource, Workspace, notebook_grad_check,
 };
-use ndarray::{Array2, s};
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Data;
@@ -94,10 +94,7 @@ pub fn check_cell(
 
 /// Training example 0 as a one-row batch, with its one-hot target, in `f64`.
 pub fn example0(data: &Data) -> (Array2<f64>, Array2<f64>) {
-    let m = &data.mnist;
-    let x = m.train.images.slice(s![..1, ..]).mapv(f64::from);
-    let y = glorot_tensor::one_hot::<f64>(&m.train.labels[..1], glorot_mnist::NUM_CLASSES);
-    (x, y)
+    crate::data::example(&data.mnist.train, 0)
 }
 
 /// What the notebook printed for cell `cell` (0, 1, 2), as numbers.
