@@ -8,11 +8,11 @@
 //! - [`part3`]: the gradient checks, `N = k * 10^i`.
 //! - [`replay`]: the notebook replayed bit for bit (f64, no shuffling, NumPy's generator
 //!   seeded with 5 in cell order) and compared with every number it printed
-//!   ([`reference`], [`pyfmt`]).
+//!   ([`reference`](mod@reference), [`pyfmt`]).
 //! - [`report`]: `REPORT.md` from whatever results files a directory holds; with the
 //!   `plots` feature, PNG and SVG plots too.
 //! - [`data`]: the data preparation between `glorot-mnist` and `glorot-mlp`;
-//!   [`threads`]: the thread plan; [`bench`]: the timing harness.
+//!   [`threads`]: the thread plan; [`bench`](mod@bench): the timing harness; [`train`](mod@train): one training or evaluation.
 //!
 //! Design: the library never prints and never picks a BLAS provider. Progress goes to an
 //! [`Observer`] the caller implements; the BLAS thread count and description are set and

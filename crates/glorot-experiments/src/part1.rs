@@ -25,7 +25,7 @@ use crate::support::{
 /// `part1.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Part1File {
-    /// Version of this file's format ([`SCHEMA_VERSION`](crate::SCHEMA_VERSION)).
+    /// Version of this file's format ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
     /// `"part1"`.
     pub part: String,

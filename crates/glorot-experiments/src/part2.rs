@@ -21,7 +21,7 @@ use crate::support::{RunContext, RunManifest, SCHEMA_VERSION, Seeds, write_json}
 /// `part2.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Part2File {
-    /// Version of this file's format ([`SCHEMA_VERSION`](crate::SCHEMA_VERSION)).
+    /// Version of this file's format ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
     /// `"part2"`.
     pub part: String,

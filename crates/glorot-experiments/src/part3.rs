@@ -29,7 +29,7 @@ pub const ENTRIES: usize = 10;
 /// `part3.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Part3File {
-    /// Version of this file's format ([`SCHEMA_VERSION`](crate::SCHEMA_VERSION)).
+    /// Version of this file's format ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
     /// `"part3"`.
     pub part: String,

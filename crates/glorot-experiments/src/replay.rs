@@ -65,7 +65,7 @@ pub struct ReplayOptions {
 /// `replay.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReplayFile {
-    /// Version of this file's format ([`SCHEMA_VERSION`](crate::SCHEMA_VERSION)).
+    /// Version of this file's format ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
     /// `"replay"`.
     pub part: String,
@@ -108,7 +108,7 @@ pub struct ReplaySeconds {
 /// `replay/part1-<name>.json` or `replay/trials/trial-<index>.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReplayRun {
-    /// Version of this file's format ([`SCHEMA_VERSION`](crate::SCHEMA_VERSION)).
+    /// Version of this file's format ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
     /// The data it trained on (sizes and digests); records of other data are ignored.
     pub data: String,
@@ -866,7 +866,7 @@ fn compare_part1(nb: &Notebook, runs: &[ReplayRun], c: &mut Comparison) {
     t.done(c);
 }
 
-/// The notebook's `num_parameters()` (In [5]), replayed with its bug: it adds each
+/// The notebook's `num_parameters()` (In \[5\]), replayed with its bug: it adds each
 /// layer's fan_in where the bias count (fan_out) belongs, in Python floats.
 pub fn notebook_num_parameters(units: &[usize]) -> f64 {
     let mut pars = 0.0f64;

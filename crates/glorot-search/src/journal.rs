@@ -541,6 +541,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn directory_files_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Nothing stored yet: no grid, one shard, no search, no finished trial.
+        assert!(stored_grid(d).is_none());
+        assert_eq!(stored_shard_count(d), 1);
+        assert!(!has_search(d));
+        let grid = GridSpec::preset("tiny").unwrap().validate().unwrap();
+        assert!(finished_ids(d, &grid).unwrap().is_empty());
+
+        assert!(matches!(store_grid(d, &grid).unwrap(), StoredGrid::Same));
+        assert_eq!(&stored_grid(d).unwrap().unwrap(), grid.spec());
+        let mut other = grid.spec().clone();
+        other.master_seed += 1;
+        let other = other.validate().unwrap();
+        assert!(matches!(
+            store_grid(d, &other).unwrap(),
+            StoredGrid::ReplacedOther
+        ));
+        fs::write(d.join(GRID_FILE), b"{").unwrap();
+        assert!(matches!(
+            store_grid(d, &grid).unwrap(),
+            StoredGrid::ReplacedUnreadable(_)
+        ));
+        // Results files end with a newline; the grid file is a plain grid file.
+        let bytes = fs::read(d.join(GRID_FILE)).unwrap();
+        assert_eq!(bytes.last(), Some(&b'\n'));
+
+        store_shard_count(d, 4).unwrap();
+        assert_eq!(stored_shard_count(d), 4);
+
+        let trial = &grid.trials()[0];
+        let key = BestTest::key(trial, "data");
+        assert_eq!(key, format!("{} seed={} data", trial.id, trial.seed));
+        assert_eq!(BestTest::read(d).unwrap(), None);
+        let best = BestTest {
+            key,
+            evaluation: None,
+        };
+        best.write(d).unwrap();
+        assert_eq!(BestTest::read(d).unwrap(), Some(best));
+    }
+
+    #[test]
     fn atomic_write_replaces_whole_files_and_leaves_no_temporaries() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.json");
