@@ -71,10 +71,14 @@ pub struct Part1Run {
 
 /// `part1/<name>.json`: one finished run and what determined it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct CachedRun {
-    schema_version: u32,
-    key: String,
-    report: TrainReport,
+pub struct CachedRun {
+    /// [`SCHEMA_VERSION`]; another version is recomputed.
+    pub schema_version: u32,
+    /// The model, training configuration and data description, as JSON: a rerun with
+    /// another key trains again.
+    pub key: String,
+    /// The run's curves, status and test metrics.
+    pub report: TrainReport,
 }
 
 /// What Part 1 runs.

@@ -626,13 +626,17 @@ pub fn run(
     Ok(file)
 }
 
-/// `replay/part3.json`.
+/// `replay/part3.json`: the replayed gradient checks.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct CachedPart3 {
-    schema_version: u32,
-    data: String,
-    cells: Vec<Part3Cell>,
-    seconds: f64,
+pub struct CachedPart3 {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The data description it was computed on.
+    pub data: String,
+    /// The three cells, in the notebook's order.
+    pub cells: Vec<Part3Cell>,
+    /// Wall seconds.
+    pub seconds: f64,
 }
 
 fn train_job(
