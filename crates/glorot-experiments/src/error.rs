@@ -45,6 +45,10 @@ pub enum Error {
     /// what the replay expects.
     #[error("{0}")]
     Reference(String),
+    /// The replay cannot run as asked (a subset of the data, a trial outside the
+    /// notebook's grid).
+    #[error("{0}")]
+    Replay(String),
     /// A run stopped before its end (an observer asked to stop, or a training
     /// diverged where a finite result is needed).
     #[error("{0}")]

@@ -417,14 +417,14 @@ pub fn run(
     let grid = grid_trials(nb)?;
     let description = data.description();
     if data.info.subset {
-        return Err(Error::InvalidOptions(
+        return Err(Error::Replay(
             "the replay needs the full training and validation splits".to_owned(),
         ));
     }
     let selected_trials: Vec<usize> = match &options.trials {
         Some(t) => {
             if let Some(bad) = t.iter().find(|&&i| i >= grid.len()) {
-                return Err(Error::InvalidOptions(format!(
+                return Err(Error::Replay(format!(
                     "--replay-trials: trial {bad} is not in the grid (0..{})",
                     grid.len()
                 )));
