@@ -13,10 +13,10 @@ use std::{
 };
 
 use anyhow::{Context, Result};
+use glorot_experiments::DataSpec;
 use glorot_mlp::{Activation, Head, Init, Precision, Shuffle};
-use glorot_mnist::{DatasetKind, LoadOptions, Mnist, SplitData, Verify};
+use glorot_mnist::DatasetKind;
 use glorot_search::Manifest;
-use ndarray::s;
 use serde::Serialize;
 
 /// The source revision baked in by `build.rs` (`git describe --always --dirty`).
@@ -205,16 +205,23 @@ pub(crate) struct DataOpts {
     pub(crate) test_limit: Option<usize>,
 }
 
-/// A dataset loaded for training, with the subsets applied.
-#[derive(Debug)]
-pub(crate) struct Loaded {
-    /// The splits (train, validation, test), limited as asked.
-    pub(crate) mnist: Mnist<f32>,
-    /// Sizes of the splits before the limits.
-    pub(crate) full_sizes: [usize; 3],
-}
+/// The loaded dataset and its record in results files (glorot-experiments' data
+/// preparation).
+pub(crate) use glorot_experiments::data::{DataInfo, Loaded};
 
 impl DataOpts {
+    /// The dataset and subsets these options name.
+    pub(crate) fn spec(&self) -> DataSpec {
+        DataSpec {
+            dataset: self.dataset,
+            verify: !self.no_verify,
+            validation_size: self.validation_size,
+            train_limit: self.train_limit,
+            val_limit: self.val_limit,
+            test_limit: self.test_limit,
+        }
+    }
+
     /// Locates the dataset: `--data-dir`, else the environment variable, else the
     /// workspace's `data/` directory, else system directories.
     pub(crate) fn locate(&self) -> Result<PathBuf> {
@@ -235,102 +242,18 @@ impl DataOpts {
     /// Locates, reads, verifies, splits and limits the dataset.
     pub(crate) fn load(&self) -> Result<Loaded> {
         let dir = self.locate()?;
-        let options = LoadOptions {
-            dataset: self.dataset,
-            validation_size: self.validation_size,
-            verify: if self.no_verify {
-                Verify::Skip
-            } else {
-                Verify::Digests
-            },
-            ..LoadOptions::default()
-        };
-        let mut mnist = glorot_mnist::load(&dir, &options)
-            .with_context(|| format!("cannot load {} from {}", self.dataset, dir.display()))?;
-        let full_sizes = [mnist.train.len(), mnist.validation.len(), mnist.test.len()];
-        limit(&mut mnist.train, self.train_limit);
-        limit(&mut mnist.validation, self.val_limit);
-        limit(&mut mnist.test, self.test_limit);
-        if mnist.train.is_empty() {
-            return usage(format!(
-                "the training split is empty: --validation-size {} leaves no training images",
-                self.validation_size
-            ));
-        }
-        if mnist.validation.is_empty() {
-            return usage(
-                "the validation split is empty: training reports validation accuracy every \
-                 epoch, so --validation-size must be at least 1",
-            );
-        }
-        Ok(Loaded { mnist, full_sizes })
+        glorot_experiments::data::load(&dir, &self.spec()).map_err(lib)
     }
 }
 
-fn limit(split: &mut SplitData<f32>, n: Option<usize>) {
-    if let Some(n) = n.filter(|&n| n < split.len()) {
-        split.images = split.images.slice(s![..n, ..]).to_owned();
-        split.labels.truncate(n);
+/// A library error as an `anyhow` error: a mistake in the options becomes a
+/// [`UsageError`] (exit code 2), as it was when the command line checked it itself.
+pub(crate) fn lib(e: glorot_experiments::Error) -> anyhow::Error {
+    if e.is_invalid_options() {
+        UsageError(format!("{:#}", anyhow::Error::from(e))).into()
+    } else {
+        e.into()
     }
-}
-
-impl Loaded {
-    /// Names the training and validation data exactly enough that two runs with equal
-    /// descriptions train on equal data: dataset, split sizes (and the subsets taken),
-    /// pixel scaling, and the SHA-256 of the training files (the validation split is
-    /// part of them). The directory is not part of it, so data may move.
-    pub(crate) fn description(&self) -> String {
-        let m = &self.mnist;
-        let digest = |role: glorot_mnist::FileRole| {
-            m.files
-                .iter()
-                .find(|f| f.role == role)
-                .map(|f| f.sha256.get(..16).unwrap_or(&f.sha256).to_owned())
-                .unwrap_or_else(|| "?".into())
-        };
-        format!(
-            "{}: train {} of {}, validation {} of {} (last {} training images held out), \
-             pixels/256, train-images sha256 {}.., train-labels sha256 {}..",
-            m.kind,
-            m.train.len(),
-            self.full_sizes[0],
-            m.validation.len(),
-            self.full_sizes[1],
-            self.full_sizes[1],
-            digest(glorot_mnist::FileRole::TrainImages),
-            digest(glorot_mnist::FileRole::TrainLabels),
-        )
-    }
-
-    /// A serializable summary for results files.
-    pub(crate) fn info(&self) -> DataInfo {
-        let m = &self.mnist;
-        DataInfo {
-            dataset: m.kind.name().to_owned(),
-            dir: m.dir.clone(),
-            train: m.train.len(),
-            validation: m.validation.len(),
-            test: m.test.len(),
-            description: self.description(),
-        }
-    }
-}
-
-/// The data of a run, as recorded in results JSON.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct DataInfo {
-    /// `mnist` or `fashion-mnist`.
-    pub(crate) dataset: String,
-    /// Where it was read from.
-    pub(crate) dir: PathBuf,
-    /// Training rows used.
-    pub(crate) train: usize,
-    /// Validation rows used.
-    pub(crate) validation: usize,
-    /// Test rows available.
-    pub(crate) test: usize,
-    /// [`Loaded::description`].
-    pub(crate) description: String,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -369,12 +292,7 @@ mod openblas {
     }
 }
 
-/// Logical CPUs available to this process.
-pub(crate) fn cpus() -> usize {
-    std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(1)
-}
+pub(crate) use glorot_experiments::threads::{ThreadPlan, cpus};
 
 /// Sets the number of threads every BLAS call may use (process-wide), and the fused
 /// `f32` kernels' thread team to the same number, and returns the number OpenBLAS
@@ -400,47 +318,19 @@ pub(crate) fn blas_description() -> String {
     format!("{} ({parallel})", openblas::config())
 }
 
-/// How many trials run at once and how many BLAS threads each uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ThreadPlan {
-    /// Trials in parallel.
-    pub(crate) workers: usize,
-    /// BLAS threads per trial.
-    pub(crate) blas_threads: usize,
-}
-
-/// Chooses workers and BLAS threads: by default one single-threaded trial per CPU (the
-/// measured best for the notebook's small GEMMs), or every CPU for BLAS when there is one
-/// worker; never `workers * blas_threads > cpus` unless `oversubscribe`.
-///
-/// The plan depends only on the flags and the machine, never on how many trials are
-/// left, so a resumed search computes with the same thread count as the first run.
+/// [`glorot_experiments::threads::plan_threads`], an oversubscribing plan being a usage
+/// error.
 pub(crate) fn plan_threads(
     workers: Option<usize>,
     blas: Option<usize>,
     oversubscribe: bool,
     cpus: usize,
 ) -> Result<ThreadPlan> {
-    let cpus = cpus.max(1);
-    let workers = workers.unwrap_or_else(|| match blas {
-        Some(t) => (cpus / t).max(1),
-        None => cpus,
-    });
-    let blas_threads = blas.unwrap_or(if workers > 1 { 1 } else { cpus });
-    if workers * blas_threads > cpus && !oversubscribe {
-        return usage(format!(
-            "{workers} workers x {blas_threads} BLAS threads = {} threads on {cpus} CPUs would \
-             oversubscribe the machine; lower --workers or --blas-threads, or pass --oversubscribe",
-            workers * blas_threads
-        ));
-    }
-    Ok(ThreadPlan {
-        workers,
-        blas_threads,
-    })
+    glorot_experiments::threads::plan_threads(workers, blas, oversubscribe, cpus).map_err(lib)
 }
 
-/// The manifest of this process's results.
+/// The manifest of this process's results: the one place a run manifest is made (train,
+/// search records, best_test.json, the studies' files).
 pub(crate) fn manifest(plan: ThreadPlan) -> Manifest {
     Manifest::detect(
         GIT_REVISION,
@@ -480,16 +370,9 @@ fn ignore_broken_pipe(r: std::io::Result<()>) -> Result<()> {
 }
 
 /// Writes `value` as pretty JSON to `path` atomically (temporary file, then rename),
-/// creating the parent directory.
+/// creating the parent directory ([`glorot_search::write_json`], the one writer).
 pub(crate) fn write_json_file<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    let mut json = serde_json::to_vec_pretty(value).context("serializing the result")?;
-    json.push(b'\n');
-    glorot_search::write_atomic(path, &json)?;
-    Ok(())
+    Ok(glorot_search::write_json(path, value)?)
 }
 
 /// Progress and notes on stderr: a live display when stderr is a terminal, plain lines
@@ -576,6 +459,48 @@ impl Stderr {
     }
 }
 
+/// The studies' progress (glorot-experiments' observer) on the one display: a status
+/// line drawn in place on a terminal, plain lines otherwise, nothing but warnings with
+/// `--quiet`.
+impl glorot_experiments::Observer for Stderr {
+    fn message(&self, message: &str) {
+        self.line(message);
+    }
+
+    fn progress(&self, e: &glorot_experiments::ProgressEvent<'_>) {
+        let line = format!(
+            "[{}] {} | {:5.1}% done, {} elapsed, ETA {}",
+            e.part,
+            e.what,
+            e.percent,
+            glorot_experiments::duration(e.elapsed_seconds),
+            e.eta_seconds
+                .map_or_else(|| "?".to_owned(), glorot_experiments::duration)
+        );
+        if self.is_live() {
+            let mut lines = vec![line];
+            if stop_requested() {
+                lines.push(STOPPING.to_owned());
+            }
+            self.draw(&lines);
+        } else {
+            self.line(line);
+        }
+    }
+
+    fn note(&self, part: &str, message: &str) {
+        self.line(format!("[{part}] {message}"));
+    }
+
+    fn finish(&self, _part: &str) {
+        self.clear();
+    }
+
+    fn should_stop(&self) -> bool {
+        stop_requested()
+    }
+}
+
 fn terminal_width() -> usize {
     std::env::var("COLUMNS")
         .ok()
@@ -600,22 +525,10 @@ pub(crate) fn bar(done: usize, total: usize, width: usize) -> String {
     format!("[{}{}]", "#".repeat(filled), "-".repeat(width - filled))
 }
 
-/// `42 s`, `3 min 05 s`, `1 h 02 min`.
+/// `12.3s`, `3m 05s`, `1h 02m`: the one duration format ([`glorot_experiments::duration`],
+/// also in REPORT.md).
 pub(crate) fn human_duration(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if !s.is_finite() {
-        return "?".into();
-    }
-    let total = s.round() as u64;
-    if s < 10.0 {
-        format!("{s:.1} s")
-    } else if total < 60 {
-        format!("{total} s")
-    } else if total < 3600 {
-        format!("{} min {:02} s", total / 60, total % 60)
-    } else {
-        format!("{} h {:02} min", total / 3600, (total % 3600) / 60)
-    }
+    glorot_experiments::duration(d.as_secs_f64())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -707,30 +620,11 @@ mod tests {
     }
 
     #[test]
-    fn thread_plans_never_oversubscribe_by_default() {
-        let plan = |w, t, o, cpus| plan_threads(w, t, o, cpus).unwrap();
-        let tp = |workers, blas_threads| ThreadPlan {
-            workers,
-            blas_threads,
-        };
-        // Default: one single-threaded trial per CPU.
-        assert_eq!(plan(None, None, false, 8), tp(8, 1));
-        // One worker: BLAS gets every CPU.
-        assert_eq!(plan(Some(1), None, false, 8), tp(1, 8));
-        assert_eq!(plan(None, None, false, 1), tp(1, 1));
-        // BLAS threads given: as many workers as fit.
-        assert_eq!(plan(None, Some(2), false, 8), tp(4, 2));
-        assert!(plan_threads(Some(4), Some(2), false, 4).is_err());
-        assert!(plan_threads(None, Some(16), false, 8).is_err());
-        assert_eq!(plan(Some(4), Some(2), true, 4), tp(4, 2));
-    }
-
-    #[test]
     fn durations_read_naturally() {
-        assert_eq!(human_duration(Duration::from_millis(4200)), "4.2 s");
-        assert_eq!(human_duration(Duration::from_secs(42)), "42 s");
-        assert_eq!(human_duration(Duration::from_secs(185)), "3 min 05 s");
-        assert_eq!(human_duration(Duration::from_secs(3720)), "1 h 02 min");
+        assert_eq!(human_duration(Duration::from_millis(4200)), "4.2s");
+        assert_eq!(human_duration(Duration::from_secs(42)), "42.0s");
+        assert_eq!(human_duration(Duration::from_secs(185)), "3m 05s");
+        assert_eq!(human_duration(Duration::from_secs(3720)), "1h 02m");
         assert_eq!(bar(1, 4, 8), "[##------]");
         assert_eq!(bar(0, 0, 4), "[----]");
     }

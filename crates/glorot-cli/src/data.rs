@@ -8,7 +8,7 @@
 //! directory. All printing happens here; the library reports through values and a
 //! progress callback.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -92,7 +92,9 @@ impl From<DatasetArg> for DatasetKind {
 pub(crate) fn run(args: DataArgs) -> anyhow::Result<()> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let stderr = std::io::stderr();
-    let progress = stderr.is_terminal();
+    // Live percentages only where the one display would draw live (a terminal, not
+    // TERM=dumb).
+    let progress = crate::common::Stderr::new(false).is_live();
     run_with(
         args,
         &cwd,

@@ -14,36 +14,17 @@
 //! finish, reused when the same command runs again. Plots and the report are rebuilt
 //! from whatever results files the directory holds.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
+use glorot_experiments::{Data, Observer as _, Options, ReplayChoice, RunContext, reference};
 use glorot_mlp::Precision;
-use glorot_search::GridSpec;
 
 use crate::common::{
-    DataOpts, cpus, handle_interrupts, parse_precision, plan_threads, set_blas_threads,
-    stop_requested, usage,
+    DataOpts, Stderr, cpus, handle_interrupts, lib, manifest, parse_precision, plan_threads,
+    set_blas_threads, stop_requested, usage,
 };
-
-mod part1;
-mod part2;
-mod part3;
-mod plots;
-mod pyfmt;
-mod reference;
-mod replay;
-mod report;
-mod support;
-
-use support::{Data, RunContext, read_json, say};
-
-/// Training rows of a `--quick` run (the first ones of the notebook's training split).
-const QUICK_TRAIN: usize = 5_000;
-/// Validation rows of a `--quick` run.
-const QUICK_VALIDATION: usize = 1_000;
-/// Part 1's epochs in a `--quick` run.
-const QUICK_EPOCHS: usize = 2;
 
 /// Options of `glorot experiments`.
 #[derive(clap::Args, Debug)]
@@ -146,24 +127,47 @@ pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let notebook = reference::notebook()?;
     let data = Data::from_loaded(args.data.load()?);
-    let ctx = RunContext::detect(plan);
-    say(&format!(
+    let ctx = RunContext::new(
+        std::iter::once("glorot".to_owned()).chain(std::env::args().skip(1)),
+        manifest(plan),
+    );
+    let err = Stderr::new(false);
+    err.message(&format!(
         "glorot experiments: results in {} ({} worker(s) x {} BLAS thread(s))",
         out.display(),
         plan.workers,
         plan.blas_threads
     ));
 
-    let errors = run_parts(&args, trials, plan, &out, &data, &ctx, &notebook);
+    let options = Options {
+        out: out.clone(),
+        parts: args.parts.clone(),
+        precision: args.precision,
+        seed: args.seed,
+        grid: args.grid.clone(),
+        epochs: args.epochs,
+        workers: plan.workers,
+        quick: args.quick,
+        replay: args.replay_notebook.then(|| ReplayChoice {
+            parts: args.replay_parts.clone().unwrap_or_else(|| vec![1, 2, 3]),
+            trials,
+            epochs: args.replay_epochs.unwrap_or(10),
+        }),
+    };
+    let errors: Vec<anyhow::Error> =
+        glorot_experiments::run_parts(&options, &data, &ctx, &notebook, &err)
+            .into_iter()
+            .map(lib)
+            .collect();
     let stopped = stop_requested();
     for e in &errors {
-        say(&format!("glorot experiments: {e:#}"));
+        err.message(&format!("glorot experiments: {e:#}"));
     }
-    let written = finish(&out, &notebook)?;
-    say(&format!(
+    let written = glorot_experiments::finish(&out, &notebook)?;
+    err.message(&format!(
         "glorot experiments: {} in {}; wrote {} plots and {}",
         if stopped { "stopped" } else { "done" },
-        support::duration(clock.elapsed().as_secs_f64()),
+        glorot_experiments::duration(clock.elapsed().as_secs_f64()),
         written.len(),
         out.join("REPORT.md").display()
     ));
@@ -176,139 +180,6 @@ pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
         Some(e) => Err(e.context("a part failed (the others ran; see above)")),
         None => Ok(()),
     }
-}
-
-/// Runs the replay or the selected parts, each to its end even when another failed;
-/// results files are written as each finishes. Returns the parts' errors.
-fn run_parts(
-    args: &ExperimentsArgs,
-    trials: Option<Vec<usize>>,
-    plan: crate::common::ThreadPlan,
-    out: &Path,
-    data: &Data,
-    ctx: &RunContext,
-    notebook: &reference::Notebook,
-) -> Vec<anyhow::Error> {
-    let mut errors = Vec::new();
-    let mut keep = |r: Result<()>| {
-        if let Err(e) = r {
-            errors.push(e);
-        }
-    };
-    if args.replay_notebook {
-        let options = replay::ReplayOptions {
-            parts: args.replay_parts.clone().unwrap_or_else(|| vec![1, 2, 3]),
-            trials,
-            epochs: args.replay_epochs.unwrap_or(10),
-            workers: plan.workers,
-        };
-        keep(replay::run(out, data, &options, ctx, notebook).map(|r| {
-            say(&format!(
-                "[replay] {} of the notebook's {} printed numbers compared, {} matched",
-                r.comparison.compared, r.comparison.numbers, r.comparison.matched
-            ));
-        }));
-    } else {
-        let seed = args.seed.unwrap_or(0);
-        let precision = args.precision.unwrap_or(Precision::F32);
-        let subset;
-        let studied = if args.quick {
-            subset = data.subset(QUICK_TRAIN, QUICK_VALIDATION);
-            &subset
-        } else {
-            data
-        };
-        if args.parts.contains(&1) && !stop_requested() {
-            let options = part1::Part1Options {
-                epochs: args
-                    .epochs
-                    .unwrap_or(if args.quick { QUICK_EPOCHS } else { 10 }),
-                seed,
-                precision,
-                workers: plan.workers,
-                quick: args.quick,
-            };
-            keep(part1::run(out, studied, &options, ctx, notebook).map(|p| {
-                for r in &p.runs {
-                    say(&format!(
-                        "[part 1] {}: final validation accuracy {} (notebook {:.2})",
-                        r.name,
-                        r.final_val_accuracy
-                            .map_or("none (diverged)".to_owned(), |v| format!("{v:.2}")),
-                        r.notebook_final_val_accuracy
-                    ));
-                }
-            }));
-        }
-        if args.parts.contains(&2) && !stop_requested() {
-            keep(grid_spec(args, precision).and_then(|grid| {
-                let options = part2::Part2Options {
-                    grid,
-                    workers: plan.workers,
-                    quick: args.quick,
-                };
-                let p = part2::run(out, studied, &options, ctx, notebook)?;
-                if let Some(b) = &p.best {
-                    say(&format!(
-                        "[part 2] best of {} finished trials: {} with {:.2}% validation \
-                         accuracy{}",
-                        p.finished,
-                        b.id,
-                        b.final_val_accuracy.unwrap_or(f64::NAN),
-                        p.best_test
-                            .as_ref()
-                            .map_or(String::new(), |t| format!(", {:.2}% test", t.test_accuracy))
-                    ));
-                }
-                Ok(())
-            }));
-        }
-        if args.parts.contains(&3) && !stop_requested() {
-            keep(part3::run(out, studied, seed, args.quick, ctx, notebook).map(|_| ()));
-        }
-        if args.quick && !stop_requested() {
-            if data.info.subset {
-                say("[replay] skipped: the replay check needs the full training split");
-            } else {
-                // The first epoch of Part 1's three runs and Part 3's checks, on the full
-                // data: the notebook's first printed numbers, reproduced.
-                let options = replay::ReplayOptions {
-                    parts: vec![1, 3],
-                    trials: None,
-                    epochs: 1,
-                    workers: plan.workers,
-                };
-                keep(replay::run(out, data, &options, ctx, notebook).map(|r| {
-                    say(&format!(
-                        "[replay] Part 1 epoch 1 and Part 3: {} of {} printed numbers matched",
-                        r.comparison.matched, r.comparison.compared
-                    ));
-                }));
-            }
-        }
-    }
-    errors
-}
-
-/// Renders plots and the report from the results files in `out`; returns the plots.
-fn finish(out: &Path, notebook: &reference::Notebook) -> Result<Vec<String>> {
-    let p1 = read_json::<part1::Part1File>(&out.join("part1.json"))?;
-    let p2 = read_json::<part2::Part2File>(&out.join("part2.json"))?;
-    let p3 = read_json::<part3::Part3File>(&out.join("part3.json"))?;
-    let rp = read_json::<replay::ReplayFile>(&out.join("replay.json"))?;
-    let plots = plots::render_all(out, p1.as_ref(), p2.as_ref(), p3.as_ref(), notebook)?;
-    report::write(
-        out,
-        &report::Inputs {
-            part1: p1.as_ref(),
-            part2: p2.as_ref(),
-            part3: p3.as_ref(),
-            replay: rp.as_ref(),
-            plots: &plots,
-            notebook,
-        },
-    )?;
-    Ok(plots)
 }
 
 fn check_parts(flag: &str, parts: &[u8]) -> Result<()> {
@@ -354,33 +225,6 @@ fn parse_trials(s: &str) -> Result<Option<Vec<usize>>> {
     out.sort_unstable();
     out.dedup();
     Ok(Some(out))
-}
-
-/// The grid of Part 2: preset or file, then `--seed` and `--precision` applied.
-fn grid_spec(args: &ExperimentsArgs, precision: Precision) -> Result<glorot_search::ValidGrid> {
-    let name = args
-        .grid
-        .clone()
-        .unwrap_or_else(|| if args.quick { "quick" } else { "notebook" }.to_owned());
-    let mut spec = if glorot_search::PRESETS.contains(&name.as_str()) {
-        GridSpec::preset(&name)?
-    } else {
-        let path = Path::new(&name);
-        if !path.exists() {
-            return usage(format!(
-                "--grid {name}: neither a preset ({}) nor an existing file",
-                glorot_search::PRESETS.join(", ")
-            ));
-        }
-        GridSpec::from_file(path)?
-    };
-    if let Some(seed) = args.seed {
-        spec.master_seed = seed;
-    }
-    if args.precision.is_some() || glorot_search::PRESETS.contains(&name.as_str()) {
-        spec.precision = vec![precision];
-    }
-    Ok(spec.validate()?)
 }
 
 #[cfg(test)]

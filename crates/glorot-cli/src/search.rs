@@ -12,15 +12,16 @@ use clap::{Args, Subcommand};
 use glorot_mlp::{Activation, EpochMetrics, Init, Precision, Shuffle};
 use glorot_search::{
     GridSpec, Journal, PRESETS, RunOptions, SearchContext, SearchData, SearchObserver, Shard,
-    Summary, TestEvaluation, Trial, TrialRecord, TrialStatus, ValidGrid, summary::Ranked,
+    StatusCounts, Summary, TestEvaluation, Trial, TrialRecord, TrialStatus, ValidGrid,
+    journal::{self, FailedTrial, ShardStatus, StoredGrid},
+    summary::Ranked,
 };
-use glorot_tensor::one_hot;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::common::{
     self, DataInfo, DataOpts, INIT_HELP, Stderr, ThreadPlan, bar, human_duration, init_name, out,
     parse_activation, parse_init, parse_positive, parse_positive_f64, parse_precision,
-    parse_shuffle, print_json, write_json_file,
+    parse_shuffle, print_json,
 };
 
 /// Options of `glorot search`.
@@ -139,15 +140,14 @@ impl GridOpts {
     /// The grid: `--grid-file`, else `--grid`, else `<out>/grid.json`, else the notebook's;
     /// then the axis flags replace their axes. Returns the grid and where it came from.
     fn resolve(&self, out: &Path) -> Result<(ValidGrid, String)> {
-        let stored = out.join(GRID_FILE);
+        let stored = out.join(journal::GRID_FILE);
         let (mut spec, mut source) = if let Some(file) = &self.grid_file {
             let spec = GridSpec::from_file(file)?;
             (spec, format!("grid file {}", file.display()))
         } else if let Some(name) = &self.grid {
             (GridSpec::preset(name)?, format!("preset `{name}`"))
-        } else if stored.exists() {
-            let spec = GridSpec::from_file(&stored)
-                .with_context(|| format!("bad stored grid {}", stored.display()))?;
+        } else if let Some(spec) = journal::stored_grid(out) {
+            let spec = spec.with_context(|| format!("bad stored grid {}", stored.display()))?;
             (spec, format!("the grid stored in {}", stored.display()))
         } else if self.has_axis_flags() {
             (GridSpec::notebook(), "the notebook's grid".to_owned())
@@ -195,17 +195,6 @@ impl GridOpts {
             .with_context(|| format!("the grid ({source}) is invalid"))?;
         Ok((grid, source))
     }
-}
-
-/// The grid of a search, stored next to `search.json` so that `status`, `merge`, `best`
-/// and a resumed `run` need only `--out`. It is a plain grid file (`--grid-file` reads it).
-const GRID_FILE: &str = "grid.json";
-/// The shard count of a sharded search, for `status`.
-const SHARDS_FILE: &str = "shards.json";
-
-#[derive(Debug, Serialize, Deserialize)]
-struct ShardsFile {
-    count: usize,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -342,14 +331,14 @@ fn run_search(args: RunArgs) -> Result<()> {
         .collect();
 
     // A finished shard needs no data: answer at once.
-    let finished_before = finished_ids(&args.out, &grid)?;
+    let finished_before = journal::finished_ids(&args.out, &grid)?;
     let all_done = mine.iter().all(|t| finished_before.contains(&t.id));
     if !all_done {
         common::handle_interrupts();
         common::set_blas_threads(plan.blas_threads);
         let loaded = args.data.load()?;
         let description = loaded.description();
-        let data = search_data(loaded, false);
+        let data = loaded.into_search_data(false);
         let context = SearchContext {
             master_seed: grid.spec().master_seed,
             data: description,
@@ -357,10 +346,7 @@ fn run_search(args: RunArgs) -> Result<()> {
         let journal = Journal::open(&args.out, &context)?;
         store_grid(&args.out, &grid, &err)?;
         if shard.count > 1 {
-            write_json_file(
-                &args.out.join(SHARDS_FILE),
-                &ShardsFile { count: shard.count },
-            )?;
+            journal::store_shard_count(&args.out, shard.count)?;
         }
         err.line(format!(
             "search: {} trials ({source}){}, {} to run; {} workers x {} BLAS threads; \
@@ -518,55 +504,20 @@ fn finish_run(
     Ok(())
 }
 
-/// Ids of the grid's trials that have a final record in `out` (empty when `out` holds
-/// no search yet).
-fn finished_ids(out: &Path, grid: &ValidGrid) -> Result<HashSet<glorot_search::TrialId>> {
-    if !out.join("search.json").exists() {
-        return Ok(HashSet::new());
-    }
-    let (journal, _) = Journal::open_existing(out)?;
-    let seeds: HashMap<_, _> = grid.trials().into_iter().map(|t| (t.id, t.seed)).collect();
-    Ok(journal
-        .records()?
-        .into_iter()
-        .filter(|r| r.status.is_final() && seeds.get(&r.id) == Some(&r.seed))
-        .map(|r| r.id)
-        .collect())
-}
-
 /// Stores the grid in `<out>/grid.json` (replacing a different one, with a note).
 fn store_grid(out: &Path, grid: &ValidGrid, err: &Stderr) -> Result<()> {
-    let path = out.join(GRID_FILE);
-    if path.exists() {
-        match GridSpec::from_file(&path) {
-            Ok(stored) if &stored == grid.spec() => return Ok(()),
-            Ok(_) => err.warn(format!(
-                "{} held another grid; it now holds this one (finished trials of both stay in the journal)",
-                path.display()
-            )),
-            Err(e) => err.warn(format!("replacing unreadable {}: {e}", path.display())),
+    let path = out.join(journal::GRID_FILE);
+    match journal::store_grid(out, grid)? {
+        StoredGrid::ReplacedOther => err.warn(format!(
+            "{} held another grid; it now holds this one (finished trials of both stay in the journal)",
+            path.display()
+        )),
+        StoredGrid::ReplacedUnreadable(e) => {
+            err.warn(format!("replacing unreadable {}: {e}", path.display()));
         }
+        _ => {}
     }
-    write_json_file(&path, grid.spec())
-}
-
-/// Moves the loaded splits into the shared search data.
-fn search_data(loaded: common::Loaded, with_test: bool) -> SearchData {
-    let description = loaded.description();
-    let m = loaded.mnist;
-    let train_y = one_hot::<f32>(&m.train.labels, glorot_mnist::NUM_CLASSES);
-    let data = SearchData::new(
-        m.train.images,
-        train_y,
-        m.validation.images,
-        m.validation.labels,
-        description,
-    );
-    if with_test {
-        data.with_test(m.test.images, m.test.labels)
-    } else {
-        data
-    }
+    Ok(())
 }
 
 fn describe_ranked(r: &Ranked) -> String {
@@ -906,22 +857,9 @@ struct StatusReport {
     best: Option<Ranked>,
 }
 
-#[derive(Debug, Serialize)]
-struct FailedTrial {
-    id: glorot_search::TrialId,
-    message: String,
-}
-
-#[derive(Debug, Serialize)]
-struct ShardStatus {
-    shard: Shard,
-    total: usize,
-    finished: usize,
-}
-
 /// Opens the results directory of a finished or running search.
 fn open_results(out: &Path) -> Result<(Journal, SearchContext)> {
-    if !out.join("search.json").exists() {
+    if !journal::has_search(out) {
         bail!(
             "{} holds no search (no search.json); start one with `glorot search run --out {}`",
             out.display(),
@@ -936,62 +874,24 @@ fn status(args: StatusArgs) -> Result<()> {
     let (grid, source) = args.grid.resolve(&args.out)?;
     let records = journal.records()?;
     let summary = Summary::merge(&grid, &records);
-    let trials = grid.trials();
-    let in_grid: HashSet<_> = trials.iter().map(|t| t.id.clone()).collect();
-    let count =
-        |pred: fn(&TrialStatus) -> bool| summary.ranking.iter().filter(|r| pred(&r.status)).count();
-    let shard_count = match args.shards {
-        Some(n) => n,
-        None => std::fs::read(args.out.join(SHARDS_FILE))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<ShardsFile>(&b).ok())
-            .map_or(1, |s| s.count.max(1)),
-    };
-    let finished: HashSet<_> = summary
-        .ranking
-        .iter()
-        .filter(|r| r.status.is_final())
-        .map(|r| r.index)
-        .collect();
-    let shards = if shard_count > 1 {
-        (0..shard_count)
-            .map(|i| {
-                let shard = Shard::new(i, shard_count).expect("index below count");
-                let mine: Vec<_> = trials.iter().filter(|t| shard.contains(t.index)).collect();
-                ShardStatus {
-                    shard,
-                    total: mine.len(),
-                    finished: mine.iter().filter(|t| finished.contains(&t.index)).count(),
-                }
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let shard_count = args
+        .shards
+        .unwrap_or_else(|| journal::stored_shard_count(&args.out));
+    let counts = StatusCounts::new(&grid, &summary, &records, shard_count);
     let report = StatusReport {
         out: args.out.clone(),
         grid_source: source,
         context,
         total: summary.total,
         finished: summary.finished,
-        ok: count(|s| matches!(s, TrialStatus::Ok)),
-        diverged: count(|s| matches!(s, TrialStatus::Diverged { .. })),
+        ok: counts.ok,
+        diverged: counts.diverged,
         complete: summary.missing.is_empty(),
-        failed: summary
-            .ranking
-            .iter()
-            .filter_map(|r| match &r.status {
-                TrialStatus::Failed { message } => Some(FailedTrial {
-                    id: r.id.clone(),
-                    message: message.clone(),
-                }),
-                _ => None,
-            })
-            .collect(),
+        failed: counts.failed,
         missing: summary.missing.clone(),
         temporary_files: journal.temporary_files()?,
-        outside_grid: records.iter().filter(|r| !in_grid.contains(&r.id)).count(),
-        shards,
+        outside_grid: counts.outside_grid,
+        shards: counts.shards,
         trial_seconds_total: summary.trial_seconds_total,
         best: summary.best.clone(),
     };
@@ -1149,7 +1049,8 @@ struct BestArgs {
     data: DataOpts,
 }
 
-/// `best_test.json`: the one look at the test set.
+/// The one look at the test set, as `best --json` prints it (`best_test.json` holds its
+/// key and evaluation: [`glorot_search::BestTest`]).
 #[derive(Debug, Serialize)]
 struct BestTest {
     schema_version: u32,
@@ -1263,7 +1164,7 @@ fn test_best(
             loaded.description()
         );
     }
-    let data = search_data(loaded, true);
+    let data = loaded.into_search_data(true);
     let trial = grid
         .trials()
         .into_iter()
@@ -1299,7 +1200,11 @@ fn test_best(
         data: info,
         manifest: common::manifest(plan),
     };
-    write_json_file(&args.out.join("best_test.json"), &result)?;
+    glorot_search::BestTest {
+        key: glorot_search::BestTest::key(&trial, &context.data),
+        evaluation: Some(result.evaluation.clone()),
+    }
+    .write(&args.out)?;
     Ok(result)
 }
 

@@ -7,25 +7,22 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use glorot_experiments::train::{FitJob, TRAIN_SCHEMA_VERSION, TrainOutput, evaluate, fit};
 use glorot_mlp::{
-    Activation, Arithmetic, BatchEvent, EpochMetrics, EvalData, Evaluation, Evaluator, FitData,
-    Float, GradCheckOptions, GradCheckReport, Head, Init, Mlp, MlpFloat, ModelConfig,
-    NotebookGradCheck, Observer, ParamId, Precision, Shuffle, Status, Stencil, TrainConfig,
-    TrainData, TrainReport, Trainer, WeightSource,
+    Activation, Arithmetic, BatchEvent, EpochMetrics, Evaluation, GradCheckOptions,
+    GradCheckReport, Head, Init, Mlp, ModelConfig, NotebookGradCheck, Observer, ParamId, Precision,
+    Shuffle, Status, Stencil, TrainConfig, WeightSource,
 };
 use glorot_search::Manifest;
 use glorot_tensor::one_hot;
-use ndarray::{Array2, CowArray, Ix2};
+use ndarray::Array2;
 use serde::Serialize;
 
 use crate::common::{
-    self, DataInfo, DataOpts, INIT_HELP, Loaded, Stderr, ThreadPlan, bar, human_duration,
-    init_name, out, parse_activation, parse_arithmetic, parse_head, parse_init, parse_positive,
-    parse_positive_f64, parse_precision, parse_shuffle, print_json, usage, write_json_file,
+    self, DataInfo, DataOpts, INIT_HELP, Stderr, ThreadPlan, bar, human_duration, init_name, out,
+    parse_activation, parse_arithmetic, parse_head, parse_init, parse_positive, parse_positive_f64,
+    parse_precision, parse_shuffle, print_json, usage, write_json_file,
 };
-
-/// Version of the JSON written by `glorot train --out` and printed by `--json`.
-const TRAIN_SCHEMA_VERSION: u32 = 1;
 
 const TRAIN_EXAMPLES: &str = "\
 Examples:
@@ -104,32 +101,6 @@ pub(crate) struct TrainArgs {
     quiet: bool,
     #[command(flatten)]
     data: DataOpts,
-}
-
-/// What `glorot train` writes with `--out` and prints with `--json`.
-#[derive(Debug, Serialize)]
-struct TrainOutput {
-    schema_version: u32,
-    /// The architecture trained.
-    model: ModelConfig,
-    /// The training hyperparameters.
-    train: TrainConfig,
-    /// Trainable parameters.
-    parameters: usize,
-    /// Weights the run started from, if any.
-    from_weights: Option<PathBuf>,
-    /// Where the trained weights were saved, if anywhere.
-    weights: Option<PathBuf>,
-    /// The data.
-    data: DataInfo,
-    /// Validation accuracy after the last epoch (null when diverged).
-    final_val_accuracy: Option<f64>,
-    /// Best validation accuracy over the epochs (null when diverged).
-    best_val_accuracy: Option<f64>,
-    /// Curves, status, test metrics, timings.
-    report: TrainReport,
-    /// Where and how it ran.
-    manifest: Manifest,
 }
 
 /// `glorot train`.
@@ -217,11 +188,11 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         loaded: &loaded,
         test: args.test,
         save: args.save_weights.as_deref(),
-        err: &err,
     };
+    let mut progress = TrainProgress::new(&err, job.train.epochs());
     let (report, saved) = match precision {
-        Precision::F32 => fit::<f32>(job)?,
-        Precision::F64 => fit::<f64>(job)?,
+        Precision::F32 => fit::<f32>(job, &mut progress)?,
+        Precision::F64 => fit::<f64>(job, &mut progress)?,
     };
     err.clear();
 
@@ -274,95 +245,6 @@ fn single_thread_plan(blas_threads: Option<usize>) -> Result<ThreadPlan> {
     Ok(ThreadPlan {
         workers: 1,
         blas_threads: common::set_blas_threads(requested),
-    })
-}
-
-/// Everything one training needs, for [`fit`] in either precision.
-struct FitJob<'a> {
-    model: &'a ModelConfig,
-    train: glorot_mlp::ValidTrainConfig,
-    from: Option<(&'a Path, Precision)>,
-    loaded: &'a Loaded,
-    test: bool,
-    save: Option<&'a Path>,
-    err: &'a Stderr,
-}
-
-/// The element types training runs in, with the images (stored as `f32`) in that type:
-/// borrowed as they are for `f32`, converted once for `f64` (pixels `k / 256` are exact in
-/// both).
-pub(crate) trait Compute: MlpFloat {
-    /// `x` in this precision.
-    fn images(x: &Array2<f32>) -> CowArray<'_, Self, Ix2>;
-}
-
-impl Compute for f32 {
-    fn images(x: &Array2<f32>) -> CowArray<'_, f32, Ix2> {
-        CowArray::from(x.view())
-    }
-}
-
-impl Compute for f64 {
-    fn images(x: &Array2<f32>) -> CowArray<'_, f64, Ix2> {
-        CowArray::from(x.mapv(f64::from))
-    }
-}
-
-fn fit<F: Compute>(job: FitJob<'_>) -> Result<(TrainReport, bool)> {
-    let m = &job.loaded.mnist;
-    let classes = glorot_mnist::NUM_CLASSES;
-    let train_x = F::images(&m.train.images);
-    let train_y: Array2<F> = one_hot(&m.train.labels, classes);
-    let val_x = F::images(&m.validation.images);
-    let test_x = job.test.then(|| F::images(&m.test.images));
-    let test = match &test_x {
-        Some(x) => Some(EvalData::new(x.view(), &m.test.labels)?),
-        None => None,
-    };
-    let data = FitData {
-        train: TrainData::new(train_x.view(), train_y.view())?,
-        validation: EvalData::new(val_x.view(), &m.validation.labels)?,
-        test,
-    };
-    let mlp = match job.from {
-        None => Mlp::<F>::new(job.model.validate()?, WeightSource::Seed(job.train.seed()))?,
-        Some((path, stored)) => load_weights::<F>(path, job.model, stored)?,
-    };
-    let mut trainer = Trainer::new(mlp, job.train.clone())?;
-    let mut progress = TrainProgress::new(job.err, job.train.epochs());
-    let report = trainer.fit(&data, &mut progress)?;
-    let mut saved = false;
-    if let Some(path) = job.save
-        && matches!(report.status, Status::Completed)
-    {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        trainer
-            .model()
-            .save(path)
-            .with_context(|| format!("cannot save the weights to {}", path.display()))?;
-        saved = true;
-    }
-    Ok((report, saved))
-}
-
-/// Loads a weights file stored in `stored` precision as a model computing in `F`; the
-/// file's config must equal `expected`.
-fn load_weights<F: Float>(
-    path: &Path,
-    expected: &ModelConfig,
-    stored: Precision,
-) -> Result<Mlp<F>> {
-    let context = || format!("cannot load the weights {}", path.display());
-    Ok(match stored {
-        Precision::F32 => Mlp::<f32>::load_expecting(path, expected)
-            .with_context(context)?
-            .cast::<F>(),
-        Precision::F64 => Mlp::<f64>::load_expecting(path, expected)
-            .with_context(context)?
-            .cast::<F>(),
     })
 }
 
@@ -586,20 +468,6 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
             e.loss
         ))
     }
-}
-
-fn evaluate<F: Compute>(
-    path: &Path,
-    info: &glorot_mlp::WeightsInfo,
-    split: &glorot_mnist::SplitData<f32>,
-) -> Result<Evaluation> {
-    let model = load_weights::<F>(path, &info.config, info.precision)?;
-    let x = F::images(&split.images);
-    let data = EvalData::new(x.view(), &split.labels)?;
-    let mut evaluator = Evaluator::new(model.config(), split.len());
-    evaluator
-        .evaluate(&model, &data)
-        .with_context(|| format!("cannot evaluate {}", path.display()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -878,12 +746,7 @@ fn notebook_check(args: &NotebookCheckArgs) -> Result<()> {
             train.len()
         ));
     }
-    let row = train.images.row(args.sample).mapv(f64::from);
-    let x = row.insert_axis(ndarray::Axis(0));
-    let y: Array2<f64> = one_hot(
-        &train.labels[args.sample..=args.sample],
-        glorot_mnist::NUM_CLASSES,
-    );
+    let (x, y) = glorot_experiments::data::example(train, args.sample);
     let mut layers = vec![x.ncols()];
     layers.extend(&args.hidden);
     layers.push(glorot_mnist::NUM_CLASSES);

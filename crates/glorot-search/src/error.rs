@@ -69,6 +69,14 @@ pub enum Error {
         /// The parser's message.
         message: String,
     },
+    /// A value could not be serialized as JSON.
+    #[error("cannot serialize {path}: {message}")]
+    Serialize {
+        /// The file it was meant for.
+        path: PathBuf,
+        /// The serializer's message.
+        message: String,
+    },
     /// Training configuration rejected by the model crate.
     #[error(transparent)]
     Model(#[from] glorot_mlp::Error),

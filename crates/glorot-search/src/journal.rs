@@ -7,7 +7,19 @@
 //! <dir>/trials/<id>.json     one TrialRecord per finished trial, written atomically
 //! <dir>/summary.json         written by `merge` (ranking, best)
 //! <dir>/trials.csv           written by `merge` (one row per trial)
+//! <dir>/grid.json            the grid that ran (a plain grid file), so that `status`,
+//!                            `merge`, `best` and a resumed run need only the directory
+//! <dir>/shards.json          `{"count": N}` of a sharded search, for `status`
+//! <dir>/best_test.json       the best trial retrained once with the test split:
+//!                            `{"key": "<id> seed=<seed> <data>", "evaluation": ...}`
 //! ```
+//!
+//! The rules of the directory live here: [`store_grid`] and [`stored_grid`],
+//! [`store_shard_count`] and [`stored_shard_count`], [`finished_ids`] (a trial is
+//! finished when it has a final record with the seed the grid gives it), [`StatusCounts`]
+//! (what `status` counts), and [`BestTest`] (`best_test.json`, reused while its key
+//! matches). Results files are written by [`write_json`] (pretty JSON and a newline);
+//! records, `search.json` and `summary.json` have no final newline.
 //!
 //! A record is serialised to `trials/.<id>.json.<pid>.<n>.tmp`, flushed to disk,
 //! then renamed over `trials/<id>.json` (an atomic replace on POSIX file systems),
@@ -17,6 +29,7 @@
 //! names carry the process id, so any number of processes can write one directory.
 
 use std::{
+    collections::{HashMap, HashSet},
     fs::{self, File},
     io::Write,
     path::{Path, PathBuf},
@@ -29,6 +42,10 @@ use serde::{Deserialize, Serialize};
 use crate::{
     Error, Result,
     manifest::Manifest,
+    runner::TestEvaluation,
+    shard::Shard,
+    spec::{GridSpec, Trial, ValidGrid},
+    summary::Summary,
     trial::{TrialConfig, TrialId},
 };
 
@@ -141,6 +158,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
+/// Writes `value` as pretty JSON and a newline to `path` atomically ([`write_atomic`]),
+/// creating the parent directory: the one writer of results files (`grid.json`,
+/// `shards.json`, `best_test.json` here, and the studies' results). Trial records,
+/// `search.json` and `summary.json` keep their own format (no final newline).
+pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+    }
+    let mut json = serde_json::to_vec_pretty(value).map_err(|e| Error::Serialize {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    json.push(b'\n');
+    write_atomic(path, &json)
+}
+
 /// A results directory used as a journal.
 #[derive(Clone, Debug)]
 pub struct Journal {
@@ -157,7 +190,7 @@ impl Journal {
         };
         fs::create_dir_all(journal.trials_dir())
             .map_err(|e| Error::io("creating", journal.trials_dir(), e))?;
-        let ctx_path = dir.join("search.json");
+        let ctx_path = dir.join(CONTEXT_FILE);
         match fs::read(&ctx_path) {
             Ok(bytes) => {
                 let found: SearchContext =
@@ -193,7 +226,7 @@ impl Journal {
 
     /// Opens an existing results directory for reading (status, merge).
     pub fn open_existing(dir: &Path) -> Result<(Self, SearchContext)> {
-        let ctx_path = dir.join("search.json");
+        let ctx_path = dir.join(CONTEXT_FILE);
         let bytes = fs::read(&ctx_path).map_err(|e| Error::io("reading", &ctx_path, e))?;
         let ctx = serde_json::from_slice(&bytes).map_err(|e| Error::CorruptRecord {
             path: ctx_path,
@@ -302,9 +335,254 @@ fn parse_record(path: &Path, bytes: &[u8]) -> Result<TrialRecord> {
     Ok(record)
 }
 
+/// `grid.json`: the grid of the search in a results directory.
+pub const GRID_FILE: &str = "grid.json";
+/// `shards.json`: the shard count of a sharded search.
+pub const SHARDS_FILE: &str = "shards.json";
+/// `best_test.json`: the best trial's one test evaluation.
+pub const BEST_TEST_FILE: &str = "best_test.json";
+/// `search.json`: the search context; its presence makes a directory a search.
+pub const CONTEXT_FILE: &str = "search.json";
+
+/// Whether `dir` holds a search (a `search.json`).
+pub fn has_search(dir: &Path) -> bool {
+    dir.join(CONTEXT_FILE).exists()
+}
+
+/// The grid stored in `dir`, `None` when there is none.
+pub fn stored_grid(dir: &Path) -> Option<Result<GridSpec>> {
+    let path = dir.join(GRID_FILE);
+    path.exists().then(|| GridSpec::from_file(&path))
+}
+
+/// What [`store_grid`] found in the directory.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoredGrid {
+    /// No grid, or the same grid: nothing to say.
+    Same,
+    /// Another grid was replaced (finished trials of both stay in the journal).
+    ReplacedOther,
+    /// An unreadable grid file was replaced.
+    ReplacedUnreadable(Error),
+}
+
+/// Stores `grid` in `<dir>/grid.json`, replacing a different one.
+pub fn store_grid(dir: &Path, grid: &ValidGrid) -> Result<StoredGrid> {
+    let found = match stored_grid(dir) {
+        None => StoredGrid::Same,
+        Some(Ok(stored)) if &stored == grid.spec() => return Ok(StoredGrid::Same),
+        Some(Ok(_)) => StoredGrid::ReplacedOther,
+        Some(Err(e)) => StoredGrid::ReplacedUnreadable(e),
+    };
+    write_json(&dir.join(GRID_FILE), grid.spec())?;
+    Ok(found)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ShardsFile {
+    count: usize,
+}
+
+/// Records that the search in `dir` runs in `count` shards.
+pub fn store_shard_count(dir: &Path, count: usize) -> Result<()> {
+    write_json(&dir.join(SHARDS_FILE), &ShardsFile { count })
+}
+
+/// The shard count recorded in `dir`: 1 when none is (or it cannot be read).
+pub fn stored_shard_count(dir: &Path) -> usize {
+    fs::read(dir.join(SHARDS_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<ShardsFile>(&b).ok())
+        .map_or(1, |s| s.count.max(1))
+}
+
+/// Ids of the grid's trials that have a final record in `dir` with the seed the grid
+/// gives them (empty when `dir` holds no search yet).
+pub fn finished_ids(dir: &Path, grid: &ValidGrid) -> Result<HashSet<TrialId>> {
+    if !has_search(dir) {
+        return Ok(HashSet::new());
+    }
+    let (journal, _) = Journal::open_existing(dir)?;
+    let seeds: HashMap<_, _> = grid.trials().into_iter().map(|t| (t.id, t.seed)).collect();
+    Ok(journal
+        .records()?
+        .into_iter()
+        .filter(|r| r.status.is_final() && seeds.get(&r.id) == Some(&r.seed))
+        .map(|r| r.id)
+        .collect())
+}
+
+/// A trial recorded as failed (rerun by the next run).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FailedTrial {
+    /// The trial.
+    pub id: TrialId,
+    /// Why it failed.
+    pub message: String,
+}
+
+/// One shard's progress.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ShardStatus {
+    /// The shard.
+    pub shard: Shard,
+    /// Trials of the grid in it.
+    pub total: usize,
+    /// Of those, finished.
+    pub finished: usize,
+}
+
+/// What `status` counts in a results directory, beyond the [`Summary`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusCounts {
+    /// Finished trials that completed.
+    pub ok: usize,
+    /// Finished trials whose loss diverged.
+    pub diverged: usize,
+    /// Trials recorded as failed.
+    pub failed: Vec<FailedTrial>,
+    /// Records of trials that are not in this grid (kept, ignored by merge).
+    pub outside_grid: usize,
+    /// Per-shard counts (empty for one shard).
+    pub shards: Vec<ShardStatus>,
+}
+
+impl StatusCounts {
+    /// Counts `records` (of the directory) against `grid` and its `summary`, per shard
+    /// for `shard_count` shards.
+    pub fn new(
+        grid: &ValidGrid,
+        summary: &Summary,
+        records: &[TrialRecord],
+        shard_count: usize,
+    ) -> Self {
+        let trials = grid.trials();
+        let in_grid: HashSet<_> = trials.iter().map(|t| t.id.clone()).collect();
+        let count = |pred: fn(&TrialStatus) -> bool| {
+            summary.ranking.iter().filter(|r| pred(&r.status)).count()
+        };
+        let finished: HashSet<_> = summary
+            .ranking
+            .iter()
+            .filter(|r| r.status.is_final())
+            .map(|r| r.index)
+            .collect();
+        let shards = if shard_count > 1 {
+            (0..shard_count)
+                .map(|i| {
+                    let shard = Shard::new(i, shard_count).expect("index below count");
+                    let mine: Vec<_> = trials.iter().filter(|t| shard.contains(t.index)).collect();
+                    ShardStatus {
+                        shard,
+                        total: mine.len(),
+                        finished: mine.iter().filter(|t| finished.contains(&t.index)).count(),
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        StatusCounts {
+            ok: count(|s| matches!(s, TrialStatus::Ok)),
+            diverged: count(|s| matches!(s, TrialStatus::Diverged { .. })),
+            failed: summary
+                .ranking
+                .iter()
+                .filter_map(|r| match &r.status {
+                    TrialStatus::Failed { message } => Some(FailedTrial {
+                        id: r.id.clone(),
+                        message: message.clone(),
+                    }),
+                    _ => None,
+                })
+                .collect(),
+            outside_grid: records.iter().filter(|r| !in_grid.contains(&r.id)).count(),
+            shards,
+        }
+    }
+}
+
+/// `best_test.json`: the best trial retrained from its seed and evaluated once on the
+/// test split, with the key of what determined it (trial, seed, data); a rerun with the
+/// same key may reuse it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BestTest {
+    /// `<id> seed=<seed> <data description>`.
+    pub key: String,
+    /// The evaluation (`null` when the retrained model had no test result).
+    pub evaluation: Option<TestEvaluation>,
+}
+
+impl BestTest {
+    /// The key of `trial` trained on data described by `data`.
+    pub fn key(trial: &Trial, data: &str) -> String {
+        format!("{} seed={} {}", trial.id, trial.seed, data)
+    }
+
+    /// Reads `<dir>/best_test.json`; `Ok(None)` when it does not exist or does not parse.
+    pub fn read(dir: &Path) -> Result<Option<Self>> {
+        let path = dir.join(BEST_TEST_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("reading", path, e)),
+        }
+    }
+
+    /// Writes `<dir>/best_test.json` atomically.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        write_json(&dir.join(BEST_TEST_FILE), self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directory_files_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Nothing stored yet: no grid, one shard, no search, no finished trial.
+        assert!(stored_grid(d).is_none());
+        assert_eq!(stored_shard_count(d), 1);
+        assert!(!has_search(d));
+        let grid = GridSpec::preset("tiny").unwrap().validate().unwrap();
+        assert!(finished_ids(d, &grid).unwrap().is_empty());
+
+        assert!(matches!(store_grid(d, &grid).unwrap(), StoredGrid::Same));
+        assert_eq!(&stored_grid(d).unwrap().unwrap(), grid.spec());
+        let mut other = grid.spec().clone();
+        other.master_seed += 1;
+        let other = other.validate().unwrap();
+        assert!(matches!(
+            store_grid(d, &other).unwrap(),
+            StoredGrid::ReplacedOther
+        ));
+        fs::write(d.join(GRID_FILE), b"{").unwrap();
+        assert!(matches!(
+            store_grid(d, &grid).unwrap(),
+            StoredGrid::ReplacedUnreadable(_)
+        ));
+        // Results files end with a newline; the grid file is a plain grid file.
+        let bytes = fs::read(d.join(GRID_FILE)).unwrap();
+        assert_eq!(bytes.last(), Some(&b'\n'));
+
+        store_shard_count(d, 4).unwrap();
+        assert_eq!(stored_shard_count(d), 4);
+
+        let trial = &grid.trials()[0];
+        let key = BestTest::key(trial, "data");
+        assert_eq!(key, format!("{} seed={} data", trial.id, trial.seed));
+        assert_eq!(BestTest::read(d).unwrap(), None);
+        let best = BestTest {
+            key,
+            evaluation: None,
+        };
+        best.write(d).unwrap();
+        assert_eq!(BestTest::read(d).unwrap(), Some(best));
+    }
 
     #[test]
     fn atomic_write_replaces_whole_files_and_leaves_no_temporaries() {

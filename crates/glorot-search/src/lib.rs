@@ -36,7 +36,10 @@ pub mod summary;
 mod trial;
 
 pub use error::{Error, Result};
-pub use journal::{Journal, SearchContext, TrialRecord, TrialStatus, write_atomic};
+pub use journal::{
+    BestTest, Journal, SearchContext, StatusCounts, TrialRecord, TrialStatus, write_atomic,
+    write_json,
+};
 pub use manifest::Manifest;
 pub use runner::{
     Quiet, RunOptions, RunOutcome, SearchData, SearchObserver, TestEvaluation, evaluate_on_test,

@@ -9,7 +9,7 @@
 //! uses an exponent and drops `.0`; its `{:?}` writes `1e-5`. This module converts.
 
 /// `repr(x)` as Python 3 writes it.
-pub(crate) fn py_repr(x: f64) -> String {
+pub fn py_repr(x: f64) -> String {
     if x.is_nan() {
         return "nan".to_owned();
     }

@@ -18,7 +18,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use anyhow::{Context as _, Result, bail};
 use glorot_mlp::{
     Activation, Arithmetic, Init, Mlp, Precision, Shuffle, Status, TrainConfig, Trainer,
     WeightSource,
@@ -26,212 +25,269 @@ use glorot_mlp::{
 use glorot_tensor::numpy_rng::{MtState, RandomState};
 use serde::{Deserialize, Serialize};
 
-use super::part1::{EpochProgress, model_config};
-use super::part2::activation_from_notebook;
-use super::part3::{CELLS, Part3Cell, check_cell, example0, notebook_prints};
-use super::pyfmt::py_repr;
-use super::reference::{MatchKind, Notebook};
-use super::support::{
-    Data, Progress, RunContext, RunManifest, SCHEMA_VERSION, Seeds, Splits, epoch_units, read_json,
-    run_pool, say, write_json,
+use crate::data::{Data, Splits};
+use crate::error::{Context as _, Error, Result};
+use crate::observer::{Observer, Progress, epoch_units};
+use crate::part1::{EpochProgress, model_config};
+use crate::part2::activation_from_notebook;
+use crate::part3::{CELLS, Part3Cell, check_cell, example0, notebook_prints};
+use crate::pyfmt::py_repr;
+use crate::reference::{MatchKind, Notebook};
+use crate::support::{
+    RunContext, RunManifest, SCHEMA_VERSION, Seeds, read_json, run_pool, write_json,
 };
 
 /// `np.random.seed(5)`.
-pub(crate) const NUMPY_SEED: u32 = 5;
+pub const NUMPY_SEED: u32 = 5;
 /// Part 1 and Part 3's hidden width.
 const WIDTH: usize = 500;
 
 /// Loss tolerance (relative) for Part 1, Part 3's gradients, and Part 2's lines.
-pub(crate) const TOL_PART1: f64 = 1e-9;
-pub(crate) const TOL_GRID: f64 = 1e-6;
-pub(crate) const TOL_PART3: f64 = 1e-9;
+pub const TOL_PART1: f64 = 1e-9;
+/// Relative tolerance of Part 2's printed lines (they print 4 to 6 digits).
+pub const TOL_GRID: f64 = 1e-6;
+/// Relative tolerance of Part 3's printed derivatives.
+pub const TOL_PART3: f64 = 1e-9;
 
 /// What to replay.
 #[derive(Clone, Debug)]
-pub(crate) struct ReplayOptions {
+pub struct ReplayOptions {
     /// Parts to replay now (1, 2, 3).
-    pub(crate) parts: Vec<u8>,
+    pub parts: Vec<u8>,
     /// Grid trials to replay now (`None`: all 135).
-    pub(crate) trials: Option<Vec<usize>>,
+    pub trials: Option<Vec<usize>>,
     /// Epochs per run (the notebook's 10; fewer for a quick check).
-    pub(crate) epochs: usize,
-    pub(crate) workers: usize,
+    pub epochs: usize,
+    /// Runs replayed at the same time.
+    pub workers: usize,
 }
 
 /// `replay.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct ReplayFile {
-    pub(crate) schema_version: u32,
+pub struct ReplayFile {
+    /// Version of this file's format ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
     /// `"replay"`.
-    pub(crate) part: String,
-    pub(crate) manifest: RunManifest,
-    pub(crate) numpy_seed: u32,
+    pub part: String,
+    /// Where and how the file was produced.
+    pub manifest: RunManifest,
+    /// NumPy's seed (5).
+    pub numpy_seed: u32,
     /// Epochs requested by this invocation.
-    pub(crate) epochs_requested: usize,
+    pub epochs_requested: usize,
     /// Parts replayed by this invocation; the file holds every replayed run found under
     /// `replay/` (earlier invocations included).
-    pub(crate) parts_now: Vec<u8>,
+    pub parts_now: Vec<u8>,
     /// Grid trials trained by this invocation.
-    pub(crate) trials_now: Vec<usize>,
-    pub(crate) part1: Vec<ReplayRun>,
-    pub(crate) part2: ReplayPart2,
-    pub(crate) part3: Option<Vec<Part3Cell>>,
-    pub(crate) comparison: Comparison,
+    pub trials_now: Vec<usize>,
+    /// Part 1's replayed runs.
+    pub part1: Vec<ReplayRun>,
+    /// Part 2's replayed trials and best.
+    pub part2: ReplayPart2,
+    /// Part 3's replayed checks, when replayed.
+    pub part3: Option<Vec<Part3Cell>>,
+    /// Every printed number compared with its replay.
+    pub comparison: Comparison,
     /// Wall time of the replayed runs (their own timings, however many invocations they
     /// took), seconds.
-    pub(crate) seconds: ReplaySeconds,
+    pub seconds: ReplaySeconds,
 }
 
+/// Wall seconds of each part's replay.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub(crate) struct ReplaySeconds {
-    pub(crate) part1: f64,
-    pub(crate) part2: f64,
-    pub(crate) part3: f64,
+pub struct ReplaySeconds {
+    /// Part 1.
+    pub part1: f64,
+    /// Part 2.
+    pub part2: f64,
+    /// Part 3.
+    pub part3: f64,
 }
 
 /// One replayed training run (a Part 1 initialization or a grid trial), as stored in
 /// `replay/part1-<name>.json` or `replay/trials/trial-<index>.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct ReplayRun {
-    pub(crate) schema_version: u32,
+pub struct ReplayRun {
+    /// Version of this file's format ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
     /// The data it trained on (sizes and digests); records of other data are ignored.
-    pub(crate) data: String,
+    pub data: String,
     /// `glorot`, `normal`, `zero`, or `trial <index>`.
-    pub(crate) name: String,
+    pub name: String,
     /// Grid index (loop order) for a grid trial.
-    pub(crate) trial: Option<usize>,
-    pub(crate) hidden: usize,
-    pub(crate) activation: Activation,
-    pub(crate) learning_rate: f64,
-    pub(crate) batch_size: usize,
-    pub(crate) init: Init,
+    pub trial: Option<usize>,
+    /// Hidden width.
+    pub hidden: usize,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// Learning rate.
+    pub learning_rate: f64,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Initializer (drawn from NumPy's generator).
+    pub init: Init,
     /// How the run ended (a non-finite loss ends it as diverged).
-    pub(crate) status: Status,
-    pub(crate) epochs: Vec<ReplayEpoch>,
-    pub(crate) seconds: f64,
-    pub(crate) git_revision: String,
+    pub status: Status,
+    /// The replayed epochs.
+    pub epochs: Vec<ReplayEpoch>,
+    /// Wall seconds of the run.
+    pub seconds: f64,
+    /// The source revision that replayed it.
+    pub git_revision: String,
 }
 
 /// One replayed epoch: the two numbers the notebook prints, with Python's `repr`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct ReplayEpoch {
-    pub(crate) epoch: usize,
-    pub(crate) loss: f64,
+pub struct ReplayEpoch {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Training loss.
+    pub loss: f64,
     /// `repr(loss)`, what the notebook's `print("loss ", current_loss)` shows.
-    pub(crate) loss_text: String,
-    pub(crate) val_accuracy: f64,
-    pub(crate) val_accuracy_text: String,
-    pub(crate) val_loss: f64,
+    pub loss_text: String,
+    /// Validation accuracy, percent.
+    pub val_accuracy: f64,
+    /// Python's `repr` of the accuracy, as the notebook prints it.
+    pub val_accuracy_text: String,
+    /// Validation loss.
+    pub val_loss: f64,
 }
 
 /// Part 2 of the replay.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub(crate) struct ReplayPart2 {
+pub struct ReplayPart2 {
     /// Replayed trials, in grid order.
-    pub(crate) trials: Vec<ReplayRun>,
+    pub trials: Vec<ReplayRun>,
     /// Whether all 135 trials were replayed with every epoch (needed for the best).
-    pub(crate) complete: bool,
+    pub complete: bool,
     /// The best trial as the notebook's loop picks it (strict `>`: the first maximum of
     /// the final validation accuracy), when complete.
-    pub(crate) best: Option<ReplayBest>,
+    pub best: Option<ReplayBest>,
     /// The notebook's surviving output fragments, located in the replayed line stream.
-    pub(crate) fragments: Vec<FragmentResult>,
+    pub fragments: Vec<FragmentResult>,
 }
 
+/// The best replayed trial, as the notebook's loop picks it (strict `>`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct ReplayBest {
-    pub(crate) trial: usize,
-    pub(crate) hidden: usize,
-    pub(crate) activation: Activation,
-    pub(crate) learning_rate: f64,
-    pub(crate) batch_size: usize,
-    pub(crate) val_accuracy: f64,
-    pub(crate) val_accuracy_text: String,
+pub struct ReplayBest {
+    /// Its index in the loop order.
+    pub trial: usize,
+    /// Hidden width.
+    pub hidden: usize,
+    /// Activation.
+    pub activation: Activation,
+    /// Learning rate.
+    pub learning_rate: f64,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Final validation accuracy.
+    pub val_accuracy: f64,
+    /// Python's `repr` of it.
+    pub val_accuracy_text: String,
 }
 
 /// Where one of the notebook's output fragments sits in the replayed stream.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct FragmentResult {
-    pub(crate) fragment: usize,
+pub struct FragmentResult {
+    /// The fragment's index in the reference.
+    pub fragment: usize,
     /// Notebook lines.
-    pub(crate) first_line: usize,
-    pub(crate) last_line: usize,
+    pub first_line: usize,
+    /// Its last notebook line.
+    pub last_line: usize,
     /// Numbers in the fragment (cut labels excluded).
-    pub(crate) numbers: usize,
+    pub numbers: usize,
     /// Position of its first line in the 2,700-line stream (`trial * 20 + (epoch - 1) * 2`,
     /// `+ 1` for an accuracy line); `null` when it could not be located.
-    pub(crate) stream_offset: Option<usize>,
+    pub stream_offset: Option<usize>,
     /// `reference` (known from the notebook: fragment 0 starts the output), `search`
     /// (the unique best-matching position), or `not located`.
-    pub(crate) located_by: String,
+    pub located_by: String,
     /// Trial and epoch of its first line.
-    pub(crate) trial: Option<usize>,
-    pub(crate) epoch: Option<usize>,
-    pub(crate) compared: usize,
-    pub(crate) matched: usize,
+    pub trial: Option<usize>,
+    /// Epoch of its first line.
+    pub epoch: Option<usize>,
+    /// Numbers compared.
+    pub compared: usize,
+    /// Numbers within tolerance.
+    pub matched: usize,
 }
 
 /// The replay against the notebook's printed numbers.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub(crate) struct Comparison {
-    pub(crate) sections: Vec<Section>,
+pub struct Comparison {
+    /// One entry per section of the notebook's numbers.
+    pub sections: Vec<Section>,
     /// Totals over the sections.
-    pub(crate) numbers: usize,
-    pub(crate) compared: usize,
-    pub(crate) matched: usize,
-    pub(crate) identical_text: usize,
+    pub numbers: usize,
+    /// Numbers with a replayed counterpart.
+    pub compared: usize,
+    /// Compared numbers within tolerance.
+    pub matched: usize,
+    /// Compared numbers whose replayed `repr` is the printed text.
+    pub identical_text: usize,
     /// Every compared number outside its tolerance.
-    pub(crate) mismatches: Vec<Deviation>,
+    pub mismatches: Vec<Deviation>,
     /// The compared numbers with the largest relative deviation (up to 10).
-    pub(crate) largest_deviations: Vec<Deviation>,
+    pub largest_deviations: Vec<Deviation>,
 }
 
 /// One section of the notebook's numbers.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Section {
+pub struct Section {
     /// `part1`, `part2_lines`, `part2_best`, `part3`.
-    pub(crate) name: String,
+    pub name: String,
     /// Numbers the notebook printed in this section.
-    pub(crate) numbers: usize,
+    pub numbers: usize,
     /// Numbers with a replayed counterpart.
-    pub(crate) compared: usize,
+    pub compared: usize,
     /// Compared numbers within tolerance.
-    pub(crate) matched: usize,
+    pub matched: usize,
     /// Compared numbers whose replayed `repr` is the printed text, character for character.
-    pub(crate) identical_text: usize,
-    pub(crate) tolerance: String,
+    pub identical_text: usize,
+    /// The tolerance applied, in words.
+    pub tolerance: String,
     /// Largest relative deviation among the compared numbers.
-    pub(crate) max_rel_deviation: Option<f64>,
+    pub max_rel_deviation: Option<f64>,
 }
 
 /// One compared number.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Deviation {
-    pub(crate) section: String,
+pub struct Deviation {
+    /// The section (`part1`, `part2_lines`, `part2_best`, `part3`).
+    pub section: String,
     /// Line in `notebook.txt`.
-    pub(crate) line: Option<usize>,
+    pub line: Option<usize>,
     /// What it is (`glorot epoch 3 loss`, `trial 60 epoch 10 validation accuracy`, ...).
-    pub(crate) place: String,
-    pub(crate) expected: String,
-    pub(crate) found: String,
+    pub place: String,
+    /// The printed text.
+    pub expected: String,
+    /// The replayed text (Python's `repr`).
+    pub found: String,
     /// `|found - expected| / |expected|` (0 when both are 0); `null` when not finite
     /// (a non-zero value where the notebook printed 0, or a configuration mismatch).
-    pub(crate) rel_error: Option<f64>,
-    pub(crate) matched: bool,
+    pub rel_error: Option<f64>,
+    /// Whether it is within tolerance.
+    pub matched: bool,
 }
 
 /// A grid trial of the notebook's Part 2, in loop order.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct GridTrial {
-    pub(crate) index: usize,
-    pub(crate) hidden: usize,
-    pub(crate) activation: Activation,
-    pub(crate) learning_rate: f64,
-    pub(crate) batch_size: usize,
+pub struct GridTrial {
+    /// Index in the loop order.
+    pub index: usize,
+    /// Hidden width.
+    pub hidden: usize,
+    /// Activation.
+    pub activation: Activation,
+    /// Learning rate.
+    pub learning_rate: f64,
+    /// Batch size.
+    pub batch_size: usize,
 }
 
 /// The notebook's 135 trials in its loop order.
-pub(crate) fn grid_trials(nb: &Notebook) -> Result<Vec<GridTrial>> {
+pub fn grid_trials(nb: &Notebook) -> Result<Vec<GridTrial>> {
     let spec = &nb.part2.spec;
     let mut out = Vec::new();
     for &hidden in &spec.hidden {
@@ -251,18 +307,18 @@ pub(crate) fn grid_trials(nb: &Notebook) -> Result<Vec<GridTrial>> {
         }
     }
     if out.len() != spec.trials {
-        bail!(
+        return Err(Error::Reference(format!(
             "the notebook's grid has {} trials, expected {}",
             out.len(),
             spec.trials
-        );
+        )));
     }
     Ok(out)
 }
 
 /// A network of the notebook, in draw order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Net {
+pub enum Net {
     /// Part 1's run 0 (Glorot), 1 (normal), 2 (zero).
     Part1(usize),
     /// A grid trial.
@@ -272,13 +328,13 @@ pub(crate) enum Net {
 }
 
 /// Uniform draws of a Glorot `784-h-h-10` network (`fan_in * fan_out` per layer).
-pub(crate) fn glorot_draws(hidden: usize) -> usize {
+pub fn glorot_draws(hidden: usize) -> usize {
     glorot_mnist::PIXELS * hidden + hidden * hidden + hidden * glorot_mnist::NUM_CLASSES
 }
 
 /// Every network of the notebook in draw order, with the generator state at its start.
 /// States are computed by skipping draws, up to and including `last`.
-pub(crate) fn generator_states(grid: &[GridTrial], last: Net) -> Vec<(Net, MtState)> {
+pub fn generator_states(grid: &[GridTrial], last: Net) -> Vec<(Net, MtState)> {
     let mut nets: Vec<Net> = (0..3).map(Net::Part1).collect();
     nets.extend(grid.iter().map(|t| Net::Trial(t.index)));
     nets.extend((0..CELLS.len()).map(Net::Part3));
@@ -306,7 +362,7 @@ fn state_of(states: &[(Net, MtState)], net: Net) -> Result<RandomState> {
         .iter()
         .find(|(n, _)| *n == net)
         .with_context(|| format!("no generator state for {net:?}"))?;
-    RandomState::from_state(s).map_err(|e| anyhow::anyhow!("generator state: {e}"))
+    RandomState::from_state(s).map_err(|e| Error::Reference(format!("generator state: {e}")))
 }
 
 /// A training job: a Part 1 run or a grid trial.
@@ -322,7 +378,7 @@ struct Job {
     path: PathBuf,
 }
 
-const PART1_RUNS: [(&str, Init); 3] = super::part1::RUNS;
+const PART1_RUNS: [(&str, Init); 3] = crate::part1::RUNS;
 
 fn part1_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("part1-{name}.json"))
@@ -343,12 +399,17 @@ fn cached_run(path: &Path, data: &str, epochs: Option<usize>) -> Result<Option<R
 }
 
 /// Runs the replay and writes `replay.json` (runs under `replay/`).
-pub(crate) fn run(
+///
+/// # Errors
+/// When the data is a subset, a trial index is outside the grid, a run fails, or a
+/// results file cannot be written.
+pub fn run(
     out: &Path,
     data: &Data,
     options: &ReplayOptions,
     ctx: &RunContext,
     nb: &Notebook,
+    observer: &dyn Observer,
 ) -> Result<ReplayFile> {
     let started = SystemTime::now();
     let clock = Instant::now();
@@ -356,15 +417,17 @@ pub(crate) fn run(
     let grid = grid_trials(nb)?;
     let description = data.description();
     if data.info.subset {
-        bail!("the replay needs the full training and validation splits");
+        return Err(Error::Replay(
+            "the replay needs the full training and validation splits".to_owned(),
+        ));
     }
     let selected_trials: Vec<usize> = match &options.trials {
         Some(t) => {
             if let Some(bad) = t.iter().find(|&&i| i >= grid.len()) {
-                bail!(
+                return Err(Error::Replay(format!(
                     "--replay-trials: trial {bad} is not in the grid (0..{})",
                     grid.len()
-                );
+                )));
             }
             t.clone()
         }
@@ -426,7 +489,7 @@ pub(crate) fn run(
                 ) * options.epochs as f64
             })
             .sum();
-        let progress = Progress::new("replay", total);
+        let progress = Progress::new("replay", total, observer);
         progress.note(&format!(
             "{} runs to replay ({} epochs each, f64, no shuffling, {} at a time)",
             jobs.len(),
@@ -476,7 +539,7 @@ pub(crate) fn run(
             seconds: clock3.elapsed().as_secs_f64(),
         };
         write_json(&part3_path, &cached)?;
-        say(&format!(
+        observer.message(&format!(
             "[replay] Part 3: three gradient checks in {:.1}s",
             cached.seconds
         ));
@@ -563,23 +626,27 @@ pub(crate) fn run(
     Ok(file)
 }
 
-/// `replay/part3.json`.
+/// `replay/part3.json`: the replayed gradient checks.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct CachedPart3 {
-    schema_version: u32,
-    data: String,
-    cells: Vec<Part3Cell>,
-    seconds: f64,
+pub struct CachedPart3 {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The data description it was computed on.
+    pub data: String,
+    /// The three cells, in the notebook's order.
+    pub cells: Vec<Part3Cell>,
+    /// Wall seconds.
+    pub seconds: f64,
 }
 
 fn train_job(
     job: &Job,
     states: &[(Net, MtState)],
-    splits: &Splits<f64>,
+    splits: &Splits<'_, f64>,
     epochs: usize,
     description: &str,
     ctx: &RunContext,
-    progress: &Progress,
+    progress: &Progress<'_>,
 ) -> Result<()> {
     let clock = Instant::now();
     let config = model_config(job.hidden, job.activation, job.init);
@@ -803,9 +870,9 @@ fn compare_part1(nb: &Notebook, runs: &[ReplayRun], c: &mut Comparison) {
     t.done(c);
 }
 
-/// The notebook's `num_parameters()` (In [5]), replayed with its bug: it adds each
+/// The notebook's `num_parameters()` (In \[5\]), replayed with its bug: it adds each
 /// layer's fan_in where the bias count (fan_out) belongs, in Python floats.
-pub(crate) fn notebook_num_parameters(units: &[usize]) -> f64 {
+pub fn notebook_num_parameters(units: &[usize]) -> f64 {
     let mut pars = 0.0f64;
     for w in units.windows(2) {
         pars += w[0] as f64;
@@ -856,7 +923,7 @@ fn stream(nb: &Notebook, trials: &[ReplayRun]) -> Vec<StreamLine> {
 
 /// Whether a replayed line matches a printed one (the kind of line is checked by the
 /// caller through the position's parity).
-fn line_matches(l: &super::reference::FragmentLine, found: &(f64, String)) -> Option<bool> {
+fn line_matches(l: &crate::reference::FragmentLine, found: &(f64, String)) -> Option<bool> {
     match l.kind {
         MatchKind::None => None,
         MatchKind::Prefix => Some(found.1.starts_with(l.text.as_deref().unwrap_or("\u{0}"))),
@@ -1104,7 +1171,7 @@ mod tests {
 
     #[test]
     fn grid_order_is_the_notebooks() {
-        let nb = super::super::reference::notebook().unwrap();
+        let nb = crate::reference::notebook().unwrap();
         let g = grid_trials(&nb).unwrap();
         assert_eq!(g.len(), 135);
         // reference/notebook_numbers.json: trial 0 is (450, ReLU, 0.001, 32), the best
@@ -1128,7 +1195,7 @@ mod tests {
     fn generator_states_skip_exactly_what_drawing_consumes() {
         // Draw the first grid trial's state by really drawing Part 1's networks (small
         // stand-ins would not do: the counts are the notebook's), against the skip.
-        let nb = super::super::reference::notebook().unwrap();
+        let nb = crate::reference::notebook().unwrap();
         let g = grid_trials(&nb).unwrap();
         let states = generator_states(&g, Net::Trial(1));
         assert_eq!(states.len(), 5);
@@ -1192,7 +1259,7 @@ mod tests {
     /// accuracy line: the search must find it there, uniquely, with every number matched.
     #[test]
     fn fragments_are_located_in_the_replayed_stream() {
-        let nb = super::super::reference::notebook().unwrap();
+        let nb = crate::reference::notebook().unwrap();
         let spec = &nb.part2.spec;
         let mut stream: Vec<(f64, String)> = (0..spec.stream_lines)
             .map(|k| {

@@ -5,35 +5,51 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Result;
 use glorot_mlp::Activation;
 
-use super::part1::Part1File;
-use super::part2::Part2File;
-use super::part3::Part3File;
-use super::reference::Notebook;
-use super::replay::ReplayFile;
-use super::support::{RunManifest, duration, write_file};
+use crate::error::Result;
+use crate::part1::Part1File;
+use crate::part2::Part2File;
+use crate::part3::Part3File;
+use crate::reference::Notebook;
+use crate::replay::ReplayFile;
+use crate::support::{RunManifest, duration, write_file};
 
 /// What the report is written from.
 #[derive(Debug)]
-pub(crate) struct Inputs<'a> {
-    pub(crate) part1: Option<&'a Part1File>,
-    pub(crate) part2: Option<&'a Part2File>,
-    pub(crate) part3: Option<&'a Part3File>,
-    pub(crate) replay: Option<&'a ReplayFile>,
-    pub(crate) plots: &'a [String],
-    pub(crate) notebook: &'a Notebook,
+pub struct Inputs<'a> {
+    /// `part1.json`, when present.
+    pub part1: Option<&'a Part1File>,
+    /// `part2.json`, when present.
+    pub part2: Option<&'a Part2File>,
+    /// `part3.json`, when present.
+    pub part3: Option<&'a Part3File>,
+    /// `replay.json`, when present.
+    pub replay: Option<&'a ReplayFile>,
+    /// The plots written (relative to the results directory).
+    pub plots: &'a [String],
+    /// The notebook's printed numbers.
+    pub notebook: &'a Notebook,
 }
 
 /// Writes `REPORT.md` into `out`.
-pub(crate) fn write(out: &Path, inputs: &Inputs<'_>) -> Result<()> {
+pub fn write(out: &Path, inputs: &Inputs<'_>) -> Result<()> {
     let text = render(inputs);
     write_file(&out.join("REPORT.md"), text.as_bytes())
 }
 
 fn act(a: Activation) -> &'static str {
-    super::plots::activation_name(a)
+    activation_name(a)
+}
+
+/// The notebook's name of an activation (`ReLU`, `sigmoid`, `tanh`), as the report and
+/// the plots write it.
+pub(crate) fn activation_name(a: Activation) -> &'static str {
+    match a {
+        Activation::Relu => "ReLU",
+        Activation::Sigmoid => "sigmoid",
+        Activation::Tanh => "tanh",
+    }
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -61,7 +77,8 @@ fn figure(s: &mut String, inputs: &Inputs<'_>, name: &str, alt: &str) {
     }
 }
 
-pub(crate) fn render(inputs: &Inputs<'_>) -> String {
+/// `REPORT.md`'s text.
+pub fn render(inputs: &Inputs<'_>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# glorot experiments: report\n");
     let _ = writeln!(
@@ -278,7 +295,7 @@ fn part1(s: &mut String, inputs: &Inputs<'_>) {
     let _ = nb;
 }
 
-fn part1_sentence(r: &super::part1::Part1Run, p: &Part1File, replayed: Option<f64>) -> String {
+fn part1_sentence(r: &crate::part1::Part1Run, p: &Part1File, replayed: Option<f64>) -> String {
     let nbv = r.notebook_final_val_accuracy;
     let Some(v) = r.final_val_accuracy else {
         return format!(
@@ -621,7 +638,7 @@ fn part3(s: &mut String, inputs: &Inputs<'_>) {
     let _ = writeln!(s);
 }
 
-fn part3_sentence(c: &super::part3::Part3Cell) -> String {
+fn part3_sentence(c: &crate::part3::Part3Cell) -> String {
     if c.check.analytic.iter().all(|&a| a == 0.0) {
         return format!(
             "**{}**: every gradient is 0 here as in the notebook: the first row of w0 \

@@ -8,79 +8,96 @@
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 
-use anyhow::{Context as _, Result};
 use glorot_mlp::{
-    Activation, Arithmetic, EpochMetrics, Head, Init, Mlp, MlpFloat, ModelConfig, Observer,
-    Precision, Shuffle, TrainConfig, TrainReport, Trainer, WeightSource,
+    Activation, Arithmetic, EpochMetrics, Head, Init, Mlp, ModelConfig, Precision, Shuffle,
+    TrainConfig, TrainReport, Trainer, WeightSource,
 };
 use serde::{Deserialize, Serialize};
 
-use super::reference::Notebook;
-use super::support::{
-    Data, Progress, RunContext, RunManifest, SCHEMA_VERSION, Seeds, Splits, epoch_units, read_json,
-    run_pool, write_json,
+use crate::data::{Compute, Data, Splits};
+use crate::error::{Context as _, Error, Result};
+use crate::observer::{Observer, Progress, epoch_units};
+use crate::reference::Notebook;
+use crate::support::{
+    RunContext, RunManifest, SCHEMA_VERSION, Seeds, read_json, run_pool, write_json,
 };
 
 /// `part1.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Part1File {
-    pub(crate) schema_version: u32,
+pub struct Part1File {
+    /// Version of this file's format ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
     /// `"part1"`.
-    pub(crate) part: String,
-    pub(crate) manifest: RunManifest,
+    pub part: String,
+    /// Where and how the file was produced.
+    pub manifest: RunManifest,
     /// `true` for a `--quick` run (a subset of the data, fewer epochs).
-    pub(crate) quick: bool,
+    pub quick: bool,
     /// Layers, activation, head (the initializer varies by run).
-    pub(crate) layers: Vec<usize>,
-    pub(crate) activation: Activation,
-    pub(crate) head: Head,
+    pub layers: Vec<usize>,
+    /// Hidden activation (tanh).
+    pub activation: Activation,
+    /// Output head and loss (sigmoid outputs with binary cross-entropy).
+    pub head: Head,
     /// Epochs, batch size, learning rate, seed, shuffle, precision (shared by the runs).
-    pub(crate) train: TrainConfig,
+    pub train: TrainConfig,
     /// Trainable parameters (weights and biases).
-    pub(crate) parameters: usize,
+    pub parameters: usize,
     /// What the notebook's `num_parameters()` printed (0.648784 million), and why it is
     /// wrong.
-    pub(crate) notebook_parameters: usize,
-    pub(crate) notebook_parameters_bug: String,
-    pub(crate) runs: Vec<Part1Run>,
+    pub notebook_parameters: usize,
+    /// Why the notebook's count is wrong.
+    pub notebook_parameters_bug: String,
+    /// The three runs, in the notebook's order: `glorot`, `normal`, `zero`.
+    pub runs: Vec<Part1Run>,
 }
 
 /// One initialization's run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Part1Run {
+pub struct Part1Run {
     /// `glorot`, `normal` or `zero` (the notebook's names).
-    pub(crate) name: String,
-    pub(crate) init: Init,
+    pub name: String,
+    /// The initializer of this run.
+    pub init: Init,
     /// Per-epoch training loss, validation loss and accuracy, status, test accuracy.
-    pub(crate) report: TrainReport,
+    pub report: TrainReport,
     /// Validation accuracy after the last epoch (`null` if the run diverged).
-    pub(crate) final_val_accuracy: Option<f64>,
+    pub final_val_accuracy: Option<f64>,
     /// The notebook's final validation accuracy for this initialization.
-    pub(crate) notebook_final_val_accuracy: f64,
+    pub notebook_final_val_accuracy: f64,
     /// Whether the run was read from `part1/<name>.json` instead of trained now.
-    pub(crate) cached: bool,
+    pub cached: bool,
 }
 
 /// `part1/<name>.json`: one finished run and what determined it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct CachedRun {
-    schema_version: u32,
-    key: String,
-    report: TrainReport,
+pub struct CachedRun {
+    /// [`SCHEMA_VERSION`]; another version is recomputed.
+    pub schema_version: u32,
+    /// The model, training configuration and data description, as JSON: a rerun with
+    /// another key trains again.
+    pub key: String,
+    /// The run's curves, status and test metrics.
+    pub report: TrainReport,
 }
 
 /// What Part 1 runs.
 #[derive(Clone, Debug)]
-pub(crate) struct Part1Options {
-    pub(crate) epochs: usize,
-    pub(crate) seed: u64,
-    pub(crate) precision: Precision,
-    pub(crate) workers: usize,
-    pub(crate) quick: bool,
+pub struct Part1Options {
+    /// Epochs of each run (the notebook's 10).
+    pub epochs: usize,
+    /// Master seed: the networks' draws and the data order.
+    pub seed: u64,
+    /// Element type of training.
+    pub precision: Precision,
+    /// Runs trained at the same time.
+    pub workers: usize,
+    /// A `--quick` run (recorded in the file).
+    pub quick: bool,
 }
 
 /// The three runs, in the notebook's order.
-pub(crate) const RUNS: [(&str, Init); 3] = [
+pub const RUNS: [(&str, Init); 3] = [
     ("glorot", Init::GlorotUniform),
     (
         "normal",
@@ -92,7 +109,8 @@ pub(crate) const RUNS: [(&str, Init); 3] = [
     ("zero", Init::Zero),
 ];
 
-pub(crate) fn model_config(hidden: usize, activation: Activation, init: Init) -> ModelConfig {
+/// The notebook's network `784-hidden-hidden-10` with sigmoid outputs and binary cross-entropy.
+pub fn model_config(hidden: usize, activation: Activation, init: Init) -> ModelConfig {
     ModelConfig {
         layers: vec![
             glorot_mnist::PIXELS,
@@ -107,12 +125,17 @@ pub(crate) fn model_config(hidden: usize, activation: Activation, init: Init) ->
 }
 
 /// Runs Part 1 and writes `part1.json` (and the per-run cache) under `out`.
-pub(crate) fn run(
+///
+/// # Errors
+/// When a run fails or stops before its end (the other runs still finish and are
+/// cached), or a results file cannot be written.
+pub fn run(
     out: &Path,
     data: &Data,
     options: &Part1Options,
     ctx: &RunContext,
     notebook: &Notebook,
+    observer: &dyn Observer,
 ) -> Result<Part1File> {
     let started = SystemTime::now();
     let clock = Instant::now();
@@ -131,7 +154,8 @@ pub(crate) fn run(
     let mut cached = Vec::new();
     for (name, init) in RUNS {
         let model = model_config(500, Activation::Tanh, init);
-        let key = serde_json::to_string(&(&model, &train, data.description()))?;
+        let key = serde_json::to_string(&(&model, &train, data.description()))
+            .map_err(|e| Error::json("serializing Part 1's cache key", e))?;
         let path = cache_dir.join(format!("{name}.json"));
         match read_json::<CachedRun>(&path)? {
             Some(c) if c.key == key && c.schema_version == SCHEMA_VERSION => {
@@ -148,6 +172,7 @@ pub(crate) fn run(
     let progress = Progress::new(
         "part 1",
         units_per_epoch * options.epochs as f64 * jobs.len() as f64,
+        observer,
     );
     for (name, _) in &cached {
         progress.note(&format!("{name}: reusing part1/{name}.json"));
@@ -235,12 +260,12 @@ type Job = (&'static str, ModelConfig, String, std::path::PathBuf);
 
 /// Trains the jobs on `options.workers` threads (data converted to `F` once), writing
 /// each run's cache file as soon as it finishes.
-fn train_jobs<F: MlpFloat>(
+fn train_jobs<F: Compute>(
     jobs: &[Job],
     data: &Data,
     train: &glorot_mlp::ValidTrainConfig,
     options: &Part1Options,
-    progress: &Progress,
+    progress: &Progress<'_>,
     units: f64,
 ) -> Vec<Result<TrainReport>> {
     if jobs.is_empty() {
@@ -259,7 +284,9 @@ fn train_jobs<F: MlpFloat>(
         let mut trainer = Trainer::new(mlp, train.clone())?;
         let report = trainer.fit(&splits.fit(true)?, &mut observer)?;
         if let glorot_mlp::Status::Cancelled { epoch } = report.status {
-            anyhow::bail!("stopped in epoch {epoch} (not recorded; it reruns next time)");
+            return Err(Error::Incomplete(format!(
+                "stopped in epoch {epoch} (not recorded; it reruns next time)"
+            )));
         }
         let record = CachedRun {
             schema_version: SCHEMA_VERSION,
@@ -273,13 +300,13 @@ fn train_jobs<F: MlpFloat>(
 
 /// Reports each finished epoch to a [`Progress`].
 pub(crate) struct EpochProgress<'a> {
-    pub(crate) progress: &'a Progress,
+    pub(crate) progress: &'a Progress<'a>,
     pub(crate) label: String,
     pub(crate) epochs: usize,
     pub(crate) units: f64,
 }
 
-impl Observer for EpochProgress<'_> {
+impl glorot_mlp::Observer for EpochProgress<'_> {
     fn on_epoch_end(&mut self, m: &EpochMetrics) {
         self.progress.advance(
             self.units,
@@ -291,7 +318,7 @@ impl Observer for EpochProgress<'_> {
     }
 
     fn should_stop(&self) -> bool {
-        crate::common::stop_requested()
+        self.progress.should_stop()
     }
 }
 

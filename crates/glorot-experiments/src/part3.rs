@@ -7,65 +7,77 @@
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 
-use anyhow::Result;
 use glorot_mlp::{
     Activation, Arithmetic, Init, Mlp, ModelConfig, NotebookGradCheck, ParamId, Precision,
     WeightSource, Workspace, notebook_grad_check,
 };
-use ndarray::{Array2, s};
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use super::part1::model_config;
-use super::reference::Notebook;
-use super::support::{Data, RunContext, RunManifest, SCHEMA_VERSION, Seeds, write_json};
+use crate::data::Data;
+use crate::error::Result;
+use crate::observer::Observer;
+use crate::part1::model_config;
+use crate::reference::Notebook;
+use crate::support::{RunContext, RunManifest, SCHEMA_VERSION, Seeds, write_json};
 
 /// The notebook's three cells: parameter and row.
-pub(crate) const CELLS: [(usize, usize); 3] = [(0, 0), (0, 161), (1, 0)];
+pub const CELLS: [(usize, usize); 3] = [(0, 0), (0, 161), (1, 0)];
 /// Entries checked per row (the notebook's `for j in range(10)`).
-pub(crate) const ENTRIES: usize = 10;
+pub const ENTRIES: usize = 10;
 
 /// `part3.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Part3File {
-    pub(crate) schema_version: u32,
+pub struct Part3File {
+    /// Version of this file's format ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
     /// `"part3"`.
-    pub(crate) part: String,
-    pub(crate) manifest: RunManifest,
-    pub(crate) quick: bool,
-    pub(crate) model: ModelConfig,
+    pub part: String,
+    /// Where and how the file was produced.
+    pub manifest: RunManifest,
+    /// `true` for a `--quick` run.
+    pub quick: bool,
+    /// The network checked: 784-500-500-10 tanh, Glorot uniform.
+    pub model: ModelConfig,
     /// Training example checked (the notebook's `training_inputs[0]`) and its label.
-    pub(crate) example: usize,
-    pub(crate) label: u8,
-    pub(crate) cells: Vec<Part3Cell>,
+    pub example: usize,
+    /// The label of that example.
+    pub label: u8,
+    /// The three cells, in the notebook's order.
+    pub cells: Vec<Part3Cell>,
 }
 
 /// One gradient-check cell.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Part3Cell {
+pub struct Part3Cell {
     /// `w0 row 161` and so on.
-    pub(crate) name: String,
+    pub name: String,
     /// The loss of the unperturbed network on the example.
-    pub(crate) loss: f64,
+    pub loss: f64,
     /// Analytic gradients, and one step per `N` (numeric, absolute differences, the
     /// largest absolute difference and the largest relative error).
-    pub(crate) check: NotebookGradCheck,
+    pub check: NotebookGradCheck,
     /// What the notebook printed for this cell (`k = 1`, entry 0): `N`, analytic,
     /// numerical, difference.
-    pub(crate) notebook: Vec<NotebookPrint>,
+    pub notebook: Vec<NotebookPrint>,
 }
 
 /// One printed triple of the notebook.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct NotebookPrint {
+pub struct NotebookPrint {
+    /// `N` (the step is `1 / N`).
     #[serde(rename = "N")]
-    pub(crate) n: f64,
-    pub(crate) analytic: f64,
-    pub(crate) numerical: f64,
-    pub(crate) difference: f64,
+    pub n: f64,
+    /// The analytic derivative (backpropagation).
+    pub analytic: f64,
+    /// The central difference.
+    pub numerical: f64,
+    /// `|analytic - numerical|`.
+    pub difference: f64,
 }
 
 /// One gradient-check cell on `model`: its loss on `(x, y)` and the check.
-pub(crate) fn check_cell(
+pub fn check_cell(
     model: &Mlp<f64>,
     x: ndarray::ArrayView2<'_, f64>,
     y: ndarray::ArrayView2<'_, f64>,
@@ -81,14 +93,12 @@ pub(crate) fn check_cell(
 }
 
 /// Training example 0 as a one-row batch, with its one-hot target, in `f64`.
-pub(crate) fn example0(data: &Data) -> (Array2<f64>, Array2<f64>) {
-    let m = &data.mnist;
-    let x = m.train.images.slice(s![..1, ..]).mapv(f64::from);
-    let y = glorot_tensor::one_hot::<f64>(&m.train.labels[..1], glorot_mnist::NUM_CLASSES);
-    (x, y)
+pub fn example0(data: &Data) -> (Array2<f64>, Array2<f64>) {
+    crate::data::example(&data.mnist.train, 0)
 }
 
-pub(crate) fn notebook_prints(notebook: &Notebook, cell: usize) -> Vec<NotebookPrint> {
+/// What the notebook printed for cell `cell` (0, 1, 2), as numbers.
+pub fn notebook_prints(notebook: &Notebook, cell: usize) -> Vec<NotebookPrint> {
     notebook.part3.cells[cell]
         .prints
         .iter()
@@ -103,13 +113,14 @@ pub(crate) fn notebook_prints(notebook: &Notebook, cell: usize) -> Vec<NotebookP
 
 /// Runs the three checks on fresh networks drawn, one after the other, from one
 /// generator seeded with `seed` (as the notebook's cells draw from its one generator).
-pub(crate) fn run(
+pub fn run(
     out: &Path,
     data: &Data,
     seed: u64,
     quick: bool,
     ctx: &RunContext,
     notebook: &Notebook,
+    observer: &dyn Observer,
 ) -> Result<Part3File> {
     let started = SystemTime::now();
     let clock = Instant::now();
@@ -121,7 +132,7 @@ pub(crate) fn run(
     for (i, &(layer, row)) in CELLS.iter().enumerate() {
         let model = Mlp::<f64>::new(valid.clone(), WeightSource::Rng(&mut rng))?;
         let (loss, check) = check_cell(&model, x.view(), y.view(), layer, row)?;
-        super::support::say(&format!(
+        observer.message(&format!(
             "[part 3] w{layer} row {row}: analytic {:.6e}, max |difference| {:.3e} at N = 1e4",
             check.analytic[0],
             check.steps.get(4).map_or(f64::NAN, |s| s.max_abs_diff)

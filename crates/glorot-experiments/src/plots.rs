@@ -10,20 +10,20 @@
 use std::path::Path;
 use std::sync::Once;
 
-use anyhow::{Context as _, Result, anyhow};
+use crate::error::{Error, Result};
 use glorot_mlp::Activation;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::part1::Part1File;
-use super::part2::{Part2File, TrialRow};
-use super::part3::Part3File;
-use super::reference::Notebook;
+use crate::part1::Part1File;
+use crate::part2::{Part2File, TrialRow};
+use crate::part3::Part3File;
+use crate::reference::Notebook;
 
 /// DejaVu Sans (Bitstream Vera license, `assets/DejaVuSans-LICENSE.txt`).
-const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
 
 /// matplotlib's first colors, so the figures read like the notebook's.
@@ -40,7 +40,7 @@ fn register_font() -> Result<()> {
     ONCE.call_once(|| {
         for style in [FontStyle::Normal, FontStyle::Bold] {
             if plotters::style::register_font(FAMILY, style, FONT).is_err() {
-                result = Err(anyhow!("the embedded font does not parse"));
+                result = Err(Error::Plot("the embedded font does not parse".to_owned()));
             }
         }
     });
@@ -58,7 +58,7 @@ pub(crate) fn render_all(
 ) -> Result<Vec<String>> {
     register_font()?;
     let dir = out.join("plots");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
     let mut written = Vec::new();
     if let Some(p1) = p1 {
         both(
@@ -135,18 +135,18 @@ fn both(
         let root = BitMapBackend::new(&png, size).into_drawing_area();
         figure
             .draw(root.clone())
-            .map_err(|e| anyhow!("drawing {}: {e}", png.display()))?;
+            .map_err(|e| Error::Plot(format!("drawing {}: {e}", png.display())))?;
         root.present()
-            .map_err(|e| anyhow!("writing {}: {e}", png.display()))?;
+            .map_err(|e| Error::Plot(format!("writing {}: {e}", png.display())))?;
     }
     let svg = dir.join(format!("{name}.svg"));
     {
         let root = SVGBackend::new(&svg, size).into_drawing_area();
         figure
             .draw(root.clone())
-            .map_err(|e| anyhow!("drawing {}: {e}", svg.display()))?;
+            .map_err(|e| Error::Plot(format!("drawing {}: {e}", svg.display())))?;
         root.present()
-            .map_err(|e| anyhow!("writing {}: {e}", svg.display()))?;
+            .map_err(|e| Error::Plot(format!("writing {}: {e}", svg.display())))?;
     }
     written.push(format!("plots/{name}.png"));
     written.push(format!("plots/{name}.svg"));
@@ -462,7 +462,10 @@ fn heatmap<DB: DrawingBackend>(
         for (c, &h) in layout.hidden.iter().enumerate() {
             let area = &areas[r * cols + c];
             let mut chart = ChartBuilder::on(area)
-                .caption(format!("{}, {h} units", activation_name(a)), font(15.0))
+                .caption(
+                    format!("{}, {h} units", crate::report::activation_name(a)),
+                    font(15.0),
+                )
                 .margin(6)
                 .x_label_area_size(34)
                 .y_label_area_size(52)
@@ -547,15 +550,6 @@ fn heatmap<DB: DrawingBackend>(
         )
     }))?;
     Ok(())
-}
-
-/// The notebook's spelling: `ReLU`, `sigmoid`, `tanh`.
-pub(crate) fn activation_name(a: Activation) -> &'static str {
-    match a {
-        Activation::Relu => "ReLU",
-        Activation::Sigmoid => "sigmoid",
-        Activation::Tanh => "tanh",
-    }
 }
 
 /// Tick label at a cell centre (`k + 0.5`), nothing elsewhere.

@@ -5,113 +5,138 @@
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 
-use anyhow::{Context as _, Result};
 use glorot_mlp::{Activation, EpochMetrics, Precision};
 use glorot_search::{
-    GridSpec, Journal, RunOptions, SearchContext, SearchData, SearchObserver, Shard, Summary,
-    TestEvaluation, Trial, TrialRecord, TrialStatus, ValidGrid, summary::Ranked,
+    BestTest, GridSpec, Journal, RunOptions, SearchContext, SearchData, SearchObserver, Shard,
+    Summary, TestEvaluation, Trial, TrialRecord, TrialStatus, ValidGrid, summary::Ranked,
 };
 use serde::{Deserialize, Serialize};
 
-use super::reference::Notebook;
-use super::support::{
-    Data, Progress, RunContext, RunManifest, SCHEMA_VERSION, Seeds, epoch_units, read_json,
-    write_json,
-};
+use crate::data::Data;
+use crate::error::{Context as _, Error, Result};
+use crate::observer::{Observer, Progress, epoch_units};
+use crate::reference::Notebook;
+use crate::support::{RunContext, RunManifest, SCHEMA_VERSION, Seeds, write_json};
 
 /// `part2.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Part2File {
-    pub(crate) schema_version: u32,
+pub struct Part2File {
+    /// Version of this file's format ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
     /// `"part2"`.
-    pub(crate) part: String,
-    pub(crate) manifest: RunManifest,
-    pub(crate) quick: bool,
+    pub part: String,
+    /// Where and how the file was produced.
+    pub manifest: RunManifest,
+    /// `true` for a `--quick` run (a subset of the data, the quick grid).
+    pub quick: bool,
     /// The grid that ran (axes, master seed, shuffle).
-    pub(crate) grid: GridSpec,
+    pub grid: GridSpec,
     /// Where the journal and its merged forms are, relative to this file.
-    pub(crate) journal_dir: String,
-    pub(crate) csv: String,
+    pub journal_dir: String,
+    /// The CSV of the trials (`part2/trials.csv`), relative to this file.
+    pub csv: String,
     /// Trials in the grid.
-    pub(crate) total: usize,
+    pub total: usize,
     /// Trials with a final record (ok or diverged).
-    pub(crate) finished: usize,
+    pub finished: usize,
     /// Of those, diverged (non-finite loss; they never rank above a finished trial).
-    pub(crate) diverged: usize,
+    pub diverged: usize,
     /// Trials recorded as failed (rerun next time).
-    pub(crate) failed: usize,
+    pub failed: usize,
     /// Trials without a final record.
-    pub(crate) missing: usize,
+    pub missing: usize,
     /// What this invocation did: trials skipped (already in the journal), run now.
-    pub(crate) skipped_now: usize,
-    pub(crate) recorded_now: usize,
+    pub skipped_now: usize,
+    /// Trials run and recorded by this invocation.
+    pub recorded_now: usize,
     /// Sum of the trials' own wall times, seconds.
-    pub(crate) trial_seconds_total: f64,
+    pub trial_seconds_total: f64,
     /// The best trial by final validation accuracy (first in grid order on ties, as the
     /// notebook's strict `>`).
-    pub(crate) best: Option<Ranked>,
+    pub best: Option<Ranked>,
     /// The best trial retrained from its seed and evaluated once on the test split.
-    pub(crate) best_test: Option<TestEvaluation>,
+    pub best_test: Option<TestEvaluation>,
     /// The notebook's best: 98.22 with 550 units, ReLU, lr 0.1, batch 32.
-    pub(crate) notebook_best: NotebookBest,
+    pub notebook_best: NotebookBest,
     /// One row per grid trial, in grid order (also in the CSV).
-    pub(crate) trials: Vec<TrialRow>,
+    pub trials: Vec<TrialRow>,
 }
 
 /// The notebook's reported best configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct NotebookBest {
-    pub(crate) val_accuracy: f64,
-    pub(crate) hidden: usize,
-    pub(crate) activation: Activation,
-    pub(crate) learning_rate: f64,
-    pub(crate) batch_size: usize,
-    pub(crate) trial_index: usize,
+pub struct NotebookBest {
+    /// The notebook's best final validation accuracy (98.22).
+    pub val_accuracy: f64,
+    /// Its hidden width (550).
+    pub hidden: usize,
+    /// Its activation (ReLU).
+    pub activation: Activation,
+    /// Its learning rate (0.1).
+    pub learning_rate: f64,
+    /// Its batch size (32).
+    pub batch_size: usize,
+    /// Its index in the notebook's loop order (60).
+    pub trial_index: usize,
 }
 
 /// A grid trial's outcome.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct TrialRow {
-    pub(crate) index: usize,
-    pub(crate) id: String,
-    pub(crate) hidden: usize,
-    pub(crate) activation: Activation,
-    pub(crate) learning_rate: f64,
-    pub(crate) batch_size: usize,
-    pub(crate) epochs: usize,
-    pub(crate) precision: Precision,
-    pub(crate) seed: u64,
+pub struct TrialRow {
+    /// Index in grid order.
+    pub index: usize,
+    /// The trial's id (configuration and hash).
+    pub id: String,
+    /// Hidden width.
+    pub hidden: usize,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// Learning rate.
+    pub learning_rate: f64,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Epochs.
+    pub epochs: usize,
+    /// Element type of training.
+    pub precision: Precision,
+    /// The trial's seed, derived from the master seed and the id.
+    pub seed: u64,
     /// `ok`, `diverged`, `failed` or `missing`.
-    pub(crate) status: String,
-    pub(crate) diverged_epoch: Option<usize>,
-    pub(crate) final_train_loss: Option<f64>,
-    pub(crate) final_val_accuracy: Option<f64>,
+    pub status: String,
+    /// The epoch whose loss was not finite, for a diverged trial.
+    pub diverged_epoch: Option<usize>,
+    /// Training loss of the last epoch.
+    pub final_train_loss: Option<f64>,
+    /// Validation accuracy after the last epoch (`null` when diverged or not finite).
+    pub final_val_accuracy: Option<f64>,
     /// Validation accuracy after each finished epoch.
-    pub(crate) val_accuracy: Vec<f64>,
-    pub(crate) seconds: Option<f64>,
+    pub val_accuracy: Vec<f64>,
+    /// Wall seconds of the trial.
+    pub seconds: Option<f64>,
 }
 
-/// `part2/best_test.json`: the cached test evaluation of the best trial.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct CachedTest {
-    key: String,
-    evaluation: Option<TestEvaluation>,
-}
-
+/// What Part 2 runs.
 #[derive(Clone, Debug)]
-pub(crate) struct Part2Options {
-    pub(crate) grid: ValidGrid,
-    pub(crate) workers: usize,
-    pub(crate) quick: bool,
+pub struct Part2Options {
+    /// The grid, validated.
+    pub grid: ValidGrid,
+    /// Trials trained at the same time.
+    pub workers: usize,
+    /// A `--quick` run (recorded in the file).
+    pub quick: bool,
 }
 
 /// Runs the grid (resuming), merges, tests the best, writes `part2.json`.
-pub(crate) fn run(
+///
+/// # Errors
+/// When the journal belongs to another search, a trial cannot be recorded, or a
+/// results file cannot be written.
+pub fn run(
     out: &Path,
     data: &Data,
     options: &Part2Options,
     ctx: &RunContext,
     notebook: &Notebook,
+    observer: &dyn Observer,
 ) -> Result<Part2File> {
     let started = SystemTime::now();
     let clock = Instant::now();
@@ -158,8 +183,8 @@ pub(crate) fn run(
             pending_units += units(t) * t.config.epochs as f64;
         }
     }
-    let observer = GridProgress {
-        progress: Progress::new("part 2", pending_units),
+    let grid_progress = GridProgress {
+        progress: Progress::new("part 2", pending_units, observer),
         total: trials.len(),
         units: &units,
     };
@@ -172,15 +197,23 @@ pub(crate) fn run(
             workers: options.workers,
             shard: Shard::ALL,
         },
-        &observer,
+        &grid_progress,
     )?;
-    observer.progress.finish();
+    grid_progress.progress.finish();
 
     let records = journal.records()?;
     let summary = Summary::merge(grid, &records);
     summary.write(&dir, &records)?;
     let best_test = match &summary.best {
-        Some(best) => test_best(&dir, best, &trials, &records, &search_data, &description)?,
+        Some(best) => test_best(
+            &dir,
+            best,
+            &trials,
+            &records,
+            &search_data,
+            &description,
+            observer,
+        )?,
         None => None,
     };
     let nb = &notebook.part2.best;
@@ -232,7 +265,7 @@ pub(crate) fn run(
     };
     write_json(&out.join("part2.json"), &file)?;
     if summary.finished < summary.total {
-        observer.progress.note(&format!(
+        grid_progress.progress.note(&format!(
             "{} of {} trials finished; run the same command again to continue",
             summary.finished, summary.total
         ));
@@ -241,12 +274,14 @@ pub(crate) fn run(
 }
 
 /// The notebook's activation names (`ReLU`, `sigmoid`, `tanh`).
-pub(crate) fn activation_from_notebook(name: &str) -> Result<Activation> {
+pub fn activation_from_notebook(name: &str) -> Result<Activation> {
     match name.to_ascii_lowercase().as_str() {
         "relu" => Ok(Activation::Relu),
         "sigmoid" => Ok(Activation::Sigmoid),
         "tanh" => Ok(Activation::Tanh),
-        other => anyhow::bail!("unknown activation `{other}` in the notebook reference"),
+        other => Err(Error::Reference(format!(
+            "unknown activation `{other}` in the notebook reference"
+        ))),
     }
 }
 
@@ -293,36 +328,34 @@ fn test_best(
     records: &[TrialRecord],
     data: &SearchData,
     description: &str,
+    observer: &dyn Observer,
 ) -> Result<Option<TestEvaluation>> {
     let Some(trial) = trials.iter().find(|t| t.id == best.id) else {
         return Ok(None);
     };
-    let key = format!("{} seed={} {}", trial.id, trial.seed, description);
-    let path = dir.join("best_test.json");
-    if let Some(c) = read_json::<CachedTest>(&path)?
+    let key = BestTest::key(trial, description);
+    if let Some(c) = BestTest::read(dir)?
         && c.key == key
     {
         return Ok(c.evaluation);
     }
-    super::support::say(&format!(
+    observer.message(&format!(
         "[part 2] retraining the best trial ({}) from its seed to measure test accuracy",
         trial.id
     ));
     let record = records.iter().find(|r| r.id == trial.id);
     let evaluation = glorot_search::evaluate_on_test(trial, data, record)?;
-    write_json(
-        &path,
-        &CachedTest {
-            key,
-            evaluation: evaluation.clone(),
-        },
-    )?;
+    BestTest {
+        key,
+        evaluation: evaluation.clone(),
+    }
+    .write(dir)?;
     Ok(evaluation)
 }
 
 /// Forwards search events to a [`Progress`] line: trial, epoch, ETA.
 struct GridProgress<'a> {
-    progress: Progress,
+    progress: Progress<'a>,
     total: usize,
     units: &'a (dyn Fn(&Trial) -> f64 + Sync),
 }
@@ -367,7 +400,7 @@ impl SearchObserver for GridProgress<'_> {
     }
 
     fn should_stop(&self) -> bool {
-        crate::common::stop_requested()
+        self.progress.should_stop()
     }
 }
 

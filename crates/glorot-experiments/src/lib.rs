@@ -1,0 +1,288 @@
+//! The notebook's studies as a library: what `glorot experiments` runs, what
+//! `cargo xtask bench` times, and every results file they write, so that tests, benches
+//! and other programs use them without spawning the `glorot` binary.
+//!
+//! - [`part1`]: Glorot uniform, N(0, 1) and zero initialization of 784-500-500-10 tanh,
+//!   lr 0.01, batch 32, 10 epochs, shuffled every epoch.
+//! - [`part2`]: the 135-trial grid through `glorot-search`, resumable.
+//! - [`part3`]: the gradient checks, `N = k * 10^i`.
+//! - [`replay`]: the notebook replayed bit for bit (f64, no shuffling, NumPy's generator
+//!   seeded with 5 in cell order) and compared with every number it printed
+//!   ([`reference`](mod@reference), [`pyfmt`]).
+//! - [`report`]: `REPORT.md` from whatever results files a directory holds; with the
+//!   `plots` feature, PNG and SVG plots too.
+//! - [`data`]: the data preparation between `glorot-mnist` and `glorot-mlp`;
+//!   [`threads`]: the thread plan; [`bench`](mod@bench): the timing harness; [`train`](mod@train): one training or evaluation.
+//!
+//! Design: the library never prints and never picks a BLAS provider. Progress goes to an
+//! [`Observer`] the caller implements; the BLAS thread count and description are set and
+//! read by the binary and passed in as values; errors are one typed [`Error`]. Every
+//! results type is public, defined once, and serializes exactly as the committed
+//! `results/` files (schemas in `docs/schemas/`).
+//!
+//! # Example
+//!
+//! The thread plan and the notebook's printed numbers need no data:
+//!
+//! ```
+//! # extern crate blas_src;
+//! use glorot_experiments::{reference, threads};
+//!
+//! // Four CPUs: four single-threaded trainings at once.
+//! let plan = threads::plan_threads(None, None, false, 4)?;
+//! assert_eq!((plan.workers, plan.blas_threads), (4, 1));
+//!
+//! // The notebook's best grid trial: 98.22% with 550 units.
+//! let notebook = reference::notebook()?;
+//! assert_eq!(notebook.part2.best.hidden, 550);
+//! # Ok::<(), glorot_experiments::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+use glorot_mlp::Precision;
+use glorot_search::GridSpec;
+
+pub mod bench;
+pub mod data;
+mod error;
+mod observer;
+pub mod part1;
+pub mod part2;
+pub mod part3;
+#[cfg(feature = "plots")]
+mod plots;
+pub mod pyfmt;
+pub mod reference;
+pub mod replay;
+pub mod report;
+mod support;
+pub mod threads;
+pub mod train;
+
+pub use data::{Data, DataSpec, Loaded};
+pub use error::{Error, Result};
+pub use observer::{NoopObserver, Observer, ProgressEvent};
+pub use support::{RunContext, RunManifest, SCHEMA_VERSION, Seeds, duration};
+
+use crate::support::read_json;
+
+/// Training rows of a `--quick` run (the first ones of the notebook's training split).
+pub const QUICK_TRAIN: usize = 5_000;
+/// Validation rows of a `--quick` run.
+pub const QUICK_VALIDATION: usize = 1_000;
+/// Part 1's epochs in a `--quick` run.
+pub const QUICK_EPOCHS: usize = 2;
+
+/// What [`run_parts`] runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Results directory (a `--quick` run passes `<dir>/quick`).
+    pub out: PathBuf,
+    /// Parts to run: 1, 2, 3 (ignored by a replay).
+    pub parts: Vec<u8>,
+    /// Precision of Parts 1 and 2 (default f32). Part 3 and the replay compute in f64.
+    pub precision: Option<Precision>,
+    /// Master seed (default 0, or the grid file's).
+    pub seed: Option<u64>,
+    /// The grid of Part 2: a preset or a grid file (default `notebook`, `quick` with
+    /// `quick`).
+    pub grid: Option<String>,
+    /// Part 1's epochs (default 10; 2 with `quick`).
+    pub epochs: Option<usize>,
+    /// Trainings at once.
+    pub workers: usize,
+    /// A quick run: a subset of the data, the quick grid, and a replay of Part 1's first
+    /// epoch and of Part 3 on the full data.
+    pub quick: bool,
+    /// Replay the notebook instead of running the studies.
+    pub replay: Option<ReplayChoice>,
+}
+
+/// What a replay covers.
+#[derive(Clone, Debug)]
+pub struct ReplayChoice {
+    /// Parts to replay (1, 2, 3).
+    pub parts: Vec<u8>,
+    /// Grid trials to replay, by index in the notebook's loop order (`None`: all).
+    pub trials: Option<Vec<usize>>,
+    /// Epochs per replayed run (the notebook's 10).
+    pub epochs: usize,
+}
+
+/// Runs the replay or the selected parts, each to its end even when another failed;
+/// results files are written as each finishes. Returns the parts' errors.
+pub fn run_parts(
+    options: &Options,
+    data: &Data,
+    ctx: &RunContext,
+    notebook: &reference::Notebook,
+    observer: &dyn Observer,
+) -> Vec<Error> {
+    let say = |m: String| observer.message(&m);
+    let out = options.out.as_path();
+    let mut errors = Vec::new();
+    let mut keep = |r: Result<()>| {
+        if let Err(e) = r {
+            errors.push(e);
+        }
+    };
+    if let Some(choice) = &options.replay {
+        let replay_options = replay::ReplayOptions {
+            parts: choice.parts.clone(),
+            trials: choice.trials.clone(),
+            epochs: choice.epochs,
+            workers: options.workers,
+        };
+        keep(
+            replay::run(out, data, &replay_options, ctx, notebook, observer).map(|r| {
+                say(format!(
+                    "[replay] {} of the notebook's {} printed numbers compared, {} matched",
+                    r.comparison.compared, r.comparison.numbers, r.comparison.matched
+                ));
+            }),
+        );
+    } else {
+        let seed = options.seed.unwrap_or(0);
+        let precision = options.precision.unwrap_or(Precision::F32);
+        let subset;
+        let studied = if options.quick {
+            subset = data.subset(QUICK_TRAIN, QUICK_VALIDATION);
+            &subset
+        } else {
+            data
+        };
+        if options.parts.contains(&1) && !observer.should_stop() {
+            let part1_options = part1::Part1Options {
+                epochs: options
+                    .epochs
+                    .unwrap_or(if options.quick { QUICK_EPOCHS } else { 10 }),
+                seed,
+                precision,
+                workers: options.workers,
+                quick: options.quick,
+            };
+            keep(
+                part1::run(out, studied, &part1_options, ctx, notebook, observer).map(|p| {
+                    for r in &p.runs {
+                        say(format!(
+                            "[part 1] {}: final validation accuracy {} (notebook {:.2})",
+                            r.name,
+                            r.final_val_accuracy
+                                .map_or("none (diverged)".to_owned(), |v| format!("{v:.2}")),
+                            r.notebook_final_val_accuracy
+                        ));
+                    }
+                }),
+            );
+        }
+        if options.parts.contains(&2) && !observer.should_stop() {
+            keep(grid_spec(options, precision).and_then(|grid| {
+                let part2_options = part2::Part2Options {
+                    grid,
+                    workers: options.workers,
+                    quick: options.quick,
+                };
+                let p = part2::run(out, studied, &part2_options, ctx, notebook, observer)?;
+                if let Some(b) = &p.best {
+                    say(format!(
+                        "[part 2] best of {} finished trials: {} with {:.2}% validation \
+                         accuracy{}",
+                        p.finished,
+                        b.id,
+                        b.final_val_accuracy.unwrap_or(f64::NAN),
+                        p.best_test
+                            .as_ref()
+                            .map_or(String::new(), |t| format!(", {:.2}% test", t.test_accuracy))
+                    ));
+                }
+                Ok(())
+            }));
+        }
+        if options.parts.contains(&3) && !observer.should_stop() {
+            keep(
+                part3::run(out, studied, seed, options.quick, ctx, notebook, observer).map(|_| ()),
+            );
+        }
+        if options.quick && !observer.should_stop() {
+            if data.info.subset {
+                say("[replay] skipped: the replay check needs the full training split".to_owned());
+            } else {
+                // The first epoch of Part 1's three runs and Part 3's checks, on the full
+                // data: the notebook's first printed numbers, reproduced.
+                let replay_options = replay::ReplayOptions {
+                    parts: vec![1, 3],
+                    trials: None,
+                    epochs: 1,
+                    workers: options.workers,
+                };
+                keep(
+                    replay::run(out, data, &replay_options, ctx, notebook, observer).map(|r| {
+                        say(format!(
+                            "[replay] Part 1 epoch 1 and Part 3: {} of {} printed numbers matched",
+                            r.comparison.matched, r.comparison.compared
+                        ));
+                    }),
+                );
+            }
+        }
+    }
+    errors
+}
+
+/// Renders the plots (with the `plots` feature) and `REPORT.md` from the results files
+/// in `out`; returns the plots written.
+///
+/// # Errors
+/// When a results file cannot be read, or a plot or the report cannot be written.
+pub fn finish(out: &Path, notebook: &reference::Notebook) -> Result<Vec<String>> {
+    let p1 = read_json::<part1::Part1File>(&out.join("part1.json"))?;
+    let p2 = read_json::<part2::Part2File>(&out.join("part2.json"))?;
+    let p3 = read_json::<part3::Part3File>(&out.join("part3.json"))?;
+    let rp = read_json::<replay::ReplayFile>(&out.join("replay.json"))?;
+    #[cfg(feature = "plots")]
+    let plots = plots::render_all(out, p1.as_ref(), p2.as_ref(), p3.as_ref(), notebook)?;
+    #[cfg(not(feature = "plots"))]
+    let plots = Vec::new();
+    report::write(
+        out,
+        &report::Inputs {
+            part1: p1.as_ref(),
+            part2: p2.as_ref(),
+            part3: p3.as_ref(),
+            replay: rp.as_ref(),
+            plots: &plots,
+            notebook,
+        },
+    )?;
+    Ok(plots)
+}
+
+/// The grid of Part 2: preset or file, then the seed and the precision applied.
+fn grid_spec(options: &Options, precision: Precision) -> Result<glorot_search::ValidGrid> {
+    let name = options
+        .grid
+        .clone()
+        .unwrap_or_else(|| if options.quick { "quick" } else { "notebook" }.to_owned());
+    let mut spec = if glorot_search::PRESETS.contains(&name.as_str()) {
+        GridSpec::preset(&name)?
+    } else {
+        let path = Path::new(&name);
+        if !path.exists() {
+            return Err(Error::InvalidOptions(format!(
+                "--grid {name}: neither a preset ({}) nor an existing file",
+                glorot_search::PRESETS.join(", ")
+            )));
+        }
+        GridSpec::from_file(path)?
+    };
+    if let Some(seed) = options.seed {
+        spec.master_seed = seed;
+    }
+    if options.precision.is_some() || glorot_search::PRESETS.contains(&name.as_str()) {
+        spec.precision = vec![precision];
+    }
+    Ok(spec.validate()?)
+}
