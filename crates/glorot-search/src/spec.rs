@@ -2,8 +2,8 @@
 
 use std::{collections::HashSet, fmt::Display, path::Path};
 
+use glorot_mlp::{Activation, Init};
 use glorot_mlp::{Precision, Shuffle};
-use glorot_tensor::{Activation, Init};
 use serde::{Deserialize, Serialize};
 
 use crate::{

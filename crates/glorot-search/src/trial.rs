@@ -2,8 +2,8 @@
 
 use std::fmt;
 
+use glorot_mlp::{Activation, Init};
 use glorot_mlp::{Precision, Shuffle};
-use glorot_tensor::{Activation, Init};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
