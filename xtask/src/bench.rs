@@ -46,7 +46,7 @@ use crate::{cargo_cmd, say, workspace_root};
 const SCHEMA_VERSION: u32 = 1;
 
 /// The notebook's printed first epoch of its glorot run (`../shared/seed/notebook.txt`,
-/// cell In [4]): the NumPy reference in f64 at batch 32 must reproduce it.
+/// cell In \[4\]): the NumPy reference in f64 at batch 32 must reproduce it.
 const NOTEBOOK_EPOCH1_LOSS: f64 = 1.1164179979846724;
 const NOTEBOOK_EPOCH1_VAL_ACCURACY: f64 = 90.75;
 

@@ -136,7 +136,46 @@ fn ci() -> Result<()> {
     doc.env("RUSTDOCFLAGS", "-D warnings");
     status(&mut doc)?;
     cargo(&["test", "--workspace"])?;
+    clippy_aarch64()?;
     standalone::run()
+}
+
+/// The aarch64 target CI lints besides the host: the instruction-set modules must leave
+/// no dead code off x86-64 (checked without linking, so no cross toolchain is needed).
+const AARCH64: &str = "aarch64-unknown-linux-gnu";
+
+/// `cargo clippy -D warnings` on the kernel crates for [`AARCH64`], when rustup has its
+/// standard library (`rustup target add aarch64-unknown-linux-gnu`); otherwise says how
+/// to get it and skips.
+fn clippy_aarch64() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == AARCH64)
+        });
+    if !installed {
+        say(&format!(
+            "xtask: skipping clippy for {AARCH64}: its standard library is not installed \
+             (`rustup target add {AARCH64}`)"
+        ));
+        return Ok(());
+    }
+    cargo(&[
+        "clippy",
+        "-p",
+        "glorot-tensor",
+        "-p",
+        "glorot-mlp",
+        "--target",
+        AARCH64,
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])
 }
 
 fn as_strs(args: &[String]) -> Vec<&str> {

@@ -6,9 +6,9 @@
 //! Default mode (the notebook's studies with its bugs fixed, visibly):
 //!
 //! 1. Part 1: Glorot uniform, N(0, 1) and zero initialization of 784-500-500-10 tanh,
-//!    lr 0.01, batch 32, 10 epochs, shuffled every epoch ([`part1`]).
-//! 2. Part 2: the 135-trial grid through glorot-search, resumable ([`part2`]).
-//! 3. Part 3: the gradient checks, `N = k * 10^i` ([`part3`]).
+//!    lr 0.01, batch 32, 10 epochs, shuffled every epoch ([`part1`](glorot_experiments::part1)).
+//! 2. Part 2: the 135-trial grid through glorot-search, resumable ([`part2`](glorot_experiments::part2)).
+//! 3. Part 3: the gradient checks, `N = k * 10^i` ([`part3`](glorot_experiments::part3)).
 //!
 //! Every part resumes: Part 1's runs and Part 2's trials are files written as they
 //! finish, reused when the same command runs again. Plots and the report are rebuilt

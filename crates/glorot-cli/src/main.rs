@@ -4,6 +4,10 @@
 //! work is done by the libraries. Exit codes: 0 success, 1 runtime failure,
 //! 2 usage error (clap's own). Errors print as one line with their cause chain.
 
+// clap turns the argument structs' doc comments into `--help` text, where `<DIR>`-style
+// placeholders are meant literally; rustdoc would read them as HTML tags.
+#![allow(rustdoc::invalid_html_tags)]
+
 // The BLAS provider is selected here, in the final binary.
 extern crate blas_src;
 
