@@ -20,8 +20,11 @@ p.add_argument("old"); p.add_argument("new")
 p.add_argument("--rounds", type=int, default=3)
 p.add_argument("--repeats", type=int, default=3, help="measured epochs per run")
 p.add_argument("--precisions", default="f32,f64")
-p.add_argument("extra", nargs="*", help="arguments passed to bench-epoch (after --)")
-a = p.parse_args()
+argv = sys.argv[1:]
+extra = argv[argv.index("--") + 1:] if "--" in argv else []
+argv = argv[:argv.index("--")] if "--" in argv else argv
+a = p.parse_args(argv)
+a.extra = extra
 
 bins = {"old": a.old, "new": a.new}
 times = {(b, pr): [] for b in bins for pr in a.precisions.split(",")}
