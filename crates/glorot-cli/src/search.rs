@@ -11,8 +11,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use glorot_mlp::{Activation, EpochMetrics, Init, Precision, Shuffle};
 use glorot_search::{
-    GridSpec, Journal, PRESETS, RunOptions, SearchContext, SearchData, SearchObserver, Shard,
-    StatusCounts, Summary, TestEvaluation, Trial, TrialRecord, TrialStatus, ValidGrid,
+    ClaimStatus, GridSpec, Journal, PRESETS, RunOptions, SearchContext, SearchData, SearchObserver,
+    Shard, StatusCounts, Summary, TestEvaluation, Trial, TrialRecord, TrialStatus, ValidGrid,
     journal::{self, FailedTrial, ShardStatus, StoredGrid},
     summary::Ranked,
 };
@@ -279,6 +279,8 @@ struct RunReport {
     recorded: usize,
     /// Of those, failed (rerun next time).
     failed: usize,
+    /// Recorded by other runners on the same directory while this one ran.
+    finished_elsewhere: usize,
     /// Stopped by a signal before every trial of the shard ran.
     stopped: bool,
     /// Trials in the whole grid.
@@ -330,10 +332,20 @@ fn run_search(args: RunArgs) -> Result<()> {
         .filter(|t| shard.contains(t.index))
         .collect();
 
-    // A finished shard needs no data: answer at once.
     let finished_before = journal::finished_ids(&args.out, &grid)?;
     let all_done = mine.iter().all(|t| finished_before.contains(&t.id));
-    if !all_done {
+    if all_done {
+        // Nothing to train, but the data and the master seed are checked as for any run
+        // on this journal: a summary is never rewritten for another search.
+        let loaded = args.data.load()?;
+        Journal::open(
+            &args.out,
+            &SearchContext {
+                master_seed: grid.spec().master_seed,
+                data: loaded.description(),
+            },
+        )?;
+    } else {
         common::handle_interrupts();
         common::set_blas_threads(plan.blas_threads);
         let loaded = args.data.load()?;
@@ -384,6 +396,7 @@ fn run_search(args: RunArgs) -> Result<()> {
         progress.finish(&outcome);
         return finish_run(&args, &grid, source, shard, plan, outcome, &err);
     }
+    // Every trial of the shard is finished.
     err.line(format!(
         "search: every trial of {} is already finished in {}",
         if shard == Shard::ALL {
@@ -428,6 +441,7 @@ fn finish_run(
         skipped: outcome.skipped,
         recorded: outcome.recorded,
         failed: outcome.failed,
+        finished_elsewhere: outcome.finished_elsewhere,
         stopped: outcome.stopped,
         grid_total: summary.total,
         grid_finished: summary.finished,
@@ -440,11 +454,19 @@ fn finish_run(
         print_json(&report)?;
     } else {
         out(format!(
-            "{} of {} trials of the grid finished ({} run now, {} already done{})",
+            "{} of {} trials of the grid finished ({} run now, {} already done{}{})",
             summary.finished,
             summary.total,
             outcome.recorded,
             outcome.skipped,
+            if outcome.finished_elsewhere > 0 {
+                format!(
+                    ", {} by other runners meanwhile",
+                    outcome.finished_elsewhere
+                )
+            } else {
+                String::new()
+            },
             if outcome.failed > 0 {
                 format!(", {} failed", outcome.failed)
             } else {
@@ -475,7 +497,7 @@ fn finish_run(
     if outcome.stopped {
         bail!(
             "stopped by a signal: {} of {} trials of {} are recorded; run the same command to resume",
-            outcome.skipped + outcome.recorded,
+            outcome.skipped + outcome.recorded + outcome.finished_elsewhere,
             outcome.in_shard,
             if shard == Shard::ALL {
                 "the grid".to_owned()
@@ -562,6 +584,49 @@ struct SearchProgress<'a> {
     cost: HashMap<usize, f64>,
     started: Instant,
     state: Mutex<ProgressState>,
+    log: TrialLog,
+}
+
+/// `GLOROT_TRIAL_LOG=FILE`: every runner appends `start|end <id> <pid> <unix ns>` lines
+/// when it starts training a trial and after it records it (one `write` each, in append
+/// mode, so runners on one machine can share the file). Used by the tests that check
+/// that many runners on one journal train every trial once.
+struct TrialLog(Option<Mutex<std::fs::File>>);
+
+impl TrialLog {
+    const VAR: &str = "GLOROT_TRIAL_LOG";
+
+    fn from_env(err: &Stderr) -> Self {
+        let Some(path) = std::env::var_os(Self::VAR).filter(|p| !p.is_empty()) else {
+            return TrialLog(None);
+        };
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            Ok(f) => TrialLog(Some(Mutex::new(f))),
+            Err(e) => {
+                err.warn(format!(
+                    "{}={}: {e}; no trial log is written",
+                    Self::VAR,
+                    Path::new(&path).display()
+                ));
+                TrialLog(None)
+            }
+        }
+    }
+
+    fn event(&self, what: &str, id: &glorot_search::TrialId) {
+        use std::io::Write as _;
+        let Some(file) = &self.0 else { return };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let line = format!("{what} {id} {} {nanos}\n", std::process::id());
+        let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = f.write_all(line.as_bytes());
+    }
 }
 
 #[derive(Default)]
@@ -621,6 +686,7 @@ impl<'a> SearchProgress<'a> {
                 remaining_cost,
                 ..ProgressState::default()
             }),
+            log: TrialLog::from_env(err),
         }
     }
 
@@ -718,6 +784,7 @@ impl SearchObserver for SearchProgress<'_> {
     }
 
     fn on_trial_start(&self, trial: &Trial) {
+        self.log.event("start", &trial.id);
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.running.insert(
             trial.index,
@@ -768,6 +835,7 @@ impl SearchObserver for SearchProgress<'_> {
     }
 
     fn on_trial_end(&self, record: &TrialRecord) {
+        self.log.event("end", &record.id);
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.running.remove(&record.index);
         // Epochs a trial did not run (divergence, failure) are no longer remaining.
@@ -802,6 +870,25 @@ impl SearchObserver for SearchProgress<'_> {
             w = digits(s.in_shard)
         ));
         self.draw(&mut s, true);
+    }
+
+    fn on_finished_elsewhere(&self, trial: &Trial) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.done += 1;
+        let cost = self.cost.get(&trial.index).copied().unwrap_or(0.0);
+        s.remaining_cost = (s.remaining_cost - cost * trial.config.epochs as f64).max(0.0);
+        self.err.line(format!(
+            "[{:>w$}/{}] done   {}  by another runner",
+            s.done,
+            s.in_shard,
+            trial.id,
+            w = digits(s.in_shard)
+        ));
+        self.draw(&mut s, true);
+    }
+
+    fn on_warning(&self, message: &str) {
+        self.err.warn(message);
     }
 
     fn should_stop(&self) -> bool {
@@ -848,6 +935,9 @@ struct StatusReport {
     complete: bool,
     failed: Vec<FailedTrial>,
     missing: Vec<glorot_search::TrialId>,
+    /// Trials being trained now (their claims): by whom, the age of the heartbeat, and
+    /// whether the claim is stale (its runner is gone; the next run takes it over).
+    in_progress: Vec<ClaimStatus>,
     /// Temporary files: trials being written right now, or debris of a killed process.
     temporary_files: Vec<PathBuf>,
     /// Records of trials that are not in this grid (ignored by merge).
@@ -889,6 +979,7 @@ fn status(args: StatusArgs) -> Result<()> {
         complete: summary.missing.is_empty(),
         failed: counts.failed,
         missing: summary.missing.clone(),
+        in_progress: journal.claims()?,
         temporary_files: journal.temporary_files()?,
         outside_grid: counts.outside_grid,
         shards: counts.shards,
@@ -926,6 +1017,23 @@ fn status(args: StatusArgs) -> Result<()> {
     let not_started = r.missing.len() - r.failed.len().min(r.missing.len());
     if not_started > 0 {
         out(format!("not finished: {not_started} trials"))?;
+    }
+    if !r.in_progress.is_empty() {
+        out(format!("in progress ({}):", r.in_progress.len()))?;
+        for c in &r.in_progress {
+            out(format!(
+                "  {}: pid {} on {}, heartbeat {} ago{}",
+                c.id,
+                c.claim.pid,
+                c.claim.host,
+                human_duration(Duration::from_secs_f64(c.heartbeat_age)),
+                if c.stale {
+                    " (stale: its runner is gone; the next run takes it over)"
+                } else {
+                    ""
+                }
+            ))?;
+        }
     }
     if !r.temporary_files.is_empty() {
         out(format!(

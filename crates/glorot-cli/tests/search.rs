@@ -132,8 +132,15 @@ fn tiny_grid_end_to_end() {
     assert_eq!(best["best"], summary["best"]);
     assert_eq!(best["top"].as_array().unwrap().len(), 3);
 
-    // Running again does nothing and needs no data at all.
-    let again = sb.run(&["search", "run", "--out", "results", "--workers", "1"]);
+    // Running again does nothing; the data is still checked against the search's.
+    let again = sb.run(&with_data(&[
+        "search",
+        "run",
+        "--out",
+        "results",
+        "--workers",
+        "1",
+    ]));
     again.ok();
     assert!(
         again.stdout.contains("0 run now, 8 already done"),

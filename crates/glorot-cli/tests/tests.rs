@@ -5,5 +5,6 @@
 
 mod cli;
 mod real;
+mod runners;
 mod search;
 mod support;

@@ -5,6 +5,7 @@
 //! ```text
 //! <dir>/search.json          the search context (master seed, data, shuffle); checked on resume
 //! <dir>/trials/<id>.json     one TrialRecord per finished trial, written atomically
+//! <dir>/trials/<id>.claim    the trial is being trained: who, since when (heartbeat = mtime)
 //! <dir>/summary.json         written by `merge` (ranking, best)
 //! <dir>/trials.csv           written by `merge` (one row per trial)
 //! <dir>/grid.json            the grid that ran (a plain grid file), so that `status`,
@@ -27,6 +28,38 @@
 //! either the complete old state or the complete new record, never a torn file:
 //! only trials in flight are lost. Shards never share a trial, and temporary
 //! names carry the process id, so any number of processes can write one directory.
+//!
+//! ## Claims: each trial trained once, by any number of runners
+//!
+//! Runners on one directory (threads, processes, Slurm array tasks on several machines
+//! of a shared file system) agree through one claim file per trial,
+//! `trials/<id>.claim` ([`ClaimInfo`]: host, boot id, pid, process start time, when,
+//! a unique token). A runner trains a trial only while it holds its claim:
+//!
+//! 1. A trial with a final record is done: skip it.
+//! 2. Create the claim atomically and exclusively (its content written to a temporary
+//!    file, hard-linked to the claim's name: the link fails when the name exists).
+//!    Having it, read the record again (a runner may have recorded the trial and
+//!    released its claim in between): if it is now final, release the claim and skip.
+//! 3. While training, refresh the claim's modification time every
+//!    [`ClaimPolicy::heartbeat`]; a runner that finds its claim gone or replaced stops
+//!    that trial without recording it.
+//! 4. Write the record (if the claim is still this runner's), then remove the claim.
+//! 5. A claim held by another runner is left alone while it is alive; it is stale when
+//!    its process is dead (same host and boot: no such pid, a zombie, or a reused pid)
+//!    or, for another host, when its heartbeat is older than
+//!    [`ClaimPolicy::stale_after`]. A stale claim is renamed to a unique name (one
+//!    runner's rename succeeds), checked to be the claim judged stale (else put back),
+//!    and deleted; then the trial is claimed as in 2.
+//! 6. A runner with nothing left to claim waits for the trials others hold, taking
+//!    them over when they go stale, until every trial of its shard is recorded: when all
+//!    runners exit normally, the grid (or shard) is complete.
+//!
+//! A runner killed at any moment leaves at most its claims (taken over at once by a
+//! runner on the same machine, after `stale_after` by others) and temporary files.
+//! The shared file system must make exclusive creation, hard links and renames atomic
+//! across machines (local file systems, NFSv3 and later, Lustre, GPFS/Spectrum Scale,
+//! BeeGFS do).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -41,6 +74,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Error, Result,
+    claim::{self, CLAIM_SUFFIX},
     manifest::Manifest,
     runner::TestEvaluation,
     shard::Shard,
@@ -48,6 +82,8 @@ use crate::{
     summary::Summary,
     trial::{TrialConfig, TrialId},
 };
+
+pub use crate::claim::{ClaimInfo, ClaimPolicy, ClaimStatus};
 
 /// Version of the trial record format (`schema_version` in every file).
 pub const RECORD_SCHEMA_VERSION: u32 = 1;
@@ -178,6 +214,7 @@ pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
 #[derive(Clone, Debug)]
 pub struct Journal {
     dir: PathBuf,
+    policy: ClaimPolicy,
 }
 
 impl Journal {
@@ -187,6 +224,7 @@ impl Journal {
     pub fn open(dir: &Path, context: &SearchContext) -> Result<Self> {
         let journal = Journal {
             dir: dir.to_owned(),
+            policy: ClaimPolicy::default(),
         };
         fs::create_dir_all(journal.trials_dir())
             .map_err(|e| Error::io("creating", journal.trials_dir(), e))?;
@@ -235,9 +273,54 @@ impl Journal {
         Ok((
             Journal {
                 dir: dir.to_owned(),
+                policy: ClaimPolicy::default(),
             },
             ctx,
         ))
+    }
+
+    /// The same journal with another claim policy (heartbeat interval, staleness).
+    pub fn with_claim_policy(mut self, policy: ClaimPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The claim policy ([`ClaimPolicy::default`] unless set).
+    pub fn claim_policy(&self) -> ClaimPolicy {
+        self.policy
+    }
+
+    /// The claim file of one trial.
+    pub fn claim_path(&self, id: &TrialId) -> PathBuf {
+        claim::claim_path(&self.trials_dir(), id)
+    }
+
+    /// The trials claimed right now (being trained, or abandoned by a killed runner and
+    /// not yet taken over), sorted by id.
+    pub fn claims(&self) -> Result<Vec<ClaimStatus>> {
+        let dir = self.trials_dir();
+        let entries = fs::read_dir(&dir).map_err(|e| Error::io("listing", &dir, e))?;
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("listing", &dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(CLAIM_SUFFIX) else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            if let Some(found) = claim::read(&entry.path())? {
+                out.push(ClaimStatus {
+                    id: TrialId(id.to_owned()),
+                    stale: found.is_stale(&self.policy),
+                    heartbeat_age: found.heartbeat_age.as_secs_f64(),
+                    claim: found.info,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
     }
 
     /// The results directory.

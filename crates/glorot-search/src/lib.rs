@@ -26,6 +26,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod claim;
 mod error;
 pub mod journal;
 mod manifest;
@@ -37,8 +38,8 @@ mod trial;
 
 pub use error::{Error, Result};
 pub use journal::{
-    BestTest, Journal, SearchContext, StatusCounts, TrialRecord, TrialStatus, write_atomic,
-    write_json,
+    BestTest, ClaimInfo, ClaimPolicy, ClaimStatus, Journal, SearchContext, StatusCounts,
+    TrialRecord, TrialStatus, write_atomic, write_json,
 };
 pub use manifest::Manifest;
 pub use runner::{

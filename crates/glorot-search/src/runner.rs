@@ -1,11 +1,13 @@
 //! Running a grid: trials in parallel, each recorded in the journal when it ends.
 
 use std::{
+    collections::VecDeque,
     sync::{
-        Mutex, OnceLock,
-        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        mpsc::{self, RecvTimeoutError},
     },
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use glorot_mlp::{
@@ -15,7 +17,7 @@ use glorot_mlp::{
 use ndarray::{Array2, ArrayView2};
 
 use crate::{
-    Result,
+    Error, Result, claim,
     journal::{Journal, RECORD_SCHEMA_VERSION, Timings, TrialRecord, TrialStatus},
     manifest::Manifest,
     shard::Shard,
@@ -134,6 +136,16 @@ pub trait SearchObserver: Sync {
     fn on_trial_end(&self, record: &TrialRecord) {
         let _ = record;
     }
+    /// Another runner on the same directory recorded a trial of this shard while this
+    /// search ran (it held the trial's claim).
+    fn on_finished_elsewhere(&self, trial: &Trial) {
+        let _ = trial;
+    }
+    /// Something worth telling the user that does not stop the search: a stale claim
+    /// taken over, an unreadable record moved aside, a stray file ignored.
+    fn on_warning(&self, message: &str) {
+        let _ = message;
+    }
     /// Asked between epochs and between trials; `true` stops the search, leaving
     /// trials in flight unrecorded (they rerun on resume).
     fn should_stop(&self) -> bool {
@@ -167,12 +179,49 @@ pub struct RunOutcome {
     pub recorded: usize,
     /// Of those, trials that failed (recorded as failed; rerun next time).
     pub failed: usize,
+    /// Trials recorded by other runners on the same directory during this run.
+    pub finished_elsewhere: usize,
     /// Whether the search was stopped before every trial ran.
     pub stopped: bool,
 }
 
+/// A trial still to run, with the start time of the failed record it had when the run
+/// began (a failed record written later by another runner counts as its result).
+struct Pending {
+    trial: Trial,
+    seen_failed: Option<u64>,
+}
+
+/// The work list shared by the workers.
+struct Queue {
+    ready: VecDeque<Pending>,
+    /// Trials claimed by other live runners, checked again every poll.
+    waiting: Vec<Pending>,
+}
+
+/// A claim held by a worker, refreshed by the heartbeat thread.
+struct Active {
+    held: claim::Held,
+    lost: AtomicBool,
+}
+
+enum Acquired {
+    /// The trial has its result (recorded by another runner).
+    Done,
+    /// Another live runner holds it.
+    Busy,
+    /// This worker holds its claim.
+    Held(claim::Held),
+}
+
 /// Runs the trials of `grid` in `options.shard` that the journal lacks, `workers`
 /// at a time, writing each record as soon as its trial ends.
+///
+/// Any number of runners (threads, processes, machines) may run on one journal at
+/// once: each trial is claimed before it is trained (the rules are in
+/// [`journal`](crate::journal)), so it is trained once; a runner waits at the end for
+/// the trials other runners hold, and takes over those whose runner died, so that the
+/// shard is complete when it returns (unless stopped).
 pub fn run(
     grid: &ValidGrid,
     data: &SearchData,
@@ -181,7 +230,7 @@ pub fn run(
     options: RunOptions,
     observer: &dyn SearchObserver,
 ) -> Result<RunOutcome> {
-    let mut pending = Vec::new();
+    let mut ready = VecDeque::new();
     let mut outcome = RunOutcome::default();
     for trial in grid
         .trials()
@@ -191,51 +240,188 @@ pub fn run(
         outcome.in_shard += 1;
         match journal.read(&trial.id)? {
             Some(r) if r.status.is_final() && r.seed == trial.seed => outcome.skipped += 1,
-            _ => pending.push(trial),
+            found => ready.push_back(Pending {
+                seen_failed: found.map(|r| r.timings.started_at.to_bits()),
+                trial,
+            }),
         }
     }
     observer.on_plan(outcome.in_shard, outcome.skipped);
-    let next = AtomicUsize::new(0);
+    let workers = options.workers.max(1).min(ready.len().max(1));
+    let queue = Mutex::new(Queue {
+        ready,
+        waiting: Vec::new(),
+    });
+    let active: Mutex<Vec<Arc<Active>>> = Mutex::new(Vec::new());
     let first_error = Mutex::new(None);
     let recorded = AtomicUsize::new(0);
     let failed = AtomicUsize::new(0);
+    let elsewhere = AtomicUsize::new(0);
     let master_seed = grid.spec().master_seed;
-    std::thread::scope(|scope| {
-        for _ in 0..options.workers.max(1).min(pending.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    if observer.should_stop() || first_error.lock().is_ok_and(|e| e.is_some()) {
-                        return;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(trial) = pending.get(i) else { return };
-                    observer.on_trial_start(trial);
-                    let Some(record) = run_trial(trial, master_seed, data, manifest, observer)
-                    else {
-                        return; // stopped mid-trial: nothing is recorded
-                    };
-                    if let Err(e) = journal.write(&record) {
-                        if let Ok(mut slot) = first_error.lock() {
-                            slot.get_or_insert(e);
-                        }
-                        return;
-                    }
+    let policy = journal.claim_policy();
+    let poll = (policy.heartbeat / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let fail = |e: Error| {
+        if let Ok(mut slot) = first_error.lock() {
+            slot.get_or_insert(e);
+        }
+    };
+    let worker = || {
+        loop {
+            if observer.should_stop() || first_error.lock().is_ok_and(|e| e.is_some()) {
+                return;
+            }
+            let next = {
+                let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+                match q.ready.pop_front() {
+                    Some(p) => Some(p),
+                    None if q.waiting.is_empty() => return,
+                    None => None,
+                }
+            };
+            let Some(pending) = next else {
+                std::thread::sleep(poll);
+                let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+                if q.ready.is_empty() {
+                    let waiting = std::mem::take(&mut q.waiting);
+                    q.ready.extend(waiting);
+                }
+                continue;
+            };
+            let held = match acquire(journal, &pending, observer) {
+                Ok(Acquired::Done) => {
+                    elsewhere.fetch_add(1, Ordering::Relaxed);
+                    observer.on_finished_elsewhere(&pending.trial);
+                    continue;
+                }
+                Ok(Acquired::Busy) => {
+                    let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+                    q.waiting.push(pending);
+                    continue;
+                }
+                Ok(Acquired::Held(held)) => held,
+                Err(e) => return fail(e),
+            };
+            let mine = Arc::new(Active {
+                held,
+                lost: AtomicBool::new(false),
+            });
+            lock(&active).push(Arc::clone(&mine));
+            let trial = &pending.trial;
+            observer.on_trial_start(trial);
+            let record = train_trial(trial, master_seed, data, manifest, observer, &mine.lost);
+            let result = match record {
+                Some(record) if mine.held.is_held() => journal.write(&record).map(|()| {
                     recorded.fetch_add(1, Ordering::Relaxed);
                     if !record.status.is_final() {
                         failed.fetch_add(1, Ordering::Relaxed);
                     }
-                    observer.on_trial_end(&record);
+                    Some(record)
+                }),
+                _ => Ok(None),
+            };
+            lock(&active).retain(|a| !Arc::ptr_eq(a, &mine));
+            let released = mine.held.release();
+            match (result, released) {
+                (Err(e), _) | (Ok(_), Err(e)) => return fail(e),
+                (Ok(Some(record)), Ok(())) => observer.on_trial_end(&record),
+                (Ok(None), Ok(())) => {
+                    if observer.should_stop() {
+                        return; // stopped mid-trial: nothing is recorded
+                    }
+                    // Taken over by another runner (this one looked dead): wait for it.
+                    observer.on_warning(&format!(
+                        "trial {} was taken over by another runner; this one stopped it",
+                        trial.id
+                    ));
+                    let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+                    q.waiting.push(pending);
                 }
-            });
+            }
         }
+    };
+    let (beat_tx, beat_rx) = mpsc::channel::<()>();
+    let active_claims = &active;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = beat_rx.recv_timeout(policy.heartbeat) {
+                for a in lock(active_claims).iter() {
+                    if !a.held.beat() {
+                        a.lost.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+        });
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(worker)).collect();
+        for h in handles {
+            if let Err(panic) = h.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        drop(beat_tx);
     });
     if let Some(e) = first_error.into_inner().ok().flatten() {
         return Err(e);
     }
     outcome.recorded = recorded.into_inner();
     outcome.failed = failed.into_inner();
-    outcome.stopped = outcome.skipped + outcome.recorded < outcome.in_shard;
+    outcome.finished_elsewhere = elsewhere.into_inner();
+    outcome.stopped =
+        outcome.skipped + outcome.recorded + outcome.finished_elsewhere < outcome.in_shard;
     Ok(outcome)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Claims `pending` for this runner, unless it has its result or a live runner holds it.
+fn acquire(
+    journal: &Journal,
+    pending: &Pending,
+    observer: &dyn SearchObserver,
+) -> Result<Acquired> {
+    let trial = &pending.trial;
+    let has_result = |journal: &Journal| -> Result<bool> {
+        Ok(journal.read(&trial.id)?.is_some_and(|r| {
+            r.seed == trial.seed
+                && (r.status.is_final()
+                    || pending.seen_failed != Some(r.timings.started_at.to_bits()))
+        }))
+    };
+    let path = journal.claim_path(&trial.id);
+    let policy = journal.claim_policy();
+    // A few rounds against races (a claim released or replaced while it is read).
+    for _ in 0..8 {
+        if has_result(journal)? {
+            return Ok(Acquired::Done);
+        }
+        if let Some(held) = claim::create(&path)? {
+            // Recorded and released by another runner between the check and the claim?
+            if has_result(journal)? {
+                held.release()?;
+                return Ok(Acquired::Done);
+            }
+            return Ok(Acquired::Held(held));
+        }
+        match claim::read(&path)? {
+            None => continue,
+            Some(found) if found.is_stale(&policy) => {
+                if claim::take_over(&path, &found)? {
+                    let i = &found.info;
+                    observer.on_warning(&format!(
+                        "trial {} was claimed by pid {} on {} (heartbeat {:.0} s ago), which \
+                         is gone; taking it over",
+                        trial.id,
+                        i.pid,
+                        if i.host.is_empty() { "?" } else { &i.host },
+                        found.heartbeat_age.as_secs_f64()
+                    ));
+                }
+            }
+            Some(_) => return Ok(Acquired::Busy),
+        }
+    }
+    Ok(Acquired::Busy)
 }
 
 /// Trains one trial and builds its record; `None` when the observer stopped it.
@@ -248,12 +434,36 @@ pub fn run_trial(
     manifest: &Manifest,
     observer: &dyn SearchObserver,
 ) -> Option<TrialRecord> {
+    train_trial(
+        trial,
+        master_seed,
+        data,
+        manifest,
+        observer,
+        &AtomicBool::new(false),
+    )
+}
+
+/// [`run_trial`], also stopped when `lost` becomes true (the trial's claim was taken
+/// over by another runner).
+fn train_trial(
+    trial: &Trial,
+    master_seed: u64,
+    data: &SearchData,
+    manifest: &Manifest,
+    observer: &dyn SearchObserver,
+    lost: &AtomicBool,
+) -> Option<TrialRecord> {
     let started_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     let clock = Instant::now();
-    let mut forward = Forward { trial, observer };
+    let mut forward = Forward {
+        trial,
+        observer,
+        lost,
+    };
     let result = match trial.config.precision {
         Precision::F32 => fit_trial::<f32>(trial, data, data.sets_f32(false), &mut forward),
         Precision::F64 => fit_trial::<f64>(trial, data, data.sets_f64(false), &mut forward),
@@ -342,6 +552,8 @@ pub fn trial_configs(trial: &Trial, inputs: usize, classes: usize) -> (ModelConf
 struct Forward<'a> {
     trial: &'a Trial,
     observer: &'a dyn SearchObserver,
+    /// Set when the trial's claim is lost: stop training it.
+    lost: &'a AtomicBool,
 }
 
 impl Observer for Forward<'_> {
@@ -350,7 +562,7 @@ impl Observer for Forward<'_> {
     }
 
     fn should_stop(&self) -> bool {
-        self.observer.should_stop()
+        self.observer.should_stop() || self.lost.load(Ordering::Relaxed)
     }
 }
 
@@ -390,7 +602,12 @@ pub fn evaluate_on_test_observed(
     if data.test_x.is_none() {
         return Ok(None);
     }
-    let mut forward = Forward { trial, observer };
+    let not_lost = AtomicBool::new(false);
+    let mut forward = Forward {
+        trial,
+        observer,
+        lost: &not_lost,
+    };
     let report = match trial.config.precision {
         Precision::F32 => fit_trial::<f32>(trial, data, data.sets_f32(true), &mut forward)?,
         Precision::F64 => fit_trial::<f64>(trial, data, data.sets_f64(true), &mut forward)?,
