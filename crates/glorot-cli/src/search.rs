@@ -425,7 +425,7 @@ fn finish_run(
     err: &Stderr,
 ) -> Result<()> {
     let (journal, _) = Journal::open_existing(&args.out)?;
-    let records = journal.records()?;
+    let records = scan_records(&journal, err)?.records;
     let summary = Summary::merge(grid, &records);
     let complete = summary.missing.is_empty();
     if complete {
@@ -524,6 +524,27 @@ fn finish_run(
     }
     let _ = err;
     Ok(())
+}
+
+/// Reads the results directory's records, warning about files that are not readable
+/// records (they are not counted).
+fn scan_records(journal: &Journal, err: &Stderr) -> Result<glorot_search::Scan> {
+    let scan = journal.scan()?;
+    for (path, reason) in &scan.unreadable {
+        err.warn(format!(
+            "{} cannot be read ({reason}); it is not counted, and the next `glorot search \
+             run` moves it to trials/{}/ and runs its trial again",
+            path.display(),
+            journal::QUARANTINE_DIR
+        ));
+    }
+    for path in &scan.strays {
+        err.warn(format!(
+            "{} is not a trial record (its name is not a trial id); ignored",
+            path.display()
+        ));
+    }
+    Ok(scan)
 }
 
 /// Stores the grid in `<out>/grid.json` (replacing a different one, with a note).
@@ -938,6 +959,11 @@ struct StatusReport {
     /// Trials being trained now (their claims): by whom, the age of the heartbeat, and
     /// whether the claim is stale (its runner is gone; the next run takes it over).
     in_progress: Vec<ClaimStatus>,
+    /// Record files that cannot be read (not counted; the next run moves them to
+    /// `trials/quarantine/` and reruns their trials).
+    unreadable_records: Vec<PathBuf>,
+    /// `.json` files in `trials/` that are not records (ignored).
+    ignored_files: Vec<PathBuf>,
     /// Temporary files: trials being written right now, or debris of a killed process.
     temporary_files: Vec<PathBuf>,
     /// Records of trials that are not in this grid (ignored by merge).
@@ -962,7 +988,8 @@ fn open_results(out: &Path) -> Result<(Journal, SearchContext)> {
 fn status(args: StatusArgs) -> Result<()> {
     let (journal, context) = open_results(&args.out)?;
     let (grid, source) = args.grid.resolve(&args.out)?;
-    let records = journal.records()?;
+    let scan = scan_records(&journal, &Stderr::new(false))?;
+    let records = scan.records;
     let summary = Summary::merge(&grid, &records);
     let shard_count = args
         .shards
@@ -980,6 +1007,8 @@ fn status(args: StatusArgs) -> Result<()> {
         failed: counts.failed,
         missing: summary.missing.clone(),
         in_progress: journal.claims()?,
+        unreadable_records: scan.unreadable.into_iter().map(|(p, _)| p).collect(),
+        ignored_files: scan.strays,
         temporary_files: journal.temporary_files()?,
         outside_grid: counts.outside_grid,
         shards: counts.shards,
@@ -1090,7 +1119,7 @@ struct MergeArgs {
 fn merge(args: MergeArgs) -> Result<()> {
     let (journal, _) = open_results(&args.out)?;
     let (grid, _) = args.grid.resolve(&args.out)?;
-    let records = journal.records()?;
+    let records = scan_records(&journal, &Stderr::new(false))?.records;
     let summary = Summary::merge(&grid, &records);
     summary.write(&args.out, &records)?;
     if args.json {
@@ -1182,7 +1211,7 @@ fn best(args: BestArgs) -> Result<()> {
     let err = Stderr::new(args.quiet);
     let (journal, context) = open_results(&args.out)?;
     let (grid, _) = args.grid.resolve(&args.out)?;
-    let records = journal.records()?;
+    let records = scan_records(&journal, &err)?.records;
     let summary = Summary::merge(&grid, &records);
     let Some(best) = summary.best.clone() else {
         bail!(

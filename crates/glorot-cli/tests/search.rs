@@ -148,6 +148,21 @@ fn tiny_grid_end_to_end() {
         again.stdout
     );
     assert_eq!(records(&dir).len(), 8);
+    // Other data on the finished journal is refused, as it is with trials pending, and
+    // the summary is not rewritten.
+    let written = || {
+        std::fs::metadata(dir.join("summary.json"))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let before = written();
+    let mut other = with_data(&["search", "run", "--out", "results"]);
+    other.extend(["--train-limit", "500"]);
+    sb.run(&other)
+        .expect_code(1)
+        .stderr_has(&["different search", "data"]);
+    assert_eq!(written(), before, "summary.json was rewritten");
 
     // The one look at the test set: the best retrained from its seed.
     let t = sb.run(&with_data(&[
@@ -539,4 +554,91 @@ fn shards_as_separate_processes_merge_to_the_single_process_summary() {
     r.ok();
     assert!(r.stderr.contains("shard 1/4 has 2"), "{}", r.stderr);
     assert_eq!(records(&sb.join("k8s")).len(), 2);
+}
+
+#[test]
+fn unreadable_records_are_set_aside_and_rerun_stray_files_ignored_newer_ones_refused() {
+    let sb = Sandbox::new();
+    sb.run(&tiny("bad")).ok();
+    let dir = sb.join("bad");
+    let trials = dir.join("trials");
+    let good = records(&dir);
+    let ids: Vec<&String> = good.keys().collect();
+    // A truncated record, an empty one, a stray file, and temporary files of a killed
+    // writer (pid 4194304 is above Linux's largest pid_max, so it is no live process):
+    // one an hour old, one fresh (kept: a writer on another host may own that pid).
+    let truncated = trials.join(format!("{}.json", ids[0]));
+    std::fs::write(&truncated, &good[ids[0]][..good[ids[0]].len() / 2]).unwrap();
+    let empty = trials.join(format!("{}.json", ids[1]));
+    std::fs::write(&empty, b"").unwrap();
+    std::fs::write(trials.join("notes.json"), b"{\"note\": 1}").unwrap();
+    let old_tmp = [
+        trials.join(format!(".{}.json.4194304.7.tmp", ids[2])),
+        dir.join(".summary.json.4194304.8.tmp"),
+    ];
+    for p in &old_tmp {
+        std::fs::write(p, b"{").unwrap();
+        let f = std::fs::File::options().write(true).open(p).unwrap();
+        f.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+    }
+    let fresh_tmp = trials.join(format!(".{}.json.4194304.9.tmp", ids[3]));
+    std::fs::write(&fresh_tmp, b"{").unwrap();
+
+    // status and merge count the six real records and say what they skipped.
+    let st = sb.run(&["search", "status", "--out", "bad", "--json"]);
+    st.ok().stderr_has(&[
+        "cannot be read",
+        "the file is empty",
+        "notes.json",
+        "ignored",
+    ]);
+    let st = st.json();
+    assert_eq!(st["finished"], 6);
+    assert_eq!(st["unreadable_records"].as_array().unwrap().len(), 2);
+    assert_eq!(st["ignored_files"].as_array().unwrap().len(), 1);
+    sb.run(&["search", "merge", "--out", "bad"])
+        .ok()
+        .stderr_has(&["cannot be read"]);
+
+    // A run moves the unreadable records aside, with the reason, and reruns their trials.
+    let r = sb.run(&tiny("bad"));
+    r.ok().stderr_has(&[
+        "moved it to",
+        "quarantine",
+        "removed 2 temporary files",
+        "notes.json",
+    ]);
+    assert!(r.stdout.contains("8 of 8 trials"), "{}", r.stdout);
+    let after = records(&dir);
+    for id in &ids {
+        let a: Value = serde_json::from_slice(&good[*id]).unwrap();
+        let b: Value = serde_json::from_slice(&after[*id]).unwrap();
+        assert_eq!(curves(&a), curves(&b), "{id}");
+    }
+    let quarantine = trials.join("quarantine");
+    let reason =
+        std::fs::read_to_string(quarantine.join(format!("{}.json.reason", ids[1]))).unwrap();
+    assert!(reason.contains("empty"), "{reason}");
+    assert!(quarantine.join(format!("{}.json", ids[0])).is_file());
+    assert!(quarantine.join(format!("{}.json.reason", ids[0])).is_file());
+    for p in &old_tmp {
+        assert!(!p.exists(), "{} was not removed", p.display());
+    }
+    assert!(fresh_tmp.exists(), "a fresh temporary file was removed");
+
+    // A record of a newer schema version is refused by every command, naming the version.
+    let newer = trials.join(format!("{}.json", ids[4]));
+    let mut v: Value = serde_json::from_slice(&after[ids[4]]).unwrap();
+    v["schema_version"] = 2.into();
+    std::fs::write(&newer, serde_json::to_vec(&v).unwrap()).unwrap();
+    for args in [
+        tiny("bad"),
+        vec!["search", "status", "--out", "bad"],
+        vec!["search", "merge", "--out", "bad"],
+    ] {
+        sb.run(&args)
+            .expect_code(1)
+            .stderr_has(&["schema version 2", "reads version 1"]);
+    }
 }

@@ -129,6 +129,12 @@ fn proc_stat(pid: u32) -> Option<Option<u64>> {
     }
 }
 
+/// Whether `pid` is known not to be a live process of this host (`false` without
+/// `/proc`).
+pub(crate) fn process_is_gone(pid: u32) -> bool {
+    matches!(proc_stat(pid), Some(None))
+}
+
 fn process_start(pid: u32) -> Option<u64> {
     proc_stat(pid).flatten()
 }

@@ -69,6 +69,19 @@ pub enum Error {
         /// The parser's message.
         message: String,
     },
+    /// A trial record written by a newer glorot: this one does not know its format.
+    #[error(
+        "{path} is a trial record of schema version {found}; this glorot reads version \
+         {supported}: use a newer glorot for this results directory"
+    )]
+    NewerRecord {
+        /// The file.
+        path: PathBuf,
+        /// Its `schema_version`.
+        found: u32,
+        /// The version this glorot reads ([`crate::journal::RECORD_SCHEMA_VERSION`]).
+        supported: u32,
+    },
     /// A value could not be serialized as JSON.
     #[error("cannot serialize {path}: {message}")]
     Serialize {

@@ -67,6 +67,7 @@ use std::{
     io::Write,
     path::{Path, PathBuf},
     sync::atomic::{AtomicU64, Ordering},
+    time::SystemTime,
 };
 
 use glorot_mlp::EpochMetrics;
@@ -344,22 +345,44 @@ impl Journal {
         write_atomic(&self.record_path(&record.id), &json)
     }
 
-    /// Reads one trial's record, if it has one.
+    /// Reads one trial's record, if it has one. An unreadable record is an
+    /// [`Error::CorruptRecord`] here; [`Journal::read_file`] tells it apart instead.
     pub fn read(&self, id: &TrialId) -> Result<Option<TrialRecord>> {
+        match self.read_file(id)? {
+            RecordFile::Missing => Ok(None),
+            RecordFile::Record(r) => Ok(Some(*r)),
+            RecordFile::Unreadable { path, reason } => Err(Error::CorruptRecord {
+                path,
+                message: reason,
+            }),
+        }
+    }
+
+    /// What `trials/<id>.json` holds. A record of a newer schema version is an
+    /// [`Error::NewerRecord`]: this glorot cannot judge it, so it neither uses nor moves it.
+    pub fn read_file(&self, id: &TrialId) -> Result<RecordFile> {
         let path = self.record_path(id);
         match fs::read(&path) {
-            Ok(bytes) => parse_record(&path, &bytes).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Ok(bytes) => classify(&path, &bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RecordFile::Missing),
             Err(e) => Err(Error::io("reading", path, e)),
         }
     }
 
-    /// Every record in the directory, sorted by grid index then id. Temporary files
-    /// (trials in flight, or left by a killed process) are not records and are skipped.
+    /// Every record in the directory, sorted by grid index then id; files that are not
+    /// readable records are left out (see [`Journal::scan`] for them).
     pub fn records(&self) -> Result<Vec<TrialRecord>> {
+        Ok(self.scan()?.records)
+    }
+
+    /// Reads `trials/`: the records, sorted by grid index then id, and the files that are
+    /// not readable records. Temporary files (trials in flight, or left by a killed
+    /// process), claims and `quarantine/` are not records and are skipped. Fails on a
+    /// record of a newer schema version ([`Error::NewerRecord`]).
+    pub fn scan(&self) -> Result<Scan> {
         let dir = self.trials_dir();
         let entries = fs::read_dir(&dir).map_err(|e| Error::io("listing", &dir, e))?;
-        let mut out = Vec::new();
+        let mut scan = Scan::default();
         for entry in entries {
             let entry = entry.map_err(|e| Error::io("listing", &dir, e))?;
             let name = entry.file_name();
@@ -368,11 +391,53 @@ impl Journal {
                 continue;
             }
             let path = entry.path();
-            let bytes = fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
-            out.push(parse_record(&path, &bytes)?);
+            if !is_trial_id(name.trim_end_matches(".json")) {
+                scan.strays.push(path);
+                continue;
+            }
+            let bytes = match fs::read(&path) {
+                Ok(b) => b,
+                // Moved aside by another process meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("reading", &path, e)),
+            };
+            match classify(&path, &bytes)? {
+                RecordFile::Record(r) => scan.records.push(*r),
+                RecordFile::Unreadable { path, reason } => scan.unreadable.push((path, reason)),
+                RecordFile::Missing => {}
+            }
         }
-        out.sort_by(|a, b| (a.index, &a.id).cmp(&(b.index, &b.id)));
-        Ok(out)
+        scan.records
+            .sort_by(|a, b| (a.index, &a.id).cmp(&(b.index, &b.id)));
+        scan.unreadable.sort();
+        scan.strays.sort();
+        Ok(scan)
+    }
+
+    /// Moves the unreadable record `path` to `trials/quarantine/` (a numbered name if one
+    /// is there already), next to `<name>.reason` saying why. Returns the new path.
+    /// Runners do this only while holding the trial's claim, so that a record being
+    /// written meanwhile is never moved.
+    pub fn quarantine(&self, path: &Path, reason: &str) -> Result<PathBuf> {
+        let dir = self.trials_dir().join(QUARANTINE_DIR);
+        fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut target = dir.join(&name);
+        let mut n = 1;
+        while target.exists() {
+            target = dir.join(format!("{name}.{n}"));
+            n += 1;
+        }
+        fs::rename(path, &target).map_err(|e| Error::io("moving aside", path, e))?;
+        let reason_path = target.with_file_name(format!(
+            "{}.reason",
+            target.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        write_atomic(&reason_path, format!("{reason}\n").as_bytes())?;
+        Ok(target)
     }
 
     /// Temporary files present (trials being written right now, or debris of a
@@ -386,12 +451,131 @@ impl Journal {
             .map(|e| e.path())
             .collect())
     }
+
+    /// Removes the temporary files of `trials/` and of the directory itself that no live
+    /// writer can still be using: those older than [`ClaimPolicy::stale_after`], and
+    /// those of a process of this host that is gone once they are older than
+    /// [`ClaimPolicy::heartbeat`] (a write takes milliseconds; the age guards against a
+    /// pid of another host sharing the file system). Returns what was removed.
+    pub fn remove_stale_temporary_files(&self) -> Result<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        for dir in [self.trials_dir(), self.dir.clone()] {
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("listing", &dir, e)),
+            };
+            for entry in entries.filter_map(|e| e.ok()) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(pid) = temporary_file_pid(&name) else {
+                    continue;
+                };
+                let Ok(age) = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .map(|t| SystemTime::now().duration_since(t).unwrap_or_default())
+                else {
+                    continue;
+                };
+                let dead_here = claim::process_is_gone(pid) && age > self.policy.heartbeat;
+                if age > self.policy.stale_after || dead_here {
+                    match fs::remove_file(entry.path()) {
+                        Ok(()) => removed.push(entry.path()),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io("removing", entry.path(), e)),
+                    }
+                }
+            }
+        }
+        removed.sort();
+        Ok(removed)
+    }
+}
+
+/// `trials/quarantine/`: unreadable records moved aside, each with a `.reason` file.
+pub const QUARANTINE_DIR: &str = "quarantine";
+
+/// What a record file holds ([`Journal::read_file`]).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum RecordFile {
+    /// There is no record.
+    Missing,
+    /// A valid record.
+    Record(Box<TrialRecord>),
+    /// A file that cannot be read as a record (truncated, empty, not a record, or named
+    /// after another trial): moved aside by the next run, which reruns the trial.
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        reason: String,
+    },
+}
+
+/// The content of `trials/` ([`Journal::scan`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scan {
+    /// The records, sorted by grid index then id.
+    pub records: Vec<TrialRecord>,
+    /// Files named like records that cannot be read, with the reason.
+    pub unreadable: Vec<(PathBuf, String)>,
+    /// `.json` files whose name is not a trial id (ignored).
+    pub strays: Vec<PathBuf>,
+}
+
+/// Whether `name` has the form of a trial id: a readable part and `-` with 12 hex digits.
+fn is_trial_id(name: &str) -> bool {
+    name.rsplit_once('-').is_some_and(|(head, hash)| {
+        !head.is_empty() && hash.len() == 12 && hash.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+/// The process id in a temporary file's name, `.<name>.<pid>.<n>.tmp`.
+fn temporary_file_pid(name: &str) -> Option<u32> {
+    let stem = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = stem.rsplit('.');
+    let n = parts.next()?;
+    let pid = parts.next()?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+/// Reads a record file's bytes: a record, an unreadable file, or a newer schema.
+fn classify(path: &Path, bytes: &[u8]) -> Result<RecordFile> {
+    match parse_record(path, bytes) {
+        Ok(r) => Ok(RecordFile::Record(Box::new(r))),
+        Err(e @ Error::NewerRecord { .. }) => Err(e),
+        Err(Error::CorruptRecord { path, message }) => Ok(RecordFile::Unreadable {
+            path,
+            reason: message,
+        }),
+        Err(e) => Err(e),
+    }
 }
 
 fn parse_record(path: &Path, bytes: &[u8]) -> Result<TrialRecord> {
+    // The version first: a newer record may not parse as this version's.
+    #[derive(Deserialize)]
+    struct Version {
+        schema_version: u32,
+    }
+    if let Ok(v) = serde_json::from_slice::<Version>(bytes)
+        && v.schema_version > RECORD_SCHEMA_VERSION
+    {
+        return Err(Error::NewerRecord {
+            path: path.to_owned(),
+            found: v.schema_version,
+            supported: RECORD_SCHEMA_VERSION,
+        });
+    }
     let record: TrialRecord = serde_json::from_slice(bytes).map_err(|e| Error::CorruptRecord {
         path: path.to_owned(),
-        message: e.to_string(),
+        message: if bytes.is_empty() {
+            "the file is empty".to_owned()
+        } else {
+            e.to_string()
+        },
     })?;
     if record.schema_version != RECORD_SCHEMA_VERSION {
         return Err(Error::CorruptRecord {

@@ -38,8 +38,8 @@ mod trial;
 
 pub use error::{Error, Result};
 pub use journal::{
-    BestTest, ClaimInfo, ClaimPolicy, ClaimStatus, Journal, SearchContext, StatusCounts,
-    TrialRecord, TrialStatus, write_atomic, write_json,
+    BestTest, ClaimInfo, ClaimPolicy, ClaimStatus, Journal, RecordFile, Scan, SearchContext,
+    StatusCounts, TrialRecord, TrialStatus, write_atomic, write_json,
 };
 pub use manifest::Manifest;
 pub use runner::{

@@ -18,7 +18,7 @@ use ndarray::{Array2, ArrayView2};
 
 use crate::{
     Error, Result, claim,
-    journal::{Journal, RECORD_SCHEMA_VERSION, Timings, TrialRecord, TrialStatus},
+    journal::{Journal, RECORD_SCHEMA_VERSION, RecordFile, Timings, TrialRecord, TrialStatus},
     manifest::Manifest,
     shard::Shard,
     spec::{Trial, ValidGrid},
@@ -232,16 +232,29 @@ pub fn run(
 ) -> Result<RunOutcome> {
     let mut ready = VecDeque::new();
     let mut outcome = RunOutcome::default();
+    let removed = journal.remove_stale_temporary_files()?;
+    if !removed.is_empty() {
+        observer.on_warning(&format!(
+            "removed {} temporary files left by killed processes in {}",
+            removed.len(),
+            journal.dir().display()
+        ));
+    }
     for trial in grid
         .trials()
         .into_iter()
         .filter(|t| options.shard.contains(t.index))
     {
         outcome.in_shard += 1;
-        match journal.read(&trial.id)? {
-            Some(r) if r.status.is_final() && r.seed == trial.seed => outcome.skipped += 1,
+        match journal.read_file(&trial.id)? {
+            RecordFile::Record(r) if r.status.is_final() && r.seed == trial.seed => {
+                outcome.skipped += 1;
+            }
             found => ready.push_back(Pending {
-                seen_failed: found.map(|r| r.timings.started_at.to_bits()),
+                seen_failed: match found {
+                    RecordFile::Record(r) => Some(r.timings.started_at.to_bits()),
+                    _ => None,
+                },
                 trial,
             }),
         }
@@ -382,11 +395,14 @@ fn acquire(
 ) -> Result<Acquired> {
     let trial = &pending.trial;
     let has_result = |journal: &Journal| -> Result<bool> {
-        Ok(journal.read(&trial.id)?.is_some_and(|r| {
-            r.seed == trial.seed
-                && (r.status.is_final()
-                    || pending.seen_failed != Some(r.timings.started_at.to_bits()))
-        }))
+        Ok(match journal.read_file(&trial.id)? {
+            RecordFile::Record(r) => {
+                r.seed == trial.seed
+                    && (r.status.is_final()
+                        || pending.seen_failed != Some(r.timings.started_at.to_bits()))
+            }
+            _ => false,
+        })
     };
     let path = journal.claim_path(&trial.id);
     let policy = journal.claim_policy();
@@ -400,6 +416,24 @@ fn acquire(
             if has_result(journal)? {
                 held.release()?;
                 return Ok(Acquired::Done);
+            }
+            // Holding the claim, nobody writes this record: an unreadable one can be
+            // moved aside safely, and the trial is run again.
+            if let RecordFile::Unreadable { path, reason } = journal.read_file(&trial.id)? {
+                let moved = journal.quarantine(&path, &reason);
+                let moved = match moved {
+                    Ok(m) => m,
+                    Err(e) => {
+                        held.release()?;
+                        return Err(e);
+                    }
+                };
+                observer.on_warning(&format!(
+                    "{} cannot be read ({reason}); moved it to {} and running trial {} again",
+                    path.display(),
+                    moved.display(),
+                    trial.id
+                ));
             }
             return Ok(Acquired::Held(held));
         }
