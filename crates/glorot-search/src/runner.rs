@@ -442,13 +442,17 @@ fn acquire(
             Some(found) if found.is_stale(&policy) => {
                 if claim::take_over(&path, &found)? {
                     let i = &found.info;
+                    let age = found.heartbeat_age.as_secs_f64();
+                    let why = if found.heartbeat_age > policy.stale_after {
+                        format!("no heartbeat for {age:.0} s")
+                    } else {
+                        "its process is gone".to_owned()
+                    };
                     observer.on_warning(&format!(
-                        "trial {} was claimed by pid {} on {} (heartbeat {:.0} s ago), which \
-                         is gone; taking it over",
+                        "trial {} was claimed by pid {} on {} ({why}); taking it over",
                         trial.id,
                         i.pid,
                         if i.host.is_empty() { "?" } else { &i.host },
-                        found.heartbeat_age.as_secs_f64()
                     ));
                 }
             }

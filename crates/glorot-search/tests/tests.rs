@@ -221,3 +221,104 @@ fn a_stopped_search_records_only_finished_trials_and_resumes() {
     let rest = glorot_search::run(&grid, &data, &j, &manifest(1), options, &Quiet).unwrap();
     assert_eq!((rest.skipped, rest.recorded, rest.stopped), (1, 15, false));
 }
+
+/// Counts trial starts and collects warnings.
+#[derive(Default)]
+struct Count {
+    starts: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    warnings: std::sync::Mutex<Vec<String>>,
+}
+
+impl SearchObserver for Count {
+    fn on_trial_start(&self, trial: &glorot_search::Trial) {
+        *self
+            .starts
+            .lock()
+            .unwrap()
+            .entry(trial.id.0.clone())
+            .or_default() += 1;
+    }
+    fn on_warning(&self, message: &str) {
+        self.warnings.lock().unwrap().push(message.to_owned());
+    }
+}
+
+#[test]
+fn concurrent_runs_on_one_journal_train_each_trial_once() {
+    let data = data();
+    let grid = grid();
+    let dir = tempfile::tempdir().unwrap();
+    let count = Count::default();
+    let options = RunOptions {
+        workers: 2,
+        shard: Shard::ALL,
+    };
+    // Three runs at once on one directory, each with its own journal handle.
+    let outcomes: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    let j = journal(dir.path(), &data);
+                    glorot_search::run(&grid, &data, &j, &manifest(2), options, &count).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let starts = count.starts.lock().unwrap();
+    assert_eq!(starts.len(), 16);
+    assert!(starts.values().all(|&n| n == 1), "{starts:?}");
+    assert_eq!(outcomes.iter().map(|o| o.recorded).sum::<usize>(), 16);
+    for o in &outcomes {
+        // Each run ends with the whole grid done, by itself or by the others.
+        assert_eq!(o.skipped + o.recorded + o.finished_elsewhere, 16, "{o:?}");
+        assert!(!o.stopped);
+    }
+    assert!(journal(dir.path(), &data).claims().unwrap().is_empty());
+}
+
+#[test]
+fn a_silent_claim_of_another_host_is_waited_for_then_taken_over() {
+    let data = data();
+    let grid = grid();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = glorot_search::ClaimPolicy {
+        heartbeat: std::time::Duration::from_millis(100),
+        stale_after: std::time::Duration::from_millis(1500),
+    };
+    let j = journal(dir.path(), &data).with_claim_policy(policy);
+    let trial = &grid.trials()[3];
+    let claim = glorot_search::ClaimInfo {
+        host: "another-host".into(),
+        boot_id: "b".into(),
+        pid: 1,
+        process_start: Some(1),
+        started_at: 0.0,
+        token: "another-host.1.1.0".into(),
+    };
+    std::fs::write(j.claim_path(&trial.id), serde_json::to_vec(&claim).unwrap()).unwrap();
+    let listed = j.claims().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].id.clone(), listed[0].stale),
+        (trial.id.clone(), false)
+    );
+    let count = Count::default();
+    let clock = std::time::Instant::now();
+    let options = RunOptions {
+        workers: 1,
+        shard: Shard::ALL,
+    };
+    let outcome = glorot_search::run(&grid, &data, &j, &manifest(1), options, &count).unwrap();
+    // The claim went stale 1.5 s after it was written, not before.
+    assert!(clock.elapsed() >= std::time::Duration::from_millis(1400));
+    assert_eq!((outcome.recorded, outcome.stopped), (16, false));
+    let warnings = count.warnings.lock().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains(&trial.id.0) && w.contains("another-host")),
+        "{warnings:?}"
+    );
+    assert!(j.claims().unwrap().is_empty());
+}
