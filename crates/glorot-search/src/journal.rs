@@ -6,6 +6,7 @@
 //! <dir>/search.json          the search context (master seed, data, shuffle); checked on resume
 //! <dir>/trials/<id>.json     one TrialRecord per finished trial, written atomically
 //! <dir>/trials/<id>.claim    the trial is being trained: who, since when (heartbeat = mtime)
+//! <dir>/trials/quarantine/   unreadable records moved aside by a run, each with <name>.reason
 //! <dir>/summary.json         written by `merge` (ranking, best)
 //! <dir>/trials.csv           written by `merge` (one row per trial)
 //! <dir>/grid.json            the grid that ran (a plain grid file), so that `status`,
@@ -54,6 +55,16 @@
 //! 6. A runner with nothing left to claim waits for the trials others hold, taking
 //!    them over when they go stale, until every trial of its shard is recorded: when all
 //!    runners exit normally, the grid (or shard) is complete.
+//!
+//! ## Files that are not records
+//!
+//! A `trials/*.json` whose name is not a trial id is not a record: ignored (reported by
+//! [`Journal::scan`]). A record file that cannot be read (truncated, empty, another
+//! shape, named after another trial) is not counted; a run holding the trial's claim
+//! moves it to `trials/quarantine/` with the reason ([`Journal::quarantine`]) and trains
+//! the trial again. A record of a newer schema version is refused
+//! ([`Error::NewerRecord`]). Temporary files that no live writer can own are removed
+//! when a run starts ([`Journal::remove_stale_temporary_files`]).
 //!
 //! A runner killed at any moment leaves at most its claims (taken over at once by a
 //! runner on the same machine, after `stale_after` by others) and temporary files.
