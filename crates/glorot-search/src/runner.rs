@@ -249,6 +249,7 @@ pub fn run(
         match journal.read_file(&trial.id)? {
             RecordFile::Record(r) if r.status.is_final() && r.seed == trial.seed => {
                 outcome.skipped += 1;
+                remove_stale_claim(journal, &trial.id)?;
             }
             found => ready.push_back(Pending {
                 seen_failed: match found {
@@ -387,6 +388,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Removes the claim of a recorded trial if its runner is gone (it was killed between
+/// writing the record and removing the claim).
+fn remove_stale_claim(journal: &Journal, id: &crate::TrialId) -> Result<()> {
+    let path = journal.claim_path(id);
+    if let Some(found) = claim::read(&path)?
+        && found.is_stale(&journal.claim_policy())
+    {
+        claim::take_over(&path, &found)?;
+    }
+    Ok(())
+}
+
 /// Claims `pending` for this runner, unless it has its result or a live runner holds it.
 fn acquire(
     journal: &Journal,
@@ -409,6 +422,7 @@ fn acquire(
     // A few rounds against races (a claim released or replaced while it is read).
     for _ in 0..8 {
         if has_result(journal)? {
+            remove_stale_claim(journal, &trial.id)?;
             return Ok(Acquired::Done);
         }
         if let Some(held) = claim::create(&path)? {

@@ -274,7 +274,32 @@ fn concurrent_runs_on_one_journal_train_each_trial_once() {
         assert_eq!(o.skipped + o.recorded + o.finished_elsewhere, 16, "{o:?}");
         assert!(!o.stopped);
     }
-    assert!(journal(dir.path(), &data).claims().unwrap().is_empty());
+    let j = journal(dir.path(), &data);
+    assert!(j.claims().unwrap().is_empty());
+
+    // A runner killed between writing a record and removing its claim leaves a stale
+    // claim of a finished trial: the next run removes it (and trains nothing).
+    let id = &grid.trials()[0].id;
+    let claim = glorot_search::ClaimInfo {
+        host: "another-host".into(),
+        boot_id: String::new(),
+        pid: 1,
+        process_start: None,
+        started_at: 0.0,
+        token: "t".into(),
+    };
+    std::fs::write(j.claim_path(id), serde_json::to_vec(&claim).unwrap()).unwrap();
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(j.claim_path(id))
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+    assert!(j.claims().unwrap()[0].stale);
+    let again = glorot_search::run(&grid, &data, &j, &manifest(2), options, &Quiet).unwrap();
+    assert_eq!((again.skipped, again.recorded), (16, 0));
+    assert!(j.claims().unwrap().is_empty());
 }
 
 #[test]
