@@ -44,7 +44,10 @@ Examples:
 
 The results directory is the journal: one JSON file per finished trial, written
 atomically. A search killed at any moment (Ctrl-C, SIGKILL, a lost node) loses only the
-trials in flight; running it again skips finished trials.";
+trials in flight; running it again skips finished trials. Any number of `search run`
+processes may share one results directory (one machine or several on a shared file
+system): each trial is claimed before it is trained (trials/<id>.claim), so it is trained
+once; `search status` shows who trains what. See docs/reliability.md.";
 
 #[derive(Subcommand, Debug)]
 enum SearchCommand {
