@@ -302,7 +302,7 @@ fn status_shows_trials_in_progress_and_a_killed_runners_claim_is_taken_over() {
         .unwrap();
     // Wait until a trial is claimed.
     let clock = Instant::now();
-    let claimed = loop {
+    loop {
         let claims: Vec<String> = std::fs::read_dir(dir.join("trials"))
             .into_iter()
             .flatten()
@@ -310,15 +310,15 @@ fn status_shows_trials_in_progress_and_a_killed_runners_claim_is_taken_over() {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n.ends_with(".claim") && !n.starts_with('.'))
             .collect();
-        if let Some(c) = claims.first() {
-            break c.trim_end_matches(".claim").to_owned();
+        if !claims.is_empty() {
+            break;
         }
         assert!(
             clock.elapsed() < Duration::from_secs(60),
             "no claim appeared"
         );
         std::thread::sleep(Duration::from_millis(2));
-    };
+    }
     let st = sb.run(&["search", "status", "--out", "claims", "--json"]);
     let st = st.ok().json();
     let in_progress = st["in_progress"].as_array().unwrap();
@@ -333,7 +333,6 @@ fn status_shows_trials_in_progress_and_a_killed_runners_claim_is_taken_over() {
         in_progress.len() <= 1,
         "one worker, one claim: {in_progress:?}"
     );
-    let _ = claimed;
 
     // Killed mid-trial: its claim stays, stale, until a run takes it over.
     child.kill().unwrap();
