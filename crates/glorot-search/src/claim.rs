@@ -371,8 +371,17 @@ mod tests {
             "a second claim is refused"
         );
         assert!(held.is_held());
+        // The heartbeat is the file's modification time.
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+        assert!(read(&path).unwrap().unwrap().heartbeat_age > Duration::from_secs(3000));
         assert!(held.beat());
         let found = read(&path).unwrap().unwrap();
+        assert!(found.heartbeat_age < Duration::from_secs(60));
         assert_eq!(found.info.pid, std::process::id());
         // This process is alive: its claim is never stale, whatever its age.
         let zero = ClaimPolicy {

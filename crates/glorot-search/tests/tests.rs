@@ -347,3 +347,77 @@ fn a_silent_claim_of_another_host_is_waited_for_then_taken_over() {
     );
     assert!(j.claims().unwrap().is_empty());
 }
+
+/// Replaces the claim of trial 0 after its first epoch, as a runner that judged this one
+/// dead would, then pauses long enough for a heartbeat to notice.
+struct Usurper<'a> {
+    journal: &'a Journal,
+    count: Count,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl SearchObserver for Usurper<'_> {
+    fn on_trial_start(&self, trial: &glorot_search::Trial) {
+        self.count.on_trial_start(trial);
+    }
+    fn on_epoch(&self, trial: &glorot_search::Trial, m: &glorot_mlp::EpochMetrics) {
+        if trial.index == 0 && m.epoch == 1 && !self.done.swap(true, Ordering::SeqCst) {
+            let other = glorot_search::ClaimInfo {
+                host: "usurper".into(),
+                boot_id: String::new(),
+                pid: 1,
+                process_start: None,
+                started_at: 0.0,
+                token: "usurper".into(),
+            };
+            let path = self.journal.claim_path(&trial.id);
+            std::fs::write(path, serde_json::to_vec(&other).unwrap()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    }
+    fn on_warning(&self, message: &str) {
+        self.count.on_warning(message);
+    }
+}
+
+#[test]
+fn a_runner_that_loses_its_claim_drops_the_trial_unrecorded() {
+    let data = data();
+    let grid = grid();
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(dir.path(), &data).with_claim_policy(glorot_search::ClaimPolicy {
+        heartbeat: std::time::Duration::from_millis(50),
+        stale_after: std::time::Duration::from_millis(1000),
+    });
+    let observer = Usurper {
+        journal: &j,
+        count: Count::default(),
+        done: std::sync::atomic::AtomicBool::new(false),
+    };
+    let options = RunOptions {
+        workers: 1,
+        shard: Shard::ALL,
+    };
+    let outcome = glorot_search::run(&grid, &data, &j, &manifest(1), options, &observer).unwrap();
+    // Trial 0 was dropped when its claim was lost, waited for, and (the usurper never
+    // beating) taken over and trained again: recorded once, with every epoch.
+    assert_eq!((outcome.recorded, outcome.stopped), (16, false));
+    let first = &grid.trials()[0];
+    assert_eq!(observer.count.starts.lock().unwrap()[&first.id.0], 2);
+    let warnings = observer.count.warnings.lock().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("taken over by another runner")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("usurper")),
+        "{warnings:?}"
+    );
+    let record = j.read(&first.id).unwrap().unwrap();
+    assert_eq!(record.epochs.len(), 2);
+    let alone = run_trial(first, 11, &data, &manifest(1), &Quiet).unwrap();
+    assert_eq!(bits(&record), bits(&alone));
+    assert!(j.claims().unwrap().is_empty());
+}
