@@ -12,7 +12,9 @@
 //! a process killed at any moment loses only the trials in flight. Shards
 //! ([`Shard`], from `--shard i/n`, Slurm array or Kubernetes indexed-job variables)
 //! split a grid across processes or machines writing into one directory;
-//! [`Summary::merge`] ranks whatever is there.
+//! [`Summary::merge`] ranks whatever is there. Each trial is claimed before it is
+//! trained (a claim file with a heartbeat, taken over when its runner dies), so any
+//! number of runners on one directory, sharded or not, train each trial once.
 //!
 //! ```
 //! use glorot_search::{GridSpec, Shard};
