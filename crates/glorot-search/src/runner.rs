@@ -426,26 +426,27 @@ fn acquire(
             return Ok(Acquired::Done);
         }
         // Look before claiming: a live claim needs no write to be respected.
-        match claim::read(&path)? {
-            None => {}
-            Some(found) if found.is_stale(&policy) => {
-                if claim::take_over(&path, &found)? {
-                    let i = &found.info;
-                    let age = found.heartbeat_age.as_secs_f64();
-                    let why = if found.heartbeat_age > policy.stale_after {
-                        format!("no heartbeat for {age:.0} s")
-                    } else {
-                        "its process is gone".to_owned()
-                    };
-                    observer.on_warning(&format!(
-                        "trial {} was claimed by pid {} on {} ({why}); taking it over",
-                        trial.id,
-                        i.pid,
-                        if i.host.is_empty() { "?" } else { &i.host },
-                    ));
-                }
-            }
-            Some(_) => return Ok(Acquired::Busy),
+        let found = match claim::read(&path)? {
+            Some(found) if !found.is_stale(&policy) => return Ok(Acquired::Busy),
+            found => found,
+        };
+        // A stale claim is removed (unless another runner just did), then claimed.
+        if let Some(found) = found
+            && claim::take_over(&path, &found)?
+        {
+            let i = &found.info;
+            let age = found.heartbeat_age.as_secs_f64();
+            let why = if found.heartbeat_age > policy.stale_after {
+                format!("no heartbeat for {age:.0} s")
+            } else {
+                "its process is gone".to_owned()
+            };
+            observer.on_warning(&format!(
+                "trial {} was claimed by pid {} on {} ({why}); taking it over",
+                trial.id,
+                i.pid,
+                if i.host.is_empty() { "?" } else { &i.host },
+            ));
         }
         if let Some(held) = claim::create(&path)? {
             // Recorded and released by another runner between the check and the claim?
