@@ -176,9 +176,11 @@ pub fn run(
     };
     let mut pending_units = 0.0;
     for t in &trials {
-        let done = journal
-            .read(&t.id)?
-            .is_some_and(|r| r.status.is_final() && r.seed == t.seed);
+        // An unreadable record is not done: the run moves it aside and trains the trial.
+        let done = match journal.read_file(&t.id)? {
+            glorot_search::RecordFile::Record(r) => r.status.is_final() && r.seed == t.seed,
+            _ => false,
+        };
         if !done {
             pending_units += units(t) * t.config.epochs as f64;
         }
