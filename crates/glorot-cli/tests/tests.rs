@@ -6,4 +6,5 @@
 mod cli;
 mod real;
 mod search;
+mod sizes;
 mod support;
