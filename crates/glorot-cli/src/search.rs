@@ -1213,6 +1213,10 @@ fn test_best(
         .into_iter()
         .find(|t| t.id == best.id)
         .context("the best trial is not in the grid")?;
+    common::check_memory(
+        "retraining the best trial",
+        glorot_search::memory::run_bytes(std::slice::from_ref(&trial), &data, 1),
+    )?;
     err.line(format!(
         "retraining {} from seed {} ({} epochs, {} BLAS threads) to evaluate the test set once",
         trial.id, trial.seed, trial.config.epochs, threads

@@ -131,6 +131,21 @@ fn search_checks_every_trial_before_the_first_starts() {
 }
 
 #[test]
+fn the_benchmark_checks_its_workers_before_starting() {
+    let sb = Sandbox::new();
+    does_not_fit(
+        &sb,
+        &with_data(&[
+            "bench-epoch",
+            "--hidden",
+            "1000000,1000000",
+            "--repeats",
+            "1",
+        ]),
+    );
+}
+
+#[test]
 fn experiments_check_their_runs_before_starting() {
     let sb = Sandbox::new();
     does_not_fit(
