@@ -162,6 +162,29 @@ pub(crate) fn run_epoch(args: BenchEpochArgs) -> Result<()> {
         arithmetic: args.arithmetic,
         workers: args.workers,
     };
+    // Each worker trains its own copy of the model: refuse what cannot fit first.
+    let model = glorot_mlp::ModelConfig {
+        layers: setup.layers.clone(),
+        activation: args.activation,
+        head: glorot_mlp::Head::SigmoidBce,
+        init: glorot_mlp::Init::GlorotUniform,
+    };
+    let train = glorot_mlp::TrainConfig {
+        epochs: 1,
+        batch_size: args.opts.batch,
+        learning_rate: args.lr,
+        seed: 0,
+        shuffle: args.shuffle,
+        precision: args.opts.precision,
+        arithmetic: args.arithmetic,
+    };
+    if let (Ok(model), Ok(train)) = (model.validate(), train.validate()) {
+        let m = &setup.loaded.mnist;
+        let need =
+            glorot_mlp::memory::training_bytes(&model, &train, m.train.len(), m.validation.len())
+                .map(|one| one.saturating_mul(args.workers.max(1) as u64));
+        common::check_memory("this benchmark", need)?;
+    }
     let mut printer = Printer::new(&err, args.opts.json);
     match args.opts.precision {
         Precision::F32 => time_epochs::<f32>(&settings, &setup, &mut |e| printer.print(e)),

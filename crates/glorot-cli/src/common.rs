@@ -90,53 +90,10 @@ pub(crate) const INIT_HELP: &str = "glorot_uniform (the notebook's), normal[:MEA
 /// `normal:MEAN:STD`, `zero`, `he_normal`, `he_uniform`, `lecun_normal`, `orthogonal` or
 /// `orthogonal:GAIN`. Dashes and underscores are interchangeable.
 pub(crate) fn parse_init(s: &str) -> Result<Init, String> {
-    let lower = s.trim().to_ascii_lowercase().replace('-', "_");
-    let (name, params) = match lower.split_once(':') {
-        Some((n, p)) => (n, Some(p)),
-        None => (lower.as_str(), None),
-    };
-    let numbers = |p: &str| -> Result<Vec<f64>, String> {
-        p.split(':')
-            .map(|x| {
-                x.trim()
-                    .parse::<f64>()
-                    .map_err(|_| format!("`{x}` in initializer `{s}` is not a number"))
-            })
-            .collect()
-    };
-    let plain = |init: Init| match params {
-        None => Ok(init),
-        Some(_) => Err(format!(
-            "initializer `{name}` takes no parameters (got `{s}`)"
-        )),
-    };
-    match name {
-        "glorot_uniform" | "glorot" | "xavier" | "xavier_uniform" => plain(Init::GlorotUniform),
-        "zero" | "zeros" => plain(Init::Zero),
-        "he_normal" | "kaiming_normal" => plain(Init::HeNormal),
-        "he_uniform" | "kaiming_uniform" => plain(Init::HeUniform),
-        "lecun_normal" => plain(Init::LecunNormal),
-        "normal" => match params.map(numbers).transpose()?.as_deref() {
-            None => Ok(Init::Normal {
-                mean: 0.0,
-                std: 1.0,
-            }),
-            Some(&[mean, std]) if mean.is_finite() && std.is_finite() && std >= 0.0 => {
-                Ok(Init::Normal { mean, std })
-            }
-            Some(_) => Err(format!(
-                "`{s}`: expected normal:MEAN:STD with finite numbers and STD >= 0"
-            )),
-        },
-        "orthogonal" => match params.map(numbers).transpose()?.as_deref() {
-            None => Ok(Init::Orthogonal { gain: 1.0 }),
-            Some(&[gain]) if gain.is_finite() => Ok(Init::Orthogonal { gain }),
-            Some(_) => Err(format!(
-                "`{s}`: expected orthogonal:GAIN with a finite gain"
-            )),
-        },
-        _ => Err(format!("unknown initializer `{s}` (expected {INIT_HELP})")),
-    }
+    glorot_mlp::parse_init(s).map_err(|e| match e {
+        glorot_mlp::Error::InvalidConfig { value, reason, .. } => format!("`{value}`: {reason}"),
+        other => other.to_string(),
+    })
 }
 
 /// A short name of an initializer for tables: the serde `kind` plus its parameters.
@@ -253,6 +210,75 @@ pub(crate) fn lib(e: glorot_experiments::Error) -> anyhow::Error {
         UsageError(format!("{:#}", anyhow::Error::from(e))).into()
     } else {
         e.into()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory
+// ---------------------------------------------------------------------------------------
+
+/// Bytes the machine can give a new process without swapping: `MemAvailable` of
+/// `/proc/meminfo` on Linux; `None` elsewhere or when it cannot be read (then no run is
+/// refused for its memory).
+pub(crate) fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_meminfo(&text)
+}
+
+/// `MemAvailable` of a `/proc/meminfo` text, in bytes.
+fn parse_meminfo(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let mut words = line["MemAvailable:".len()..].split_whitespace();
+    let value: u64 = words.next()?.parse().ok()?;
+    match words.next() {
+        Some("kB") => value.checked_mul(1024),
+        None => Some(value),
+        Some(_) => None,
+    }
+}
+
+/// `12.3 GB`, `512.0 MB`, `48.0 TB` (powers of 1000, as `free -H` prints them).
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Refuses a run before it allocates anything when the memory it needs (`need`, the
+/// library's estimate) cannot even be counted (a usage error, exit code 2) or is more
+/// than the machine has available (exit code 1). `what` names the run
+/// (`"this training"`).
+pub(crate) fn check_memory<E>(what: &str, need: Result<u64, E>) -> Result<()>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let need = match need {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return Err(UsageError(format!("{:#}", anyhow::Error::from(e))).into());
+        }
+    };
+    check_memory_against(what, need, available_memory())
+}
+
+fn check_memory_against(what: &str, need: u64, available: Option<u64>) -> Result<()> {
+    match available {
+        Some(available) if need > available => anyhow::bail!(
+            "{what} would need about {} of memory, but this machine has {} available; \
+             reduce the widths, the batch size, the epochs or the workers",
+            human_bytes(need),
+            human_bytes(available)
+        ),
+        _ => Ok(()),
     }
 }
 

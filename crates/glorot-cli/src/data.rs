@@ -356,6 +356,20 @@ fn verify_cmd(ctx: &Ctx<'_>, out: &mut dyn Write) -> anyhow::Result<()> {
             )?;
         }
     }
+    // A file under another known file's name (swapped training and test files) is
+    // named before anything it causes (the format check reports a count mismatch).
+    for f in &bad {
+        if let Some((other, role)) = DatasetKind::identify_file(&f.sha256)
+            && role != f.role
+        {
+            bail!(
+                "{} is {other}'s {role} file, not {}'s {}: put each file under its own name",
+                f.path.display(),
+                ctx.kind,
+                f.role
+            );
+        }
+    }
     if let Err(e) = raw {
         return Err(anyhow::Error::new(e).context("the files are not a valid dataset"));
     }

@@ -154,6 +154,10 @@ pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
             epochs: args.replay_epochs.unwrap_or(10),
         }),
     };
+    crate::common::check_memory(
+        "these experiments",
+        glorot_experiments::memory_bytes(&options, &data),
+    )?;
     let errors: Vec<anyhow::Error> =
         glorot_experiments::run_parts(&options, &data, &ctx, &notebook, &err)
             .into_iter()

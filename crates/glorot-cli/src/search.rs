@@ -21,8 +21,23 @@ use serde::Serialize;
 use crate::common::{
     self, DataInfo, DataOpts, INIT_HELP, Stderr, ThreadPlan, bar, human_duration, init_name, out,
     parse_activation, parse_init, parse_positive, parse_positive_f64, parse_precision,
-    parse_shuffle, print_json,
+    parse_shuffle, print_json, usage,
 };
+
+/// A number with the text it was written as, for messages.
+#[derive(Clone, Debug)]
+struct Written {
+    value: f64,
+    text: String,
+}
+
+/// [`parse_positive_f64`], keeping the text.
+fn parse_written_f64(s: &str) -> Result<Written, String> {
+    Ok(Written {
+        value: parse_positive_f64(s)?,
+        text: s.trim().to_owned(),
+    })
+}
 
 /// Options of `glorot search`.
 #[derive(Args, Debug)]
@@ -97,8 +112,8 @@ struct GridOpts {
     #[arg(long, value_name = "A,A,..", value_delimiter = ',', num_args = 1.., value_parser = parse_activation)]
     activation: Option<Vec<Activation>>,
     /// Replace the learning-rate axis.
-    #[arg(long, value_name = "LR,LR,..", value_delimiter = ',', num_args = 1.., value_parser = parse_positive_f64)]
-    lr: Option<Vec<f64>>,
+    #[arg(long, value_name = "LR,LR,..", value_delimiter = ',', num_args = 1.., value_parser = parse_written_f64)]
+    lr: Option<Vec<Written>>,
     /// Replace the batch-size axis.
     #[arg(long, value_name = "N,N,..", value_delimiter = ',', num_args = 1.., value_parser = parse_positive)]
     batch_size: Option<Vec<usize>>,
@@ -167,7 +182,19 @@ impl GridOpts {
             spec.activation = v.clone();
         }
         if let Some(v) = &self.lr {
-            spec.learning_rate = v.clone();
+            // Duplicates are named as written: `0.1` and `0.10` are one learning rate.
+            for (i, a) in v.iter().enumerate() {
+                if let Some(b) = v[..i]
+                    .iter()
+                    .find(|b| b.value.to_bits() == a.value.to_bits())
+                {
+                    return usage(format!(
+                        "--lr: {} and {} are the same learning rate",
+                        b.text, a.text
+                    ));
+                }
+            }
+            spec.learning_rate = v.iter().map(|w| w.value).collect();
         }
         if let Some(v) = &self.batch_size {
             spec.batch_size = v.clone();
@@ -182,6 +209,12 @@ impl GridOpts {
             spec.precision = v.clone();
         }
         if let Some(n) = self.repeats {
+            if n > glorot_search::MAX_TRIALS {
+                return usage(format!(
+                    "--repeats {n}: a grid has at most {} trials",
+                    glorot_search::MAX_TRIALS
+                ));
+            }
             spec.repeats = (0..n as u64).collect();
         }
         if let Some(n) = self.hidden_layers {
@@ -354,6 +387,16 @@ fn run_search(args: RunArgs) -> Result<()> {
         let loaded = args.data.load()?;
         let description = loaded.description();
         let data = loaded.into_search_data(false);
+        // Every pending trial's memory, before the first one starts.
+        let pending: Vec<Trial> = mine
+            .iter()
+            .filter(|t| !finished_before.contains(&t.id))
+            .cloned()
+            .collect();
+        common::check_memory(
+            "this search",
+            glorot_search::memory::run_bytes(&pending, &data, plan.workers),
+        )?;
         let context = SearchContext {
             master_seed: grid.spec().master_seed,
             data: description,
@@ -1310,6 +1353,10 @@ fn test_best(
         .into_iter()
         .find(|t| t.id == best.id)
         .context("the best trial is not in the grid")?;
+    common::check_memory(
+        "retraining the best trial",
+        glorot_search::memory::run_bytes(std::slice::from_ref(&trial), &data, 1),
+    )?;
     err.line(format!(
         "retraining {} from seed {} ({} epochs, {} BLAS threads) to evaluate the test set once",
         trial.id, trial.seed, trial.config.epochs, threads

@@ -7,7 +7,9 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use glorot_experiments::train::{FitJob, TRAIN_SCHEMA_VERSION, TrainOutput, evaluate, fit};
+use glorot_experiments::train::{
+    FitJob, TRAIN_SCHEMA_VERSION, TrainOutput, evaluate, evaluate_bytes, fit, fit_bytes,
+};
 use glorot_mlp::{
     Activation, Arithmetic, BatchEvent, EpochMetrics, Evaluation, GradCheckOptions,
     GradCheckReport, Head, Init, Mlp, ModelConfig, NotebookGradCheck, Observer, ParamId, Precision,
@@ -160,6 +162,10 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         arithmetic: args.arithmetic,
     };
     let valid_train = train.validate().context("invalid training configuration")?;
+    common::check_memory(
+        "this training",
+        fit_bytes(&valid_model, &valid_train, &loaded, args.test),
+    )?;
 
     err.line(format!(
         "training {} {} ({}, {}), {precision}, {} epochs, batch {}, lr {}, seed {}, shuffle {}; \
@@ -441,6 +447,13 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
     let loaded = args.data.load()?;
     let precision = args.precision.unwrap_or(info.precision);
     let split = loaded.mnist.split(args.split.split());
+    // A file whose config the model refuses is reported by the loading below.
+    if let Ok(model) = info.config.validate() {
+        common::check_memory(
+            "this evaluation",
+            evaluate_bytes(&model, precision, split.len(), split.images.ncols()),
+        )?;
+    }
     let evaluation = match precision {
         Precision::F32 => evaluate::<f32>(&args.weights, &info, split)?,
         Precision::F64 => evaluate::<f64>(&args.weights, &info, split)?,
@@ -632,6 +645,27 @@ fn full_check(args: &FullCheckArgs) -> Result<()> {
         tolerance: args.tolerance,
         floor: args.floor,
     };
+    if args.layers[args.layers.len() - 1] > 256 {
+        return usage("--layers: at most 256 outputs");
+    }
+    // Every configuration is checked, and its memory counted, before anything is drawn.
+    let mut models = Vec::new();
+    for &activation in &activations {
+        for &head in &heads {
+            let model = ModelConfig {
+                layers: args.layers.clone(),
+                activation,
+                head,
+                init: args.init,
+            }
+            .validate()?;
+            common::check_memory(
+                "this gradient check",
+                glorot_mlp::memory::gradcheck_bytes(&model, args.rows),
+            )?;
+            models.push(model);
+        }
+    }
     let inputs = args.layers[0];
     let classes = args.layers[args.layers.len() - 1];
     // A random batch: standard normal inputs, labels cycling through the classes.
@@ -644,21 +678,12 @@ fn full_check(args: &FullCheckArgs) -> Result<()> {
     let labels: Vec<u8> = (0..args.rows)
         .map(|i| u8::try_from((i * 7 + 3) % classes).unwrap_or(0))
         .collect();
-    if classes > 256 {
-        return usage("--layers: at most 256 outputs");
-    }
     let y: Array2<f64> = one_hot(&labels, classes);
 
     let mut results = Vec::new();
-    for &activation in &activations {
-        for &head in &heads {
-            let model = ModelConfig {
-                layers: args.layers.clone(),
-                activation,
-                head,
-                init: args.init,
-            }
-            .validate()?;
+    for model in models {
+        let (activation, head) = (model.activation(), model.head());
+        {
             let mlp = Mlp::<f64>::new(model, WeightSource::Seed(args.seed))?;
             let report = glorot_mlp::check_gradients(&mlp, x.view(), y.view(), &options)?;
             results.push(FullCheck {
@@ -757,6 +782,10 @@ fn notebook_check(args: &NotebookCheckArgs) -> Result<()> {
         init: args.init,
     }
     .validate()?;
+    common::check_memory(
+        "this gradient check",
+        glorot_mlp::memory::gradcheck_bytes(&model, x.nrows()),
+    )?;
     let mlp = Mlp::<f64>::new(model, WeightSource::Seed(args.seed))?;
     let check: NotebookGradCheck =
         glorot_mlp::notebook_grad_check(&mlp, x.view(), y.view(), param, args.row, args.entries)?;

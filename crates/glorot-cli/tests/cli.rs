@@ -93,6 +93,17 @@ fn bad_flags_are_usage_errors_with_exit_code_2() {
 }
 
 #[test]
+fn values_in_error_messages_are_as_written() {
+    let sb = Sandbox::new();
+    sb.run(&["search", "run", "--lr", "0.1,0.10", "--out", "r"])
+        .expect_code(2)
+        .stderr_has(&["0.1 and 0.10 are the same learning rate"]);
+    let r = sb.run(&["train", "--init", "normal:0:-1"]);
+    r.expect_code(2).stderr_has(&["`normal:0:-1`"]);
+    assert!(!r.stderr.contains("_1"), "{}", r.stderr);
+}
+
+#[test]
 fn runtime_failures_exit_1_with_the_cause_chain() {
     let sb = Sandbox::new();
     // A data directory without the files: names the directory and what is missing.

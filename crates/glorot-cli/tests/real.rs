@@ -59,3 +59,33 @@ fn tiny_grid_on_a_subset_of_real_mnist() {
     t.ok();
     assert_eq!(t.json()["test"]["test_images"], 10000);
 }
+
+/// The test labels under the training labels' name: named as what they are, by `data
+/// verify` and by a training, not called corrupt.
+#[test]
+fn swapped_files_are_named() {
+    let Some(dir) = real_mnist() else { return };
+    let sb = Sandbox::new();
+    let swapped = sb.join("swapped");
+    std::fs::create_dir(&swapped).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("train-labels") {
+            continue;
+        }
+        std::fs::copy(&path, swapped.join(&name)).unwrap();
+        if name.starts_with("t10k-labels") {
+            let renamed = name.replace("t10k-labels", "train-labels");
+            std::fs::copy(&path, swapped.join(renamed)).unwrap();
+        }
+    }
+    sb.run(&["data", "verify", "--data-dir", "swapped"])
+        .expect_code(1)
+        .stderr_has(&[
+            "is mnist's t10k-labels-idx1-ubyte file, not mnist's train-labels-idx1-ubyte",
+        ]);
+    sb.run(&["train", "--data-dir", "swapped", "--epochs", "1"])
+        .expect_code(1)
+        .stderr_has(&["(this is mnist's t10k-labels-idx1-ubyte file)"]);
+}

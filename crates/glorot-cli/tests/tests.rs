@@ -7,4 +7,5 @@ mod cli;
 mod real;
 mod runners;
 mod search;
+mod sizes;
 mod support;

@@ -232,6 +232,106 @@ pub fn run_parts(
     errors
 }
 
+/// Upper bound of the memory [`run_parts`] needs for `options` on `data`, beyond the
+/// loaded data: the largest of its parts (they run one after another), each with up to
+/// `options.workers` trainings at once ([`glorot_mlp::memory::training_bytes`]) and the
+/// copies of the data it makes. To be compared with the machine's memory before anything
+/// runs. A grid that cannot be read is not counted here: [`run_parts`] reports it.
+///
+/// # Errors
+/// [`glorot_mlp::Error::MemoryOverflow`] (as [`Error::Mlp`]) when a training's memory
+/// cannot be counted in 64 bits (an absurd number of epochs or widths).
+pub fn memory_bytes(options: &Options, data: &Data) -> Result<u64> {
+    use glorot_mlp::{ModelConfig, TrainConfig};
+
+    let m = &data.mnist;
+    let (train_rows, eval_rows) = (m.train.len(), m.validation.len().max(m.test.len()));
+    let pixels = glorot_mnist::PIXELS as u64;
+    let classes = glorot_mnist::NUM_CLASSES as u64;
+    let overflow = || {
+        Error::from(glorot_mlp::Error::MemoryOverflow {
+            what: "these experiments".to_owned(),
+        })
+    };
+    // The data's copies: one-hot targets, and the images in f64 when a training needs them.
+    let rows = (m.train.len() + m.validation.len() + m.test.len()) as u64;
+    let copies = |f64_data: bool| {
+        let f64_bytes = if f64_data {
+            rows * (pixels + classes) * 8
+        } else {
+            0
+        };
+        f64_bytes + m.train.len() as u64 * classes * 4 + rows * pixels * 4
+    };
+    // `count` trainings, `workers` at once, each needing at most the largest of `runs`.
+    let part = |runs: Vec<(ModelConfig, TrainConfig)>| -> Result<u64> {
+        let mut largest = 0u64;
+        let mut f64_data = false;
+        let count = runs.len();
+        for (model, train) in runs {
+            let (Ok(model), Ok(train)) = (model.validate(), train.validate()) else {
+                continue;
+            };
+            f64_data |= train.precision() == Precision::F64;
+            largest = largest.max(glorot_mlp::memory::training_bytes(
+                &model, &train, train_rows, eval_rows,
+            )?);
+        }
+        let parallel = options.workers.clamp(1, count.max(1)) as u64;
+        largest
+            .checked_mul(parallel)
+            .and_then(|b| b.checked_add(copies(f64_data)))
+            .ok_or_else(overflow)
+    };
+    let grid_runs = |grid: &glorot_search::ValidGrid, epochs: Option<usize>| {
+        grid.trials()
+            .iter()
+            .map(|t| {
+                let (model, mut train) = glorot_search::runner::trial_configs(
+                    t,
+                    glorot_mnist::PIXELS,
+                    glorot_mnist::NUM_CLASSES,
+                );
+                if let Some(e) = epochs {
+                    train.epochs = e;
+                    train.precision = Precision::F64;
+                }
+                (model, train)
+            })
+            .collect::<Vec<_>>()
+    };
+    let part1_runs = |epochs: usize, precision: Precision| {
+        let train = TrainConfig {
+            epochs,
+            precision,
+            ..TrainConfig::default()
+        };
+        let model = part1::model_config(500, glorot_mlp::Activation::Tanh, glorot_mlp::Init::Zero);
+        vec![(model, train); part1::RUNS.len()]
+    };
+    let mut most = 0u64;
+    if let Some(choice) = &options.replay {
+        most = most.max(part(part1_runs(choice.epochs, Precision::F64))?);
+        if let Ok(grid) = GridSpec::notebook().validate() {
+            most = most.max(part(grid_runs(&grid, Some(choice.epochs)))?);
+        }
+    } else {
+        let precision = options.precision.unwrap_or(Precision::F32);
+        if options.parts.contains(&1) {
+            let epochs = options
+                .epochs
+                .unwrap_or(if options.quick { QUICK_EPOCHS } else { 10 });
+            most = most.max(part(part1_runs(epochs, precision))?);
+        }
+        if options.parts.contains(&2)
+            && let Ok(grid) = grid_spec(options, precision)
+        {
+            most = most.max(part(grid_runs(&grid, None))?);
+        }
+    }
+    Ok(most)
+}
+
 /// Renders the plots (with the `plots` feature) and `REPORT.md` from the results files
 /// in `out`; returns the plots written.
 ///

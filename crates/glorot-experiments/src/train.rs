@@ -108,6 +108,68 @@ pub fn fit<F: Compute>(
     Ok((report, saved))
 }
 
+/// Upper bound of the bytes [`fit`] allocates for `model` and `train` on `loaded` (with
+/// the test split when `test`), beyond the loaded data itself: the trainer's buffers
+/// ([`glorot_mlp::memory::training_bytes`]), the one-hot targets, and the images in `f64`
+/// when the training computes in `f64`. To be compared with the machine's memory before
+/// [`fit`] allocates anything.
+///
+/// # Errors
+/// [`glorot_mlp::Error::MemoryOverflow`] (as [`Error::Mlp`]) when the count does not fit
+/// in 64 bits.
+pub fn fit_bytes(
+    model: &glorot_mlp::ValidModelConfig,
+    train: &glorot_mlp::ValidTrainConfig,
+    loaded: &Loaded,
+    test: bool,
+) -> Result<u64> {
+    let m = &loaded.mnist;
+    let test_rows = if test { m.test.len() } else { 0 };
+    let eval_rows = m.validation.len().max(test_rows);
+    let buffers = glorot_mlp::memory::training_bytes(model, train, m.train.len(), eval_rows)?;
+    let element: u64 = match train.precision() {
+        Precision::F32 => 4,
+        Precision::F64 => 8,
+    };
+    let inputs = m.train.images.ncols() as u64;
+    let mut elements = m.train.len() as u64 * glorot_mnist::NUM_CLASSES as u64;
+    if train.precision() == Precision::F64 {
+        elements += (m.train.len() + m.validation.len() + test_rows) as u64 * inputs;
+    }
+    buffers.checked_add(elements * element).ok_or_else(|| {
+        glorot_mlp::Error::MemoryOverflow {
+            what: "training this model".to_owned(),
+        }
+        .into()
+    })
+}
+
+/// Upper bound of the bytes [`evaluate`] allocates for weights of the architecture
+/// `model` on `rows` rows of `inputs` columns in `precision`, beyond the loaded data: the model, the evaluation buffers
+/// and the images in `f64` when it computes in `f64`.
+///
+/// # Errors
+/// [`glorot_mlp::Error::MemoryOverflow`] (as [`Error::Mlp`]) when the count does not fit
+/// in 64 bits.
+pub fn evaluate_bytes(
+    model: &glorot_mlp::ValidModelConfig,
+    precision: Precision,
+    rows: usize,
+    inputs: usize,
+) -> Result<u64> {
+    let buffers = glorot_mlp::memory::evaluation_bytes(model, precision, rows)?;
+    let images = match precision {
+        Precision::F32 => 0,
+        Precision::F64 => rows as u64 * inputs as u64 * 8,
+    };
+    buffers.checked_add(images).ok_or_else(|| {
+        glorot_mlp::Error::MemoryOverflow {
+            what: "evaluating this model".to_owned(),
+        }
+        .into()
+    })
+}
+
 /// Loads a weights file stored in `stored` precision as a model computing in `F`; the
 /// file's config must equal `expected`.
 ///

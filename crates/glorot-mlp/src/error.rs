@@ -95,6 +95,13 @@ pub enum Error {
         /// What differs, with expected and found values.
         detail: String,
     },
+    /// The memory a configuration needs cannot even be counted in 64 bits (see
+    /// [`crate::memory`]).
+    #[error("{what} needs more memory than any machine can address (over 2^64 bytes)")]
+    MemoryOverflow {
+        /// What would need it (`"training this model"`).
+        what: String,
+    },
 }
 
 /// This crate's `Result`.

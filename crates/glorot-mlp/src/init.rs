@@ -36,6 +36,65 @@ pub fn shuffle_rng(seed: u64) -> ChaCha8Rng {
     rng
 }
 
+/// Parses an initializer as a user writes it: `glorot_uniform` (also `glorot`, `xavier`,
+/// `xavier_uniform`), `normal` or `normal:MEAN:STD`, `zero`, `he_normal`, `he_uniform`
+/// (also `kaiming_...`), `lecun_normal`, `orthogonal` or `orthogonal:GAIN`; names are
+/// case-insensitive and dashes in them count as underscores (the parameters are read as
+/// written, so `normal:0:-1` has a standard deviation of -1 and is refused).
+///
+/// # Errors
+/// [`Error::InvalidConfig`] for field `init`, with the text as given.
+pub fn parse_init(s: &str) -> Result<Init> {
+    let bad = |reason| Error::config("init", s, reason);
+    let text = s.trim();
+    let (name, params) = match text.split_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (text, None),
+    };
+    let name = name.to_ascii_lowercase().replace('-', "_");
+    let numbers = |p: &str| -> Result<Vec<f64>> {
+        p.split(':')
+            .map(|x| {
+                x.trim()
+                    .parse::<f64>()
+                    .map_err(|_| bad("a parameter is not a number"))
+            })
+            .collect()
+    };
+    let plain = |init: Init| match params {
+        None => Ok(init),
+        Some(_) => Err(bad("this initializer takes no parameters")),
+    };
+    match name.as_str() {
+        "glorot_uniform" | "glorot" | "xavier" | "xavier_uniform" => plain(Init::GlorotUniform),
+        "zero" | "zeros" => plain(Init::Zero),
+        "he_normal" | "kaiming_normal" => plain(Init::HeNormal),
+        "he_uniform" | "kaiming_uniform" => plain(Init::HeUniform),
+        "lecun_normal" => plain(Init::LecunNormal),
+        "normal" => match params.map(numbers).transpose()?.as_deref() {
+            None => Ok(Init::Normal {
+                mean: 0.0,
+                std: 1.0,
+            }),
+            Some(&[mean, std]) if mean.is_finite() && std.is_finite() && std >= 0.0 => {
+                Ok(Init::Normal { mean, std })
+            }
+            Some(_) => Err(bad(
+                "expected normal:MEAN:STD with finite numbers and STD >= 0",
+            )),
+        },
+        "orthogonal" => match params.map(numbers).transpose()?.as_deref() {
+            None => Ok(Init::Orthogonal { gain: 1.0 }),
+            Some(&[gain]) if gain.is_finite() => Ok(Init::Orthogonal { gain }),
+            Some(_) => Err(bad("expected orthogonal:GAIN with a finite gain")),
+        },
+        _ => Err(bad(
+            "unknown initializer (expected glorot_uniform, normal[:MEAN:STD], zero, \
+             he_normal, he_uniform, lecun_normal or orthogonal[:GAIN])",
+        )),
+    }
+}
+
 /// Where [`crate::Mlp::new`] takes its initial weights from. Biases always start at zero.
 pub enum WeightSource<'a> {
     /// [`Init::fill`] layer by layer (`w0`, `w1`, ...) from [`init_rng`]`(seed)`.
@@ -105,6 +164,38 @@ pub(crate) fn fill_numpy<F: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn initializers_parse_as_written() {
+        assert_eq!(parse_init("Glorot").unwrap(), Init::GlorotUniform);
+        assert_eq!(parse_init("he-normal").unwrap(), Init::HeNormal);
+        assert_eq!(
+            parse_init("normal:0.5:0.01").unwrap(),
+            Init::Normal {
+                mean: 0.5,
+                std: 0.01
+            }
+        );
+        assert_eq!(
+            parse_init("orthogonal:-2").unwrap(),
+            Init::Orthogonal { gain: -2.0 }
+        );
+        // The issue's `normal:0:-1` was reported as `_1`: the text comes back as given.
+        for bad in [
+            "normal:0:-1",
+            "normal:x:1",
+            "zero:1",
+            "uniform",
+            "orthogonal:inf",
+        ] {
+            match parse_init(bad) {
+                Err(Error::InvalidConfig { field, value, .. }) => {
+                    assert_eq!((field.as_str(), value.as_str()), ("init", bad));
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
     use rand::Rng;
 
     #[test]

@@ -62,6 +62,7 @@ mod error;
 pub mod gradcheck;
 mod init;
 pub mod io;
+pub mod memory;
 mod model;
 mod param;
 mod train;
@@ -76,7 +77,7 @@ pub use gradcheck::{
     GradCheckOptions, GradCheckReport, NotebookGradCheck, NotebookStep, ParamCheck, Stencil,
     check_gradients, notebook_grad_check,
 };
-pub use init::{INIT_STREAM, SHUFFLE_STREAM, WeightSource, init_rng, shuffle_rng};
+pub use init::{INIT_STREAM, SHUFFLE_STREAM, WeightSource, init_rng, parse_init, shuffle_rng};
 pub use io::{WeightsInfo, read_weights_info};
 pub use model::{Gradients, Mlp, MlpFloat, Workspace};
 pub use param::{ParamId, ParamKind};

@@ -18,6 +18,9 @@ use crate::model::{Mlp, MlpFloat, Workspace};
 /// validation set in one forward pass, as its `test` does).
 pub const EVAL_CHUNK: usize = 10_000;
 
+/// Epoch records allocated before the first epoch; more grow the curve as they finish.
+const PREALLOCATED_EPOCHS: usize = 1024;
+
 /// Loss and accuracy of a model on labelled data.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
@@ -389,7 +392,8 @@ impl<F: MlpFloat> Trainer<F> {
         let mut order: Vec<usize> = Vec::new();
 
         let mut report = TrainReport {
-            epochs: Vec::with_capacity(self.config.epochs()),
+            // Grows as epochs finish: `epochs` is a user's number (see `crate::memory`).
+            epochs: Vec::with_capacity(self.config.epochs().min(PREALLOCATED_EPOCHS)),
             status: Status::Completed,
             test_accuracy: None,
             test_loss: None,

@@ -105,3 +105,63 @@ fn training_resumes_from_saved_weights() {
     assert_eq!(a, b);
     assert_eq!(la, lb);
 }
+
+mod arbitrary_bytes {
+    //! No weights file makes loading panic: arbitrary bytes, and a saved file with a few
+    //! bytes changed (header length, JSON header, metadata, data), through every reader.
+
+    use glorot_mlp::{Activation, Head, Init, Mlp, ModelConfig, WeightSource, read_weights_info};
+    use proptest::prelude::*;
+
+    fn read_all(bytes: &[u8]) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        std::fs::write(&path, bytes).unwrap();
+        if let Err(e) = read_weights_info(&path) {
+            assert!(!e.to_string().is_empty());
+        }
+        if let Ok(m) = Mlp::<f32>::load(&path) {
+            assert_eq!(m.depth() + 1, m.config().layers().len());
+        }
+        let _ = Mlp::<f64>::load(&path);
+    }
+
+    fn saved() -> Vec<u8> {
+        let config = ModelConfig {
+            layers: vec![3, 2, 2],
+            activation: Activation::Relu,
+            head: Head::SigmoidBce,
+            init: Init::GlorotUniform,
+        };
+        let model = Mlp::<f32>::new(config.validate().unwrap(), WeightSource::Seed(1)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        model.save(&path).unwrap();
+        std::fs::read(&path).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            read_all(&bytes);
+        }
+
+        #[test]
+        fn edited_files_never_panic(
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+            cut in proptest::option::of(any::<usize>()),
+        ) {
+            let mut bytes = saved();
+            let n = bytes.len();
+            for (at, b) in edits {
+                bytes[at % n] = b;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut % n);
+            }
+            read_all(&bytes);
+        }
+    }
+}

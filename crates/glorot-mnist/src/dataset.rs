@@ -1,14 +1,16 @@
 //! Loading a dataset directory: read, verify, split, scale.
 
+use std::io::{BufRead, BufReader};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use flate2::read::MultiGzDecoder;
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::hex;
-use crate::idx::{self, Images};
+use crate::idx::{self, Expect, Images};
 use crate::{DatasetKind, Error, FileRole, NUM_CLASSES, PIXELS};
 
 /// The three parts of a dataset used for training.
@@ -179,14 +181,20 @@ fn read_file(
     role: FileRole,
     kind: DatasetKind,
     verify: Verify,
+    expect: Option<Expect>,
 ) -> Result<ReadFile, Error> {
-    let bytes = std::fs::read(path).map_err(Error::io(path))?;
-    let file_bytes = bytes.len() as u64;
-    let gzip = idx::is_gzip(&bytes);
+    let file = std::fs::File::open(path).map_err(Error::io(path))?;
+    let file_bytes = file.metadata().map_err(Error::io(path))?.len();
+    let mut reader = BufReader::new(file);
+    let gzip = idx::is_gzip(reader.fill_buf().map_err(Error::io(path))?);
     let idx = if gzip {
-        idx::decompress(&bytes, path)?.into_owned()
+        let gzip_error = |source| Error::Gzip {
+            file: path.to_owned(),
+            source,
+        };
+        idx::read_bounded(MultiGzDecoder::new(reader), path, expect, gzip_error)?
     } else {
-        bytes
+        idx::read_bounded(reader, path, expect, |e| Error::io(path)(e))?
     };
     let sha256 = hex(&Sha256::digest(&idx));
     let known = kind.known(role);
@@ -219,6 +227,7 @@ impl FileDigest {
             expected: kind.known(self.role).idx_sha256,
             found: self.sha256.clone(),
             looks_like: DatasetKind::identify(self.role, &self.sha256),
+            known_as: DatasetKind::identify_file(&self.sha256),
         }
     }
 
@@ -237,7 +246,7 @@ pub(crate) fn digest_file(
     role: FileRole,
     kind: DatasetKind,
 ) -> Result<FileDigest, Error> {
-    read_file(path, role, kind, Verify::Digests).map(|f| f.digest)
+    read_file(path, role, kind, Verify::Digests, None).map(|f| f.digest)
 }
 
 /// Computes the digest of each of the four files in `dir` and compares it with `kind`'s
@@ -301,12 +310,12 @@ pub fn load_raw(dir: &Path, kind: DatasetKind, verify: Verify) -> Result<RawData
     ] = &paths;
 
     let read_images = |path: &Path, role: FileRole| -> Result<(Images, FileDigest), Error> {
-        let f = read_file(path, role, kind, verify)?;
+        let f = read_file(path, role, kind, verify, Some(Expect::Images))?;
         f.digest.ensure_match(kind)?;
         Ok((idx::images_from_idx(f.idx, path)?, f.digest))
     };
     let read_labels = |path: &Path, role: FileRole| -> Result<(Vec<u8>, FileDigest), Error> {
-        let f = read_file(path, role, kind, verify)?;
+        let f = read_file(path, role, kind, verify, Some(Expect::Labels))?;
         f.digest.ensure_match(kind)?;
         Ok((idx::labels_from_idx(&f.idx, path)?, f.digest))
     };

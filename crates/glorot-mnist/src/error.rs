@@ -168,6 +168,19 @@ pub enum Error {
         missing: Vec<String>,
     },
 
+    /// A dataset file's name is taken by something that is not a regular file.
+    #[error(
+        "{}: is {what}, not a dataset file: remove or rename it, and put the file itself \
+         there (raw or .gz)",
+        file.display()
+    )]
+    NotAFile {
+        /// The path.
+        file: PathBuf,
+        /// What is there: `a directory`, `a FIFO (named pipe)`, `a symbolic link loop`, ...
+        what: &'static str,
+    },
+
     /// No candidate directory holds the dataset.
     #[error("{}", not_found_message(*dataset, searched))]
     NotFound {
@@ -184,7 +197,11 @@ pub enum Error {
          `glorot data fetch --dataset {dataset}` (or place a good copy by hand); for deliberately \
          custom data pass `--no-verify`",
         file.display(),
-        looks_like.map(|k| format!(" (these bytes are {k}'s {name})")).unwrap_or_default()
+        match (looks_like, known_as) {
+            (Some(k), _) => format!(" (these bytes are {k}'s {name})"),
+            (None, Some((k, role))) => format!(" (this is {k}'s {role} file)"),
+            (None, None) => String::new(),
+        }
     )]
     DigestMismatch {
         /// The offending file.
@@ -199,6 +216,9 @@ pub enum Error {
         found: String,
         /// Set when the bytes match another known dataset's file of the same name.
         looks_like: Option<DatasetKind>,
+        /// Set when the bytes are a known file of any name: another file of the same
+        /// dataset (the training and test files swapped) or of another dataset.
+        known_as: Option<(DatasetKind, crate::FileRole)>,
     },
 
     /// Load options that cannot be satisfied by the data.

@@ -240,6 +240,98 @@ pub(crate) fn labels_from_idx(raw: &[u8], file: &Path) -> Result<Vec<u8>, Error>
     Ok(labels.to_vec())
 }
 
+/// What a dataset file must hold, for [`read_bounded`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// An images file: rank 3, 28 x 28.
+    Images,
+    /// A labels file: rank 1.
+    Labels,
+}
+
+/// Reads the decompressed IDX bytes of a file from `r` with bounded memory.
+///
+/// With `expect`, the header is read and validated first (magic, element type, rank,
+/// 28 x 28 for images), then exactly the number of bytes it implies, and nothing more is
+/// kept: a body shorter or longer than the header says is [`Error::Truncated`] or
+/// [`Error::TrailingBytes`] (the excess is counted, not stored), a header asking for more
+/// than [`MAX_DECOMPRESSED_BYTES`] is refused before its body is read. Without `expect`
+/// (digests of files that may not be IDX at all), everything up to
+/// [`MAX_DECOMPRESSED_BYTES`] is read. `on_err` turns read errors into this crate's
+/// ([`Error::Gzip`] through a decompressor, [`Error::Io`] otherwise).
+///
+/// # Errors
+/// As [`read_images`] / [`read_labels`] for the header and the length, and
+/// [`Error::TooLarge`] past [`MAX_DECOMPRESSED_BYTES`].
+pub(crate) fn read_bounded(
+    mut r: impl Read,
+    file: &Path,
+    expect: Option<Expect>,
+    on_err: impl Fn(std::io::Error) -> Error,
+) -> Result<Vec<u8>, Error> {
+    let too_large = || Error::TooLarge {
+        file: file.to_owned(),
+        limit: MAX_DECOMPRESSED_BYTES,
+    };
+    let Some(expect) = expect else {
+        let mut out = Vec::new();
+        r.take(MAX_DECOMPRESSED_BYTES + 1)
+            .read_to_end(&mut out)
+            .map_err(&on_err)?;
+        if out.len() as u64 > MAX_DECOMPRESSED_BYTES {
+            return Err(too_large());
+        }
+        return Ok(out);
+    };
+    let (rank, header_len) = match expect {
+        Expect::Images => (3, IMAGES_HEADER),
+        Expect::Labels => (1, LABELS_HEADER),
+    };
+    let mut out = Vec::with_capacity(header_len);
+    (&mut r)
+        .take(header_len as u64)
+        .read_to_end(&mut out)
+        .map_err(&on_err)?;
+    let header = Header::parse(&out, file, Some(rank))?;
+    if expect == Expect::Images {
+        let (rows, cols) = (header.dims[1], header.dims[2]);
+        if rows as usize != ROWS || cols as usize != COLS {
+            return Err(Error::WrongImageSize {
+                file: file.to_owned(),
+                found_rows: rows,
+                found_cols: cols,
+            });
+        }
+    }
+    let expected = header.expected_len();
+    // Bytes past what is kept are counted into a sink, up to the limit.
+    let count_rest = |r: &mut dyn Read, kept: u64| -> Result<u64, Error> {
+        let room = (MAX_DECOMPRESSED_BYTES + 1).saturating_sub(kept);
+        let rest = std::io::copy(&mut r.take(room), &mut std::io::sink()).map_err(&on_err)?;
+        let total = kept + rest;
+        if total > MAX_DECOMPRESSED_BYTES {
+            return Err(too_large());
+        }
+        Ok(total)
+    };
+    if expected > MAX_DECOMPRESSED_BYTES {
+        let found = count_rest(&mut r, out.len() as u64)?;
+        return Err(Error::Truncated {
+            file: file.to_owned(),
+            expected,
+            found,
+        });
+    }
+    out.reserve_exact(expected as usize - out.len());
+    (&mut r)
+        .take(expected - out.len() as u64)
+        .read_to_end(&mut out)
+        .map_err(&on_err)?;
+    let found = count_rest(&mut r, out.len() as u64)?;
+    header.check_found(found, file)?;
+    Ok(out)
+}
+
 /// A parsed IDX header.
 #[derive(Debug)]
 struct Header {
@@ -307,8 +399,12 @@ impl Header {
     }
 
     fn check_len(&self, raw: &[u8], file: &Path) -> Result<(), Error> {
+        self.check_found(raw.len() as u64, file)
+    }
+
+    /// The file's decompressed length `found` against the header's.
+    fn check_found(&self, found: u64, file: &Path) -> Result<(), Error> {
         let expected = self.expected_len();
-        let found = raw.len() as u64;
         match found.cmp(&expected) {
             std::cmp::Ordering::Less => Err(Error::Truncated {
                 file: file.to_owned(),
@@ -373,6 +469,74 @@ mod tests {
                 data: vec![42]
             }
         );
+    }
+
+    /// `header` followed by an endless stream of zeros: a reader that read the body
+    /// before the header, or kept more than the header asks for, would never return.
+    fn endless(header: &[u8]) -> impl Read + '_ {
+        header.chain(std::io::repeat(0))
+    }
+
+    fn read(r: impl Read, expect: Expect) -> Result<Vec<u8>, Error> {
+        read_bounded(r, p(), Some(expect), |e| Error::Io {
+            path: p().to_owned(),
+            source: e,
+        })
+    }
+
+    #[test]
+    fn headers_are_checked_before_the_body_is_read() {
+        assert!(matches!(
+            read(endless(&[0x50, 0x4b, 3, 4]), Expect::Images),
+            Err(Error::BadMagic { .. })
+        ));
+        assert!(matches!(
+            read(endless(&[0, 0, 8, 1]), Expect::Images),
+            Err(Error::WrongRank { .. })
+        ));
+        let wrong_size = [0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 32, 0, 0, 0, 32];
+        assert!(matches!(
+            read(endless(&wrong_size), Expect::Images),
+            Err(Error::WrongImageSize { .. })
+        ));
+    }
+
+    #[test]
+    fn a_body_longer_than_the_header_says_is_counted_not_kept() {
+        // 2 labels then endless zeros: refused at the limit, having kept 10 bytes.
+        let header = [0, 0, 8, 1, 0, 0, 0, 2];
+        assert!(matches!(
+            read(endless(&header), Expect::Labels),
+            Err(Error::TooLarge { .. })
+        ));
+        // A few extra bytes: the exact lengths, as `read_labels` reports them.
+        let mut file = encode(&[2], &[1, 2]);
+        file.extend_from_slice(&[9, 9, 9]);
+        assert!(matches!(
+            read(&file[..], Expect::Labels),
+            Err(Error::TrailingBytes {
+                expected: 10,
+                found: 13,
+                ..
+            })
+        ));
+        assert_eq!(
+            read(&file[..10], Expect::Labels).unwrap(),
+            encode(&[2], &[1, 2])
+        );
+    }
+
+    #[test]
+    fn a_header_asking_for_more_than_the_limit_is_refused_before_allocating() {
+        // 2^32 - 1 images of 784 bytes, 3.4 TB, in a 20-byte file.
+        let mut file = vec![0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 28, 0, 0, 0, 28];
+        file.extend_from_slice(&[1, 2, 3, 4]);
+        match read(&file[..], Expect::Images) {
+            Err(Error::Truncated {
+                expected, found, ..
+            }) => assert_eq!((expected, found), (16 + 784 * u64::from(u32::MAX), 20)),
+            other => panic!("expected Truncated, got {other:?}"),
+        }
     }
 
     #[test]

@@ -100,6 +100,19 @@ impl DatasetKind {
     }
 }
 
+impl DatasetKind {
+    /// Which known file, of any dataset and any role, has this decompressed SHA-256 (for
+    /// files under another file's name, such as swapped training and test files).
+    pub fn identify_file(sha256: &str) -> Option<(DatasetKind, FileRole)> {
+        DatasetKind::ALL.into_iter().find_map(|k| {
+            FileRole::ALL
+                .into_iter()
+                .find(|&r| k.known(r).idx_sha256 == sha256)
+                .map(|r| (k, r))
+        })
+    }
+}
+
 impl fmt::Display for DatasetKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -146,6 +146,8 @@ pub fn fetch_dir(
 /// the name, decides how a file is read.
 ///
 /// # Errors
+/// [`Error::NotAFile`] when neither name is a regular file but one of them exists as
+/// something else (a directory, a FIFO, a symbolic link loop or a dangling link), then
 /// [`Error::MissingFiles`] naming every file absent.
 pub fn find_files(dir: &Path) -> Result<[PathBuf; 4], Error> {
     let found = FileRole::ALL.map(|role| {
@@ -159,6 +161,15 @@ pub fn find_files(dir: &Path) -> Result<[PathBuf; 4], Error> {
             None
         }
     });
+    for (role, f) in FileRole::ALL.iter().zip(&found) {
+        if f.is_none() {
+            for path in [dir.join(role.file_name()), dir.join(role.gz_name())] {
+                if let Some(what) = wrong_kind(&path) {
+                    return Err(Error::NotAFile { file: path, what });
+                }
+            }
+        }
+    }
     let missing: Vec<String> = FileRole::ALL
         .iter()
         .zip(&found)
@@ -172,6 +183,46 @@ pub fn find_files(dir: &Path) -> Result<[PathBuf; 4], Error> {
             missing,
         }),
     }
+}
+
+/// What `path` is when something exists there that is not a regular file (or a link to
+/// one): `None` when nothing is there.
+fn wrong_kind(path: &Path) -> Option<&'static str> {
+    let link = std::fs::symlink_metadata(path).ok()?;
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if link.file_type().is_symlink() => {
+            // ELOOP is 40 on Linux, 62 on the BSDs and macOS.
+            let looped = matches!(e.raw_os_error(), Some(40 | 62));
+            return Some(if looped {
+                "a symbolic link loop"
+            } else {
+                "a symbolic link to nothing"
+            });
+        }
+        Err(_) => return Some("unreadable"),
+    };
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return None;
+    }
+    if kind.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return Some("a FIFO (named pipe)");
+        }
+        if kind.is_socket() {
+            return Some("a socket");
+        }
+        if kind.is_block_device() || kind.is_char_device() {
+            return Some("a device");
+        }
+    }
+    Some("not a regular file")
 }
 
 /// The data root for a process started in `cwd`: the workspace's `data/`

@@ -1,5 +1,7 @@
 //! Loading synthetic datasets: splits, scaling, verification.
 
+use std::path::Path;
+
 use glorot_mnist::{
     DatasetKind, DigestCheck, Error, FileRole, LoadOptions, PIXELS, PixelScale, Split, Verify,
     digest_dir, load, load_as, load_raw, verify_dir,
@@ -126,6 +128,54 @@ fn custom_data_fails_digest_verification_with_instructions() {
         }
         other => panic!("expected DigestMismatch, got {other:?}"),
     }
+}
+
+#[test]
+fn a_path_of_the_wrong_kind_is_named_not_missing() {
+    #[track_caller]
+    fn check(dir: &Path, what: &str) {
+        match load(dir, &LoadOptions::default()) {
+            Err(e @ Error::NotAFile { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains(what), "{msg}");
+                assert!(msg.contains("train-labels-idx1-ubyte"), "{msg}");
+            }
+            other => panic!("expected NotAFile ({what}), got {other:?}"),
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_dataset(dir.path(), &[1, 2], &[3], Storage::Raw);
+    std::fs::remove_file(&paths[1]).unwrap();
+    std::fs::create_dir(&paths[1]).unwrap();
+    check(dir.path(), "is a directory");
+    #[cfg(unix)]
+    {
+        std::fs::remove_dir(&paths[1]).unwrap();
+        std::os::unix::fs::symlink(&paths[1], &paths[1]).unwrap();
+        check(dir.path(), "is a symbolic link loop");
+        std::fs::remove_file(&paths[1]).unwrap();
+        // A FIFO would block a reader forever; `mkfifo` is POSIX.
+        let made = std::process::Command::new("mkfifo")
+            .arg(&paths[1])
+            .status()
+            .is_ok_and(|s| s.success());
+        if made {
+            check(dir.path(), "is a FIFO");
+        }
+    }
+}
+
+#[test]
+fn a_file_under_another_files_name_is_named() {
+    // The labels of the test split are MNIST's t10k labels only on the real data; here
+    // the digest table is checked directly: every known file is found by its digest.
+    for kind in DatasetKind::ALL {
+        for role in FileRole::ALL {
+            let sha = kind.known(role).idx_sha256;
+            assert_eq!(DatasetKind::identify_file(sha), Some((kind, role)));
+        }
+    }
+    assert_eq!(DatasetKind::identify_file("00"), None);
 }
 
 #[test]

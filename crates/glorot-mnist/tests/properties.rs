@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use glorot_mnist::{Error, PIXELS, idx};
+use glorot_mnist::{DatasetKind, Error, FileRole, PIXELS, Verify, digest_dir, idx, load_raw};
 use proptest::prelude::*;
 
-use crate::support::{images_file, labels_file};
+use crate::support::{Storage, images_file, labels_file, write_dataset};
 
 fn p() -> &'static Path {
     Path::new("prop")
@@ -122,6 +122,40 @@ proptest! {
         // read_all); one that does not gives a typed error, never an I/O one.
         if let Err(e) = idx::read_labels(&bytes, p()) {
             prop_assert!(!matches!(e, Error::Io { .. }), "unexpected {:?}", e);
+        }
+    }
+
+    /// The files as a directory is read (header first, streamed through gzip, bounded):
+    /// one of the four replaced by arbitrary bytes, raw or behind a gzip magic.
+    #[test]
+    fn arbitrary_dataset_files_never_panic(
+        which in 0..4usize,
+        gz_prefix in any::<bool>(),
+        rest in proptest::collection::vec(any::<u8>(), 0..2048),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = write_dataset(dir.path(), &[1, 2, 3], &[4], Storage::Raw);
+        let mut bytes = if gz_prefix { vec![0x1f, 0x8b, 8, 0] } else { Vec::new() };
+        bytes.extend(rest);
+        std::fs::write(&paths[which], &bytes).unwrap();
+        match load_raw(dir.path(), DatasetKind::Mnist, Verify::Skip) {
+            Ok(raw) => prop_assert_eq!(raw.files.len(), FileRole::ALL.len()),
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+        let _ = digest_dir(dir.path(), DatasetKind::Mnist);
+    }
+
+    /// A valid gzip member of arbitrary content under a dataset file's name.
+    #[test]
+    fn arbitrary_gzip_content_never_panics(
+        which in 0..4usize,
+        content in proptest::collection::vec(any::<u8>(), 0..2048),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = write_dataset(dir.path(), &[1, 2, 3], &[4], Storage::Raw);
+        std::fs::write(&paths[which], idx::gzip(&content)).unwrap();
+        if let Err(e) = load_raw(dir.path(), DatasetKind::Mnist, Verify::Skip) {
+            prop_assert!(!e.to_string().is_empty());
         }
     }
 }

@@ -119,6 +119,47 @@ fn mnist_is_not_fashion_mnist() {
 }
 
 #[test]
+fn swapped_files_are_named_not_called_corrupt() {
+    let Some(dir) = real_dir(DatasetKind::Mnist) else {
+        return;
+    };
+    let swapped = tempfile::tempdir().unwrap();
+    for role in FileRole::ALL {
+        // The training labels' name holds the test labels.
+        let source = match role {
+            FileRole::TrainLabels => FileRole::TestLabels,
+            other => other,
+        };
+        let from = [source.gz_name(), source.file_name().to_owned()]
+            .into_iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.is_file())
+            .unwrap();
+        let name = if from.extension().is_some_and(|e| e == "gz") {
+            role.gz_name()
+        } else {
+            role.file_name().to_owned()
+        };
+        std::fs::copy(&from, swapped.path().join(name)).unwrap();
+    }
+    match verify_dir(swapped.path(), DatasetKind::Mnist) {
+        Err(
+            e @ Error::DigestMismatch {
+                known_as: Some((DatasetKind::Mnist, FileRole::TestLabels)),
+                ..
+            },
+        ) => {
+            assert!(
+                e.to_string()
+                    .contains("this is mnist's t10k-labels-idx1-ubyte file"),
+                "{e}"
+            );
+        }
+        other => panic!("expected DigestMismatch naming the t10k labels, got {other:?}"),
+    }
+}
+
+#[test]
 fn mnist_load_with_default_options() {
     let Some(dir) = real_dir(DatasetKind::Mnist) else {
         return;

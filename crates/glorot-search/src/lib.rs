@@ -32,6 +32,7 @@ mod claim;
 mod error;
 pub mod journal;
 mod manifest;
+pub mod memory;
 pub mod runner;
 mod shard;
 pub mod spec;
@@ -49,6 +50,6 @@ pub use runner::{
     evaluate_on_test_observed, run, run_trial,
 };
 pub use shard::Shard;
-pub use spec::{GridSpec, PRESETS, Trial, ValidGrid};
+pub use spec::{GridSpec, MAX_HIDDEN_LAYERS, MAX_TRIALS, PRESETS, Trial, ValidGrid};
 pub use summary::{Summary, to_csv};
 pub use trial::{TrialConfig, TrialId, derive_seed};

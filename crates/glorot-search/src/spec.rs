@@ -38,8 +38,10 @@ pub struct GridSpec {
     pub learning_rate: Vec<f64>,
     /// Minibatch size.
     pub batch_size: Vec<usize>,
-    /// Weight initializer.
-    #[serde(default = "default_init")]
+    /// Weight initializer. Read from a file either as the results files write it
+    /// (`{"kind": "normal", "mean": 0.0, "std": 1.0}`) or as a name as the command line
+    /// takes it (`"glorot_uniform"`, `"normal:0:1"`, see [`glorot_mlp::parse_init`]).
+    #[serde(default = "default_init", deserialize_with = "inits")]
     pub init: Vec<Init>,
     /// Number of epochs.
     #[serde(default = "default_epochs")]
@@ -59,6 +61,42 @@ pub struct GridSpec {
     /// Data order: shuffled every epoch (default) or the notebook's fixed order.
     #[serde(default = "default_shuffle")]
     pub shuffle: Shuffle,
+}
+
+/// `init` in a grid file: a list of initializers, each a name or a tagged table.
+fn inits<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<Init>, D::Error> {
+    Ok(Vec::<InitEntry>::deserialize(d)?
+        .into_iter()
+        .map(|e| e.0)
+        .collect())
+}
+
+/// One initializer of a grid file's `init` list.
+struct InitEntry(Init);
+
+impl<'de> Deserialize<'de> for InitEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = InitEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "an initializer: a name such as \"glorot_uniform\" or \"normal:0:1\", \
+                     or a table with its `kind`",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<InitEntry, E> {
+                glorot_mlp::parse_init(s).map(InitEntry).map_err(E::custom)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<InitEntry, A::Error> {
+                Init::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(InitEntry)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 fn default_init() -> Vec<Init> {
@@ -184,6 +222,12 @@ impl GridSpec {
             self.hidden_layers,
             "must be at least 1",
         )?;
+        check(
+            self.hidden_layers <= MAX_HIDDEN_LAYERS,
+            "hidden_layers",
+            self.hidden_layers,
+            "more than 1,024 hidden layers are not supported",
+        )?;
         for init in &self.init {
             let ok = match *init {
                 Init::Normal { mean, std } => mean.is_finite() && std.is_finite() && std >= 0.0,
@@ -197,16 +241,36 @@ impl GridSpec {
                 "parameters must be finite (std >= 0)",
             )?;
         }
+        let trials = [
+            self.activation.len(),
+            self.learning_rate.len(),
+            self.batch_size.len(),
+            self.init.len(),
+            self.epochs.len(),
+            self.precision.len(),
+            self.repeats.len(),
+        ]
+        .into_iter()
+        .try_fold(self.hidden.len(), usize::checked_mul)
+        .filter(|&n| n <= MAX_TRIALS);
+        check(
+            trials.is_some(),
+            "grid size",
+            "the product of the axes' lengths",
+            "more than 1,000,000 trials are not supported",
+        )?;
         no_duplicates("hidden", &self.hidden)?;
         no_duplicates("activation", &self.activation)?;
-        no_duplicates(
-            "learning_rate",
-            &self
-                .learning_rate
-                .iter()
-                .map(|x| x.to_bits())
-                .collect::<Vec<_>>(),
-        )?;
+        // Compared by their bits, reported as numbers (`0.1`, not its bit pattern).
+        let mut seen = HashSet::new();
+        for &lr in &self.learning_rate {
+            check(
+                seen.insert(lr.to_bits()),
+                "learning_rate",
+                lr,
+                "appears twice",
+            )?;
+        }
         no_duplicates("batch_size", &self.batch_size)?;
         no_duplicates("epochs", &self.epochs)?;
         no_duplicates("precision", &self.precision)?;
@@ -216,6 +280,12 @@ impl GridSpec {
         Ok(ValidGrid { spec: self })
     }
 }
+
+/// The most trials a grid may have (every trial is listed in memory and in the journal).
+pub const MAX_TRIALS: usize = 1_000_000;
+
+/// The most hidden layers a grid's networks may have.
+pub const MAX_HIDDEN_LAYERS: usize = 1024;
 
 /// A checked grid; [`ValidGrid::trials`] lists its trials in canonical order.
 #[derive(Clone, Debug, PartialEq)]
@@ -394,6 +464,50 @@ mod tests {
         rejects(|s| s.hidden = vec![500, 500], "hidden", "500");
         rejects(|s| s.epochs = vec![0], "epochs", "0");
         rejects(|s| s.hidden_layers = 0, "hidden_layers", "0");
+        rejects(|s| s.hidden_layers = 1025, "hidden_layers", "1025");
+        // Compared by bits, shown as the number (the issue saw 4591870180066957722).
+        rejects(|s| s.learning_rate = vec![0.1, 0.1], "learning_rate", "0.1");
+        // The notebook's 5 widths x 3 activations x 3 learning rates x 50,000 repeats
+        // are 2,250,000 trials or more, over MAX_TRIALS.
+        rejects(
+            |s| s.repeats = (0..50_000).collect(),
+            "grid size",
+            "the product of the axes' lengths",
+        );
+    }
+
+    #[test]
+    fn grid_files_take_initializers_by_name_or_as_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.toml");
+        let head =
+            "hidden = [8]\nactivation = [\"tanh\"]\nlearning_rate = [0.5]\nbatch_size = [4]\n";
+        std::fs::write(
+            &path,
+            format!("{head}init = [\"glorot_uniform\", \"Normal:0:0.5\", {{ kind = \"zero\" }}]\n"),
+        )
+        .unwrap();
+        let spec = GridSpec::from_file(&path).unwrap();
+        assert_eq!(
+            spec.init,
+            vec![
+                Init::GlorotUniform,
+                Init::Normal {
+                    mean: 0.0,
+                    std: 0.5
+                },
+                Init::Zero
+            ]
+        );
+        // Written back in the tagged form, as before.
+        let json = serde_json::to_string(&spec.init).unwrap();
+        assert!(json.starts_with(r#"[{"kind":"glorot_uniform"}"#), "{json}");
+        std::fs::write(&path, format!("{head}init = [\"normal:0:-1\"]\n")).unwrap();
+        let err = GridSpec::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("normal:0:-1"), "{err}");
+        std::fs::write(&path, format!("{head}init = [{{ kind = \"uniform\" }}]\n")).unwrap();
+        let err = GridSpec::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("uniform"), "{err}");
     }
 
     #[test]

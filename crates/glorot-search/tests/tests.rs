@@ -4,6 +4,8 @@
 // Tests are final link targets: they select the BLAS provider.
 extern crate blas_src;
 
+mod parsers;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use glorot_search::{
