@@ -163,6 +163,8 @@ pub(crate) fn fill_numpy<F: Float>(
 
 #[cfg(test)]
 mod tests {
+    use rand::Rng;
+
     use super::*;
 
     #[test]
@@ -196,7 +198,6 @@ mod tests {
             }
         }
     }
-    use rand::Rng;
 
     #[test]
     fn streams_differ_and_repeat() {
