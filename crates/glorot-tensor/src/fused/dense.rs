@@ -67,16 +67,7 @@ pub fn linear_forward(
     act: Option<Activation>,
     out: ArrayViewMut2<'_, f32>,
 ) {
-    let (rows, fan_in) = x.dim();
-    let fan_out = w.ncols();
-    assert!(
-        w.nrows() == fan_in && bias.len() == fan_out && out.dim() == (rows, fan_out),
-        "linear_forward: x is {:?}, w {:?}, bias {}, out {:?}",
-        x.dim(),
-        w.dim(),
-        bias.len(),
-        out.dim()
-    );
+    check_forward_shapes(&x, &w, &bias, &out);
     isa.kernels().linear_forward(x, w, bias, act, out);
 }
 
@@ -151,16 +142,7 @@ pub fn sgd_update(
     w: ArrayViewMut2<'_, f32>,
     bias: ArrayViewMut1<'_, f32>,
 ) {
-    let (rows, fan_in) = input.dim();
-    let fan_out = delta.ncols();
-    assert!(
-        delta.nrows() == rows && w.dim() == (fan_in, fan_out) && bias.len() == fan_out,
-        "sgd_update: input is {:?}, delta {:?}, w {:?}, bias {}",
-        input.dim(),
-        delta.dim(),
-        w.dim(),
-        bias.len()
-    );
+    check_update_shapes(&input, &delta, &w, &bias);
     update_bias(delta, scale, bias);
     isa.kernels().weights_update(input, delta, scale, w);
 }
@@ -188,6 +170,46 @@ pub(crate) fn update_bias(
         }
         j0 += cols;
     }
+}
+
+/// The shape check of [`linear_forward`] and its sparse variant.
+#[track_caller]
+pub(super) fn check_forward_shapes(
+    x: &ArrayView2<'_, f32>,
+    w: &ArrayView2<'_, f32>,
+    bias: &ArrayView1<'_, f32>,
+    out: &ArrayViewMut2<'_, f32>,
+) {
+    let (rows, fan_in) = x.dim();
+    let fan_out = w.ncols();
+    assert!(
+        w.nrows() == fan_in && bias.len() == fan_out && out.dim() == (rows, fan_out),
+        "linear_forward: x is {:?}, w {:?}, bias {}, out {:?}",
+        x.dim(),
+        w.dim(),
+        bias.len(),
+        out.dim()
+    );
+}
+
+/// The shape check of [`sgd_update`] and its sparse variant.
+#[track_caller]
+pub(super) fn check_update_shapes(
+    input: &ArrayView2<'_, f32>,
+    delta: &ArrayView2<'_, f32>,
+    w: &ArrayViewMut2<'_, f32>,
+    bias: &ArrayViewMut1<'_, f32>,
+) {
+    let (rows, fan_in) = input.dim();
+    let fan_out = delta.ncols();
+    assert!(
+        delta.nrows() == rows && w.dim() == (fan_in, fan_out) && bias.len() == fan_out,
+        "sgd_update: input is {:?}, delta {:?}, w {:?}, bias {}",
+        input.dim(),
+        delta.dim(),
+        w.dim(),
+        bias.len()
+    );
 }
 
 #[cfg(test)]

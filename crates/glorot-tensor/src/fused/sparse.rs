@@ -3,6 +3,7 @@
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
+use super::dense::{check_forward_shapes, check_update_shapes};
 use super::{PASS_MAX_DENSITY, PASS_ROWS};
 #[cfg(doc)]
 use super::{linear_forward, sgd_update};
@@ -71,16 +72,7 @@ pub fn linear_forward_sparse(
         x.ncols(),
         "linear_forward_sparse: SparseInput made for another width"
     );
-    let (rows, fan_in) = x.dim();
-    let fan_out = w.ncols();
-    assert!(
-        w.nrows() == fan_in && bias.len() == fan_out && out.dim() == (rows, fan_out),
-        "linear_forward: x is {:?}, w {:?}, bias {}, out {:?}",
-        x.dim(),
-        w.dim(),
-        bias.len(),
-        out.dim()
-    );
+    check_forward_shapes(&x, &w, &bias, &out);
     isa.kernels()
         .linear_forward_sparse(x, w, bias, act, out, sparse);
 }
@@ -108,16 +100,7 @@ pub fn sgd_update_sparse(
         input.ncols(),
         "sgd_update_sparse: SparseInput made for another width"
     );
-    let (rows, fan_in) = input.dim();
-    let fan_out = delta.ncols();
-    assert!(
-        delta.nrows() == rows && w.dim() == (fan_in, fan_out) && bias.len() == fan_out,
-        "sgd_update: input is {:?}, delta {:?}, w {:?}, bias {}",
-        input.dim(),
-        delta.dim(),
-        w.dim(),
-        bias.len()
-    );
+    check_update_shapes(&input, &delta, &w, &bias);
     isa.kernels()
         .sgd_update_sparse(input, delta, scale, w, bias, sparse);
 }
