@@ -24,4 +24,18 @@ pub enum Error {
         /// The string that was given.
         name: String,
     },
+    /// A string named no instruction set glorot has kernels for.
+    #[error("unknown instruction set {name:?}: expected one of avx512, avx2, neon, scalar")]
+    UnknownIsa {
+        /// The string that was given.
+        name: String,
+    },
+    /// An instruction set glorot knows that this CPU (or this build's target) lacks.
+    #[error("this CPU cannot run the {name} kernels; it has: {available}")]
+    UnsupportedIsa {
+        /// The instruction set asked for.
+        name: &'static str,
+        /// The ones this CPU has, comma-separated (`"scalar, avx2"`).
+        available: String,
+    },
 }

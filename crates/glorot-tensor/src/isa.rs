@@ -19,7 +19,8 @@
 //! let best = Isa::detect();
 //! assert!(Isa::supported().any(|isa| isa == best));
 //! assert!(Isa::supported().any(|isa| isa == Isa::portable()));
-//! println!("kernels: {}", best.name()); // "avx512" or "portable"
+//! println!("kernels: {}", best.name()); // "avx512", "avx2", "neon" or "scalar"
+//! assert_eq!(Isa::from_name(best.name()).unwrap(), best);
 //! # let _ = isa::set_default;
 //! ```
 //!
@@ -33,7 +34,11 @@
 
 use std::sync::OnceLock;
 
+use crate::Error;
 use crate::kernels::{Kernels, Portable};
+
+/// Every name [`Isa::name`] can return, on any target.
+const KNOWN: [&str; 4] = ["scalar", "avx2", "avx512", "neon"];
 
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::avx512::Avx512;
@@ -87,9 +92,41 @@ impl Isa {
         *DEFAULT.get_or_init(Self::detect)
     }
 
-    /// A short lowercase name for manifests and logs: `"portable"`, `"avx512"`.
+    /// A short lowercase name for manifests and logs, the one [`Isa::from_name`] takes:
+    /// `"scalar"` (the portable code), `"avx2"`, `"avx512"`, `"neon"`.
     pub fn name(self) -> &'static str {
         self.kernels().name()
+    }
+
+    /// The instruction set named `name` (as [`Isa::name`] spells it; `"portable"` is
+    /// accepted for `"scalar"`), if this CPU has it: what a binary does with a
+    /// `GLOROT_ISA` setting.
+    ///
+    /// # Errors
+    /// [`Error::UnknownIsa`] for a name glorot has no kernels for;
+    /// [`Error::UnsupportedIsa`] for one this CPU (or this build's target) lacks, with
+    /// the list of those it has.
+    pub fn from_name(name: &str) -> Result<Self, Error> {
+        let wanted = match name.trim().to_ascii_lowercase().as_str() {
+            "scalar" | "portable" => "scalar",
+            "avx2" => "avx2",
+            "avx512" => "avx512",
+            "neon" => "neon",
+            _ => {
+                return Err(Error::UnknownIsa {
+                    name: name.to_owned(),
+                });
+            }
+        };
+        Self::supported()
+            .find(|isa| isa.name() == wanted)
+            .ok_or_else(|| Error::UnsupportedIsa {
+                name: wanted,
+                available: Self::supported()
+                    .map(Isa::name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// Whether this instruction set has kernels of its own (false for
@@ -134,7 +171,7 @@ mod tests {
         let all: Vec<Isa> = Isa::supported().collect();
         assert_eq!(all[0], Isa::portable());
         assert_eq!(Isa::detect(), *all.last().unwrap());
-        assert_eq!(Isa::portable().name(), "portable");
+        assert_eq!(Isa::portable().name(), "scalar");
         assert!(!Isa::portable().accelerated());
         for isa in &all[1..] {
             assert!(isa.accelerated(), "{}", isa.name());
@@ -144,6 +181,26 @@ mod tests {
             all.iter().any(|i| i.name() == "avx512"),
             std::arch::is_x86_feature_detected!("avx512f")
         );
+    }
+
+    #[test]
+    fn names_round_trip_and_bad_ones_are_errors() {
+        for isa in Isa::supported() {
+            assert_eq!(Isa::from_name(isa.name()).unwrap(), isa);
+            assert_eq!(Isa::from_name(&isa.name().to_uppercase()).unwrap(), isa);
+        }
+        assert_eq!(Isa::from_name("portable").unwrap(), Isa::portable());
+        let err = Isa::from_name("sse9").unwrap_err();
+        assert!(matches!(err, Error::UnknownIsa { .. }), "{err}");
+        for name in KNOWN {
+            if let Err(err) = Isa::from_name(name) {
+                let Error::UnsupportedIsa { name: n, available } = &err else {
+                    panic!("{err}");
+                };
+                assert_eq!(*n, name);
+                assert!(available.starts_with("scalar"), "{err}");
+            }
+        }
     }
 
     #[test]

@@ -185,6 +185,6 @@ pub(crate) struct Portable;
 
 impl Kernels for Portable {
     fn name(&self) -> &'static str {
-        "portable"
+        "scalar"
     }
 }
