@@ -57,12 +57,31 @@ enum Command {
     BenchGemm(bench::BenchGemmArgs),
 }
 
+/// Fixes the instruction set of the kernels before anything runs: `GLOROT_ISA`
+/// (`avx512`, `avx2`, `neon`, `scalar`; one this CPU lacks is an error), else
+/// `GLOROT_FUSED=off` (any case; the older switch, meaning `scalar`), else the best one
+/// detected.
+fn choose_isa() -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use glorot_tensor::isa::{Isa, set_default};
+    let isa = match std::env::var("GLOROT_ISA") {
+        Ok(name) if !name.trim().is_empty() => Isa::from_name(&name).context("GLOROT_ISA")?,
+        _ if std::env::var("GLOROT_FUSED").is_ok_and(|v| v.eq_ignore_ascii_case("off")) => {
+            Isa::portable()
+        }
+        _ => return Ok(()),
+    };
+    set_default(isa)
+        .map_err(|current| anyhow::anyhow!("the kernels already run with {}", current.name()))
+}
+
 fn main() -> ExitCode {
-    // `GLOROT_FUSED=off` (any case): the fused kernels run their portable code (the
-    // unfused functions and BLAS), to compare. Fixed before anything runs.
-    if std::env::var("GLOROT_FUSED").is_ok_and(|v| v.eq_ignore_ascii_case("off")) {
-        use glorot_tensor::isa::{Isa, set_default};
-        set_default(Isa::portable()).expect("no kernel has run before main");
+    if let Err(err) = choose_isa() {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("glorot: error: {err:#}");
+        }
+        return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
     let result = match cli.command {

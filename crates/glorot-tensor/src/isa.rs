@@ -37,8 +37,6 @@ use std::sync::OnceLock;
 use crate::Error;
 use crate::kernels::{Kernels, Portable};
 
-/// Every name [`Isa::name`] can return, on any target.
-const KNOWN: [&str; 4] = ["scalar", "avx2", "avx512", "neon"];
 
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::avx512::Avx512;
@@ -165,6 +163,9 @@ pub fn set_default(isa: Isa) -> Result<(), Isa> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every name [`Isa::name`] can return, on any target.
+    const KNOWN: [&str; 4] = ["scalar", "avx2", "avx512", "neon"];
 
     #[test]
     fn detection_lists_the_portable_set_first_and_prefers_the_last() {
