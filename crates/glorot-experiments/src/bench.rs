@@ -134,6 +134,11 @@ pub struct EpochRecord {
     pub shuffle: Shuffle,
     /// How the products were computed.
     pub arithmetic: Arithmetic,
+    /// The instruction set of glorot's kernels (`avx512`, `avx2`, `neon`, `scalar`;
+    /// `GLOROT_ISA` forces one).
+    pub isa: &'static str,
+    /// What the thread team did during the round (all workers).
+    pub team: TeamRecord,
     /// Wall seconds of the epoch: training plus validation.
     pub seconds: f64,
     /// Wall seconds of the training pass.
@@ -164,6 +169,31 @@ pub struct EpochRecord {
     pub openblas: String,
     /// Source revision of the binary.
     pub revision: String,
+}
+
+/// What the thread team of the fused kernels did during one measured round
+/// ([`glorot_tensor::fused::team_stats`] before and after).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct TeamRecord {
+    /// Parallel regions (kernel calls split among threads).
+    pub regions: u64,
+    /// Regions run by the calling thread alone after stalls.
+    pub solo_regions: u64,
+    /// Regions in which the caller waited for a helper another process had preempted.
+    pub stalls: u64,
+    /// Seconds the callers spent waiting in those stalls.
+    pub stall_seconds: f64,
+}
+
+impl TeamRecord {
+    fn between(a: glorot_tensor::fused::TeamStats, b: glorot_tensor::fused::TeamStats) -> Self {
+        TeamRecord {
+            regions: b.regions - a.regions,
+            solo_regions: b.solo_regions - a.solo_regions,
+            stalls: b.stalls - a.stalls,
+            stall_seconds: (b.stall_nanos - a.stall_nanos) as f64 * 1e-9,
+        }
+    }
 }
 
 /// One measured epoch of `bench-gemm` (one JSON line of `--json`).
@@ -295,8 +325,9 @@ pub fn time_epochs<F: Compute>(
             )
         })
     };
-    let round = || -> Result<(Vec<EpochMetrics>, f64, Option<f64>)> {
+    let round = || -> Result<(Vec<EpochMetrics>, f64, Option<f64>, TeamRecord)> {
         let barrier = Barrier::new(args.workers);
+        let team0 = glorot_tensor::fused::team_stats();
         let cpu0 = process_cpu_seconds();
         let start = Instant::now();
         let results: Vec<Result<EpochMetrics>> = std::thread::scope(|scope| {
@@ -310,11 +341,12 @@ pub fn time_epochs<F: Compute>(
         });
         let wall = start.elapsed().as_secs_f64();
         let cpu = process_cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
-        Ok((results.into_iter().collect::<Result<_>>()?, wall, cpu))
+        let team = TeamRecord::between(team0, glorot_tensor::fused::team_stats());
+        Ok((results.into_iter().collect::<Result<_>>()?, wall, cpu, team))
     };
 
     for w in 0..opts.warmup {
-        let (metrics, wall, _) = round()?;
+        let (metrics, wall, _, _) = round()?;
         on(BenchEvent::Warmup {
             round: w + 1,
             rounds: opts.warmup,
@@ -323,7 +355,7 @@ pub fn time_epochs<F: Compute>(
         });
     }
     for repeat in 1..=opts.repeats {
-        let (metrics, round_seconds, cpu_seconds) = round()?;
+        let (metrics, round_seconds, cpu_seconds, team) = round()?;
         let peak_rss_kib = peak_rss_kib();
         for (worker, e) in metrics.iter().enumerate() {
             let record = EpochRecord {
@@ -340,6 +372,8 @@ pub fn time_epochs<F: Compute>(
                 lr: args.lr,
                 shuffle: args.shuffle,
                 arithmetic: args.arithmetic,
+                isa: glorot_tensor::isa::Isa::default_for_process().name(),
+                team,
                 seconds: e.seconds,
                 train_seconds: e.train_seconds,
                 val_seconds: e.seconds - e.train_seconds,

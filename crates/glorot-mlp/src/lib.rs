@@ -87,3 +87,6 @@ pub use train::{
 };
 // The tensor crate's enums appear in this crate's configs; re-exported for convenience.
 pub use glorot_tensor::{Activation, Float, Init};
+/// The instruction set the model's kernels run with: every workspace takes
+/// [`isa::Isa::default_for_process`] when it is made.
+pub use glorot_tensor::isa;

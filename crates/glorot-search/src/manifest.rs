@@ -23,6 +23,15 @@ pub struct Manifest {
     pub workers: usize,
     /// Operating system and architecture.
     pub os: String,
+    /// The instruction set of glorot's kernels (`avx512`, `avx2`, `neon`, `scalar`):
+    /// `GLOROT_ISA`, else the best one detected. `unknown` in files written before it
+    /// was recorded.
+    #[serde(default = "unknown")]
+    pub isa: String,
+}
+
+fn unknown() -> String {
+    "unknown".to_owned()
 }
 
 impl Manifest {
@@ -41,6 +50,7 @@ impl Manifest {
             blas_threads,
             workers,
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            isa: glorot_mlp::isa::Isa::default_for_process().name().to_owned(),
         }
     }
 }

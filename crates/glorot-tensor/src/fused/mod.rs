@@ -92,6 +92,17 @@ pub fn threads() -> usize {
     team::threads()
 }
 
+pub use team::TeamStats;
+
+/// What the thread team of [`set_threads`] did since the process started: parallel
+/// regions, those run on the calling thread alone, and stalls (the caller waiting for a
+/// helper that another process had taken the core from; after one, the team runs alone
+/// for a while, so a busy machine costs at most about the speed of one thread). For
+/// benchmarks; results never depend on any of it.
+pub fn team_stats() -> TeamStats {
+    team::stats()
+}
+
 /// Calls `f(i, chunk)` for the consecutive chunks of `chunk` elements of `data` (the last
 /// may be shorter) on the team of [`set_threads`], each chunk exactly once, and returns
 /// when all are done. For element-wise work in any precision: the result is the same for

@@ -9,6 +9,17 @@
 //!
 //! One team per process, sized by [`set_threads`]; a call made while another thread uses
 //! the team (parallel trainers) runs its tasks on the calling thread alone.
+//!
+//! # On a shared machine
+//! The caller never waits for a helper that has not started, only for tasks a helper
+//! claimed. When another process takes a helper's core in the middle of such a task, the
+//! caller waits until the scheduler gives the helper its core back: up to a time slice
+//! (milliseconds) for a task of microseconds. Once such a stall is seen (the caller
+//! waited much longer than it worked), the next regions run on the caller alone, for a
+//! number of regions that doubles while stalls recur (64 up to 65,536, about a second of
+//! training) and halves again after each 4,096 team regions without one. Solo regions compute exactly
+//! what the team would (every task is the same code on its own elements), so results do
+//! not change; [`stats`] counts regions, solo regions and stalls for the benchmarks.
 #![allow(unsafe_code)]
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -19,6 +30,57 @@ use std::time::{Duration, Instant};
 
 /// How long an idle helper spins before it parks.
 const SPIN: Duration = Duration::from_micros(200);
+
+/// A region is a stall when the caller, after its own tasks, waited for helpers longer
+/// than `STALL_FACTOR` times its own working time plus [`STALL_SLACK`]. Without
+/// preemption the wait is at most about one task, shorter than the caller's share.
+const STALL_FACTOR: u32 = 4;
+/// See [`STALL_FACTOR`]: below this, a wait is never a stall (timer and wake-up noise).
+const STALL_SLACK: Duration = Duration::from_micros(50);
+/// Solo regions after the first stall; doubled on each stall that follows.
+const SOLO_MIN: u32 = 64;
+/// The most solo regions in a row.
+const SOLO_MAX: u32 = 1 << 16;
+/// Team regions without a stall after which the solo count a stall earns is halved
+/// (about 0.1 s of training at batch 32).
+const CLEAN_TO_HALVE: u32 = 4096;
+
+/// What the team did since the process started: see [`stats`].
+static STATS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+const REGIONS: usize = 0;
+const SOLO: usize = 1;
+const STALLS: usize = 2;
+const STALL_NANOS: usize = 3;
+
+/// Counters of the team since the process started (all threads), for benchmarks that
+/// want to show whether parallel regions were disturbed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TeamStats {
+    /// Parallel regions started with more than one thread set (solo ones included).
+    pub regions: u64,
+    /// Regions the caller ran alone because stalls had been seen (see
+    /// [`crate::fused::set_threads`]).
+    pub solo_regions: u64,
+    /// Regions in which the caller waited for a descheduled helper.
+    pub stalls: u64,
+    /// Total time callers spent waiting in those stalls, nanoseconds.
+    pub stall_nanos: u64,
+}
+
+/// The team's counters so far.
+pub(crate) fn stats() -> TeamStats {
+    let get = |i: usize| STATS[i].load(Ordering::Relaxed);
+    TeamStats {
+        regions: get(REGIONS),
+        solo_regions: get(SOLO),
+        stalls: get(STALLS),
+        stall_nanos: get(STALL_NANOS),
+    }
+}
+
+fn count(i: usize, n: u64) {
+    STATS[i].fetch_add(n, Ordering::Relaxed);
+}
 
 /// The job of one parallel region, as helpers see it: a pointer to the task function,
 /// only dereferenced after a task of its region has been claimed (see [`run`]).
@@ -57,6 +119,12 @@ struct Team {
     helpers: Vec<Thread>,
     /// Number of the last region.
     number: u32,
+    /// Regions still to run on the caller alone after a stall.
+    solo_left: u32,
+    /// Solo regions the next stall earns (between [`SOLO_MIN`] and [`SOLO_MAX`]).
+    solo_next: u32,
+    /// Team regions without a stall since the last one.
+    clean: u32,
 }
 
 /// The process's team; `None` inside means one thread.
@@ -105,6 +173,9 @@ pub(crate) fn set_threads(n: usize) {
             shared,
             helpers,
             number: 0,
+            solo_left: 0,
+            solo_next: SOLO_MIN,
+            clean: 0,
         });
     }
 }
@@ -211,6 +282,15 @@ pub(crate) fn run(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         (0..tasks).for_each(f);
         return;
     };
+    count(REGIONS, 1);
+    if t.solo_left > 0 {
+        // Helpers were recently descheduled mid-task: work alone for a while.
+        t.solo_left -= 1;
+        count(SOLO, 1);
+        drop(guard);
+        (0..tasks).for_each(f);
+        return;
+    }
     t.number = t.number.wrapping_add(1).max(1);
     let number = t.number;
     let s = &*t.shared;
@@ -227,6 +307,7 @@ pub(crate) fn run(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         tasks: tasks as u32,
         job,
     });
+    let start = Instant::now();
     s.claim.store(u64::from(number) << 32, Ordering::SeqCst);
     for h in &t.helpers {
         h.unpark();
@@ -237,8 +318,36 @@ pub(crate) fn run(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
             f(task);
         }
     }));
-    while s.done.load(Ordering::SeqCst) < tasks {
-        std::hint::spin_loop();
+    // Wait for the tasks helpers claimed. Between checks, give the core away now and
+    // then: a helper that claimed a task may be waiting for this very core.
+    let mut waited = None;
+    if s.done.load(Ordering::SeqCst) < tasks {
+        let own = Instant::now();
+        let mut spins = 0u32;
+        while s.done.load(Ordering::SeqCst) < tasks {
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(64) {
+                thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        waited = Some((own - start, own.elapsed()));
+    }
+    match waited {
+        Some((worked, wait)) if wait > worked * STALL_FACTOR + STALL_SLACK => {
+            count(STALLS, 1);
+            count(STALL_NANOS, u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX));
+            t.solo_left = t.solo_next;
+            t.solo_next = (t.solo_next * 2).min(SOLO_MAX);
+            t.clean = 0;
+        }
+        _ => {
+            t.clean = t.clean.wrapping_add(1);
+            if t.clean.is_multiple_of(CLEAN_TO_HALVE) {
+                t.solo_next = (t.solo_next / 2).max(SOLO_MIN);
+            }
+        }
     }
     *s.region.lock().unwrap_or_else(|p| p.into_inner()) = None;
     let helper_panicked = s.panicked.load(Ordering::SeqCst);
