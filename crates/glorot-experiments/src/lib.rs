@@ -386,3 +386,8 @@ fn grid_spec(options: &Options, precision: Precision) -> Result<glorot_search::V
     }
     Ok(spec.validate()?)
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -90,3 +90,8 @@ pub use glorot_tensor::{Activation, Float, Init};
 /// The instruction set the model's kernels run with: every workspace takes
 /// [`isa::Isa::default_for_process`] when it is made.
 pub use glorot_tensor::isa;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -79,3 +79,8 @@ pub const COLS: usize = 28;
 pub const PIXELS: usize = ROWS * COLS;
 /// Number of classes: labels are `0..=9`.
 pub const NUM_CLASSES: usize = 10;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -53,3 +53,8 @@ pub use shard::Shard;
 pub use spec::{GridSpec, MAX_HIDDEN_LAYERS, MAX_TRIALS, PRESETS, Trial, ValidGrid};
 pub use summary::{Summary, to_csv};
 pub use trial::{TrialConfig, TrialId, derive_seed};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
