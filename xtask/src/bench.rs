@@ -8,12 +8,16 @@
 //! 2. builds the release `glorot` binary through `$CARGO` and checks that it has
 //!    the `bench-epoch` and `bench-gemm` commands (reported as not available
 //!    otherwise, and skipped);
-//! 3. runs every implementation × variant × dtype × batch once per repeat,
+//! 3. runs every implementation × variant × dtype × batch × instruction-set case
+//!    (`--isas`: `native`, and `avx2`, where every implementation is restricted to
+//!    AVX2 through its own environment variables) once per repeat, plus glorot with
+//!    1 thread at the target batch (thread scaling),
 //!    round-robin (all configurations for repeat 1, then all for repeat 2, ...,
 //!    with the starting point rotated each repeat), each measurement in a fresh
 //!    process, all with the same thread count, thread variables and CPU set;
-//! 4. prints medians, minima and maxima, every ratio the issue's targets name and
-//!    whether each target is met, and writes `results/bench/bench-<UTC>.json`
+//! 4. prints medians, minima, maxima and spreads, every ratio the issue's targets
+//!    name and whether each target is met, glorot's 1-thread/multi-thread ratio and
+//!    its thread team's stalls, and writes `results/bench/bench-<UTC>.json`
 //!    and `results/bench/latest.json` (each through a temporary file and a rename).
 //!
 //! Every child speaks one protocol: one JSON object per measured epoch on one line
@@ -43,7 +47,7 @@ use serde_json::{Map, Value, json};
 use crate::{cargo_cmd, say, workspace_root};
 
 /// Version of the results JSON layout written by this harness.
-const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 2;
 
 /// The notebook's printed first epoch of its glorot run (`../shared/seed/notebook.txt`,
 /// cell In \[4\]): the NumPy reference in f64 at batch 32 must reproduce it.
@@ -55,6 +59,13 @@ const TARGET_F32_VS_FASTEST_REFERENCE: f64 = 1.3;
 const TARGET_F32_VS_GEMM_BOUND: f64 = 1.15;
 const TARGET_F64_VS_NUMPY: f64 = 2.0;
 const TARGET_F64_VS_JAX: f64 = 1.0;
+
+/// Targets of issue 13 for the forced-AVX2 case (everyone restricted to AVX2).
+const TARGET_AVX2_F32_VS_NUMPY_JAX: f64 = 1.3;
+const TARGET_AVX2_F64_VS_NUMPY: f64 = 2.0;
+
+/// A summary whose relative spread `(max - min) / median` exceeds this is marked noisy.
+const NOISY_SPREAD: f64 = 0.25;
 
 /// The batch size the targets are judged at (the notebook's).
 const TARGET_BATCH: usize = 32;
@@ -75,7 +86,11 @@ options:
   --batches LIST        batch sizes (default 32,64,128)
   --dtypes LIST         f32,f64 (default both)
   --impls LIST          numpy,torch,jax,glorot,gemm (default all)
-  --threads N           threads for every implementation (default 2)
+  --threads N           threads for every implementation (default 2); glorot is also
+                        run with 1 thread at batch 32 (thread scaling)
+  --isas LIST           instruction-set cases: native (each implementation picks what
+                        it detects), avx2 (each restricted to AVX2; see bench/README.md)
+                        (default native,avx2 on an x86-64 CPU with AVX-512F, else native)
   --limit N             use only the first N training and N validation samples
   --mnist-dir DIR       MNIST gzip IDX files (default $GLOROT_MNIST_DIR, else data/mnist)
   --out DIR             results folder (default results/bench)
@@ -86,6 +101,7 @@ options:
   --keep-openblas-env   keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from the environment
                         (default: unset both for every child; see bench/README.md)
   --openblas-coretype K force OpenBLAS kernel K (e.g. Haswell, SkylakeX) for every child
+                        of the native case (the avx2 case always uses Haswell)
   -h, --help            this text
 ";
 
@@ -113,16 +129,25 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         })
         .collect();
 
-    let configs = configurations(&available, &opts);
+    let refused: Vec<(Impl, IsaCase)> = glorot
+        .as_ref()
+        .map(|g| g.refused.iter().map(|&isa| (Impl::Glorot, isa)).collect())
+        .unwrap_or_default();
+    let configs = configurations(&available, &opts, &refused);
     if configs.is_empty() {
         bail!("nothing to run: every requested implementation was skipped (see above)");
     }
     let env = ChildEnv::new(&opts, &mnist_dir);
     say(&format!(
-        "bench: {} configurations x {} repeats, {} threads{}; OpenBLAS env: {}",
+        "bench: {} configurations x {} repeats, {} threads, isas {}{}; OpenBLAS env: {}",
         configs.len(),
         opts.repeats,
         opts.threads,
+        opts.isas
+            .iter()
+            .map(|i| i.name())
+            .collect::<Vec<_>>()
+            .join(","),
         env.pin
             .as_ref()
             .map(|c| format!(", pinned to CPUs {c}"))
@@ -155,8 +180,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
 
     let summary = summarize(&runs);
-    let ratios = ratios(&summary, &opts.batches);
-    print_report(&summary, &ratios, &runs, &opts);
+    let ratios = ratios(&summary, &opts);
+    let scaling = scaling(&summary, &runs, &opts);
+    print_report(&summary, &ratios, &scaling, &runs, &opts);
     let memory = match (&glorot, available.contains(&Impl::Glorot)) {
         (Some(g), true) => Some(grid_memory(&g.exe, &runs, &root, &opts, &env)),
         _ => None,
@@ -178,6 +204,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "skipped": skipped,
         "summary": summary.iter().map(Summary::to_json).collect::<Vec<_>>(),
         "ratios": ratios.iter().map(Ratio::to_json).collect::<Vec<_>>(),
+        "scaling": scaling.iter().map(Scaling::to_json).collect::<Vec<_>>(),
         "runs": runs.iter().map(RunResult::to_json).collect::<Vec<_>>(),
         "memory": memory,
     });
@@ -208,11 +235,16 @@ fn grid_memory(
 ) -> Value {
     let batch = opts.batches.first().copied().unwrap_or(32);
     let workers = opts.threads.max(2);
+    // Native instruction set; `opts.threads` trainings of one thread each keep the
+    // common environment and CPU set.
     let config = Config {
         imp: Impl::Glorot,
         variant: "grid",
         dtype: "f32".into(),
         batch,
+        isa: IsaCase::Native,
+        threads: opts.threads,
+        env: Vec::new(),
     };
     let mut cmd = Command::new(glorot);
     cmd.args([
@@ -232,7 +264,11 @@ fn grid_memory(
     let single: Vec<f64> = runs
         .iter()
         .filter(|r| {
-            r.config.imp == Impl::Glorot && r.config.dtype == "f32" && r.config.batch == batch
+            r.config.imp == Impl::Glorot
+                && r.config.dtype == "f32"
+                && r.config.batch == batch
+                && r.config.isa == IsaCase::Native
+                && r.config.threads == opts.threads
         })
         .filter_map(|r| r.peak_rss_kib.map(|k| k as f64))
         .collect();
@@ -344,12 +380,76 @@ impl Impl {
     }
 }
 
+/// An instruction-set case: which instructions every implementation may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum IsaCase {
+    /// Each implementation picks what it detects.
+    Native,
+    /// Each implementation restricted to AVX2 (issue 13's forced-AVX2 comparison).
+    Avx2,
+}
+
+impl IsaCase {
+    const ALL: [IsaCase; 2] = [IsaCase::Native, IsaCase::Avx2];
+
+    fn name(self) -> &'static str {
+        match self {
+            IsaCase::Native => "native",
+            IsaCase::Avx2 => "avx2",
+        }
+    }
+
+    fn parse(s: &str) -> Result<IsaCase> {
+        IsaCase::ALL
+            .into_iter()
+            .find(|i| i.name() == s)
+            .with_context(|| format!("--isas: unknown instruction-set case `{s}` (native, avx2)"))
+    }
+
+    /// The variables that restrict `imp` to this case, set over the common child
+    /// environment ([`ChildEnv`]); empty for `native`.
+    fn env(self, imp: Impl) -> Vec<(String, String)> {
+        let vars: &[(&str, &str)] = match (self, imp) {
+            (IsaCase::Native, _) => &[],
+            // glorot's own kernels, and OpenBLAS, which glorot links for some work.
+            (IsaCase::Avx2, Impl::Glorot) => {
+                &[("GLOROT_ISA", "avx2"), ("OPENBLAS_CORETYPE", "Haswell")]
+            }
+            (IsaCase::Avx2, Impl::Gemm | Impl::Numpy) => &[("OPENBLAS_CORETYPE", "Haswell")],
+            (IsaCase::Avx2, Impl::Torch) => &[
+                ("ATEN_CPU_CAPABILITY", "avx2"),
+                ("MKL_ENABLE_INSTRUCTIONS", "AVX2"),
+            ],
+            (IsaCase::Avx2, Impl::Jax) => &[("XLA_FLAGS", "--xla_cpu_max_isa=AVX2")],
+        };
+        vars.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+/// The default `--isas`: `native,avx2` on an x86-64 CPU with AVX-512F (so the AVX2
+/// case differs from the native one), `native` elsewhere. `cpuinfo` is the text of
+/// `/proc/cpuinfo`.
+fn default_isas(cpuinfo: &str, x86_64: bool) -> Vec<IsaCase> {
+    let avx512f = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("flags"))
+        .any(|l| l.split_whitespace().any(|w| w == "avx512f"));
+    if x86_64 && avx512f {
+        vec![IsaCase::Native, IsaCase::Avx2]
+    } else {
+        vec![IsaCase::Native]
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Options {
     repeats: usize,
     batches: Vec<usize>,
     dtypes: Vec<String>,
     impls: Vec<Impl>,
+    isas: Vec<IsaCase>,
     threads: usize,
     limit: Option<usize>,
     mnist_dir: Option<PathBuf>,
@@ -371,6 +471,7 @@ impl Options {
             batches: vec![32, 64, 128],
             dtypes: vec!["f32".into(), "f64".into()],
             impls: Impl::ALL.to_vec(),
+            isas: Vec::new(),
             threads: 2,
             limit: None,
             mnist_dir: None,
@@ -383,7 +484,7 @@ impl Options {
             glorot: None,
             quick: false,
         };
-        let (mut repeats, mut batches, mut limit) = (None, None, None);
+        let (mut repeats, mut batches, mut limit, mut isas) = (None, None, None, None);
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             let (name, inline) = match arg.split_once('=') {
@@ -413,6 +514,7 @@ impl Options {
                     })?;
                 }
                 "--impls" => o.impls = list(name, &value()?, Impl::parse)?,
+                "--isas" => isas = Some(list(name, &value()?, IsaCase::parse)?),
                 "--threads" => o.threads = positive(name, &value()?)?,
                 "--limit" => limit = Some(positive(name, &value()?)?),
                 "--mnist-dir" => o.mnist_dir = Some(PathBuf::from(value()?)),
@@ -438,6 +540,13 @@ impl Options {
         if let Some(l) = limit {
             o.limit = Some(l);
         }
+        o.isas = isas.unwrap_or_else(|| {
+            default_isas(
+                &fs::read_to_string("/proc/cpuinfo").unwrap_or_default(),
+                cfg!(target_arch = "x86_64"),
+            )
+        });
+        dedup(&mut o.isas);
         dedup(&mut o.batches);
         dedup(&mut o.dtypes);
         dedup(&mut o.impls);
@@ -468,6 +577,7 @@ impl Options {
             "batches": self.batches,
             "dtypes": self.dtypes,
             "impls": self.impls.iter().map(|i| i.name()).collect::<Vec<_>>(),
+            "isas": self.isas.iter().map(|i| i.name()).collect::<Vec<_>>(),
             "threads": self.threads,
             "limit": self.limit,
             "quick": self.quick,
@@ -672,6 +782,8 @@ struct Glorot {
     epoch: bool,
     /// `glorot bench-gemm` exists.
     gemm: bool,
+    /// Instruction-set cases the binary refuses (the CPU lacks the set): skipped.
+    refused: Vec<IsaCase>,
 }
 
 /// Builds the release binary and probes its bench commands; `None` when the build
@@ -723,9 +835,10 @@ fn prepare_glorot(root: &Path, opts: &Options, skipped: &mut Vec<Value>) -> Opti
             .status()
             .is_ok_and(|s| s.success())
     };
-    let g = Glorot {
+    let mut g = Glorot {
         epoch: has("bench-epoch"),
         gemm: has("bench-gemm"),
+        refused: Vec::new(),
         exe,
     };
     if !g.epoch {
@@ -737,29 +850,102 @@ fn prepare_glorot(root: &Path, opts: &Options, skipped: &mut Vec<Value>) -> Opti
     if !g.gemm {
         skip(Impl::Gemm, "the glorot binary has no `bench-gemm` command");
     }
+    if g.epoch && wanted.contains(&Impl::Glorot) {
+        // `glorot` checks `GLOROT_ISA` before anything else: exit 1 with a message
+        // when this CPU lacks the set.
+        for &isa in opts.isas.iter().filter(|&&i| i != IsaCase::Native) {
+            let mut probe = Command::new(&g.exe);
+            probe
+                .args(["bench-epoch", "--help"])
+                .envs(isa.env(Impl::Glorot))
+                .stdin(Stdio::null());
+            let refusal = match probe.output() {
+                Ok(o) if o.status.success() => None,
+                Ok(o) => Some(
+                    String::from_utf8_lossy(&o.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string(),
+                ),
+                Err(e) => Some(format!("cannot start {}: {e}", g.exe.display())),
+            };
+            if let Some(why) = refusal {
+                let reason = format!(
+                    "the binary refuses {}: {why}",
+                    env_text(&isa.env(Impl::Glorot))
+                );
+                say(&format!(
+                    "bench: glorot skipped in the {} case: {reason}",
+                    isa.name()
+                ));
+                skipped.push(json!({"impl": "glorot", "isa": isa.name(), "reason": reason}));
+                g.refused.push(isa);
+            }
+        }
+    }
     Some(g)
 }
 
 // ---------------------------------------------------------------------------
 // Configurations and children
 
-/// One measured configuration: implementation, variant, dtype, batch.
+/// One measured configuration: implementation, variant, dtype, batch, instruction-set
+/// case and thread count.
 #[derive(Debug, Clone, PartialEq)]
 struct Config {
     imp: Impl,
     variant: &'static str,
     dtype: String,
     batch: usize,
+    isa: IsaCase,
+    /// `--threads` of the child (the run's `--threads`, or 1 for thread scaling).
+    threads: usize,
+    /// Variables set over the common child environment ([`ChildEnv`]): the
+    /// instruction-set case's, and the thread variables when `threads` differs from
+    /// the run's.
+    env: Vec<(String, String)>,
 }
 
 impl Config {
+    /// A configuration with its environment overlay; `run_threads` is the run's
+    /// `--threads` (what [`ChildEnv`] sets the thread variables to).
+    fn new(
+        imp: Impl,
+        variant: &'static str,
+        dtype: &str,
+        batch: usize,
+        isa: IsaCase,
+        threads: usize,
+        run_threads: usize,
+    ) -> Config {
+        let mut env = isa.env(imp);
+        if threads != run_threads {
+            for v in THREAD_VARS {
+                env.push((v.to_string(), threads.to_string()));
+            }
+        }
+        Config {
+            imp,
+            variant,
+            dtype: dtype.to_string(),
+            batch,
+            isa,
+            threads,
+            env,
+        }
+    }
+
     fn key(&self) -> String {
         format!(
-            "{}/{} {} b{}",
+            "{}/{} {} b{} {} t{}",
             self.imp.name(),
             self.variant,
             self.dtype,
-            self.batch
+            self.batch,
+            self.isa.name(),
+            self.threads
         )
     }
 
@@ -777,7 +963,7 @@ impl Config {
                 c.args(["--dtype", &self.dtype, "--batch", &self.batch.to_string()]);
                 c.args([
                     "--threads",
-                    &opts.threads.to_string(),
+                    &self.threads.to_string(),
                     "--repeats",
                     "1",
                     "--epochs",
@@ -803,7 +989,7 @@ impl Config {
                 ]);
                 c.args([
                     "--threads",
-                    &opts.threads.to_string(),
+                    &self.threads.to_string(),
                     "--repeats",
                     "1",
                     "--json",
@@ -819,24 +1005,71 @@ impl Config {
     }
 }
 
-/// Every configuration, in a fixed order: batch, then dtype, then implementation.
-fn configurations(impls: &[Impl], opts: &Options) -> Vec<Config> {
+/// The batch size of the thread-scaling runs: the target batch when measured, else
+/// the first batch size.
+fn scaling_batch(opts: &Options) -> usize {
+    if opts.batches.contains(&TARGET_BATCH) {
+        TARGET_BATCH
+    } else {
+        opts.batches.first().copied().unwrap_or(TARGET_BATCH)
+    }
+}
+
+/// Every configuration, in a fixed order: batch, then dtype, then instruction-set
+/// case, then implementation; glorot's 1-thread run (at [`scaling_batch`], when the
+/// run uses more threads) follows its multi-thread run. `refused` lists cases an
+/// implementation cannot run (skipped).
+fn configurations(impls: &[Impl], opts: &Options, refused: &[(Impl, IsaCase)]) -> Vec<Config> {
     let mut out = Vec::new();
     for &batch in &opts.batches {
         for dtype in &opts.dtypes {
-            for &imp in impls {
-                for &variant in imp.variants() {
-                    out.push(Config {
-                        imp,
-                        variant,
-                        dtype: dtype.clone(),
-                        batch,
-                    });
+            for &isa in &opts.isas {
+                for &imp in impls {
+                    if refused.contains(&(imp, isa)) {
+                        continue;
+                    }
+                    for &variant in imp.variants() {
+                        let mut threads = vec![opts.threads];
+                        if imp == Impl::Glorot && batch == scaling_batch(opts) && opts.threads > 1 {
+                            threads.push(1);
+                        }
+                        for t in threads {
+                            out.push(Config::new(
+                                imp,
+                                variant,
+                                dtype,
+                                batch,
+                                isa,
+                                t,
+                                opts.threads,
+                            ));
+                        }
+                    }
                 }
             }
         }
     }
     out
+}
+
+/// The thread-count variables the common child environment sets to `--threads`.
+const THREAD_VARS: [&str; 3] = ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"];
+
+/// `K=V K=V` (a configuration's overlay, for messages).
+fn env_text(env: &[(String, String)]) -> String {
+    env.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An overlay as a JSON object.
+fn env_json(env: &[(String, String)]) -> Value {
+    Value::Object(
+        env.iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+            .collect(),
+    )
 }
 
 /// The environment every child gets, identical for all implementations.
@@ -846,6 +1079,9 @@ struct ChildEnv {
     remove: Vec<String>,
     /// CPU list for `taskset -c`, when fewer threads than CPUs are asked for.
     pin: Option<String>,
+    /// CPUs this process may use, and whether `taskset` exists (for [`ChildEnv::pin_for`]).
+    cpus: usize,
+    taskset: bool,
     /// What the environment said before the harness changed it.
     original: BTreeMap<String, Option<String>>,
 }
@@ -853,11 +1089,10 @@ struct ChildEnv {
 impl ChildEnv {
     fn new(opts: &Options, mnist_dir: &Path) -> ChildEnv {
         let t = opts.threads.to_string();
-        let mut set: Vec<(String, String)> =
-            ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"]
-                .iter()
-                .map(|v| (v.to_string(), t.clone()))
-                .collect();
+        let mut set: Vec<(String, String)> = THREAD_VARS
+            .iter()
+            .map(|v| (v.to_string(), t.clone()))
+            .collect();
         set.push(("GLOROT_MNIST_DIR".into(), mnist_dir.display().to_string()));
         // OpenBLAS prints `Core: <kernel>` on stderr at load: the harness records it.
         set.push(("OPENBLAS_VERBOSE".into(), "2".into()));
@@ -888,19 +1123,21 @@ impl ChildEnv {
         let cpus = thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        let pin = (opts.threads < cpus && has_taskset()).then(|| {
-            if opts.threads == 1 {
-                "0".to_string()
-            } else {
-                format!("0-{}", opts.threads - 1)
-            }
-        });
+        let taskset = has_taskset();
+        let pin = pin_cpus(opts.threads, cpus, taskset);
         ChildEnv {
             set,
             remove,
             pin,
+            cpus,
+            taskset,
             original,
         }
+    }
+
+    /// The `taskset -c` CPU list of a child with `threads` threads.
+    fn pin_for(&self, threads: usize) -> Option<String> {
+        pin_cpus(threads, self.cpus, self.taskset)
     }
 
     /// One line for the user: what the children's OpenBLAS variables are.
@@ -919,8 +1156,10 @@ impl ChildEnv {
         shown.join(", ")
     }
 
-    fn apply(&self, cmd: Command) -> Command {
-        let mut cmd = match &self.pin {
+    /// The child's command: pinned to `config.threads` CPUs when fewer than all, with
+    /// the common environment and then the configuration's overlay.
+    fn apply(&self, cmd: Command, config: &Config) -> Command {
+        let mut cmd = match &self.pin_for(config.threads) {
             Some(cpus) => {
                 let mut t = Command::new("taskset");
                 t.args(["-c", cpus])
@@ -936,11 +1175,22 @@ impl ChildEnv {
         for v in &self.remove {
             cmd.env_remove(v);
         }
-        for (k, v) in &self.set {
+        for (k, v) in self.set.iter().chain(&config.env) {
             cmd.env(k, v);
         }
         cmd
     }
+}
+
+/// CPUs `0-(threads-1)` when `threads` is below `cpus` and `taskset` exists.
+fn pin_cpus(threads: usize, cpus: usize, taskset: bool) -> Option<String> {
+    (threads < cpus && taskset).then(|| {
+        if threads == 1 {
+            "0".to_string()
+        } else {
+            format!("0-{}", threads - 1)
+        }
+    })
 }
 
 fn has_taskset() -> bool {
@@ -968,6 +1218,8 @@ struct RunResult {
     process_seconds: f64,
     /// `Core: ...` lines OpenBLAS printed.
     openblas_core: Option<String>,
+    /// The `taskset -c` CPU list the child ran under, if pinned.
+    pinned_cpus: Option<String>,
     error: Option<String>,
 }
 
@@ -978,6 +1230,18 @@ impl RunResult {
 
     fn val_accuracy(&self) -> Option<f64> {
         self.record.as_ref()?.get("val_accuracy")?.as_f64()
+    }
+
+    /// The thread team's counters from a glorot record (`team`), when present.
+    fn team(&self) -> Option<Team> {
+        let t = self.record.as_ref()?.get("team")?;
+        let n = |k: &str| t.get(k).and_then(Value::as_f64);
+        Some(Team {
+            regions: n("regions")?,
+            solo_regions: n("solo_regions")?,
+            stalls: n("stalls")?,
+            stall_seconds: n("stall_seconds")?,
+        })
     }
 
     /// Which matrix-product library and kernel did the work: OpenBLAS with the
@@ -1021,7 +1285,7 @@ impl RunResult {
     }
 
     fn progress_line(&self, repeats: usize) -> String {
-        let head = format!("[{}/{}] {:<28}", self.repeat, repeats, self.config.key());
+        let head = format!("[{}/{}] {:<40}", self.repeat, repeats, self.config.key());
         match (&self.error, self.seconds) {
             (None, Some(s)) => {
                 let mut line = format!("{head} {s:>9.3} s");
@@ -1047,6 +1311,10 @@ impl RunResult {
             "variant": self.config.variant,
             "dtype": self.config.dtype,
             "batch": self.config.batch,
+            "isa": self.config.isa.name(),
+            "threads": self.config.threads,
+            "env": env_json(&self.config.env),
+            "pinned_cpus": self.pinned_cpus,
             "repeat": self.repeat,
             "seconds": self.seconds,
             "loss": self.loss(),
@@ -1070,7 +1338,7 @@ fn measure(
     env: &ChildEnv,
     timeout: Duration,
 ) -> RunResult {
-    let mut cmd = env.apply(cmd);
+    let mut cmd = env.apply(cmd, config);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -1083,6 +1351,7 @@ fn measure(
         polled_peak_rss_kib: None,
         process_seconds: 0.0,
         openblas_core: None,
+        pinned_cpus: env.pin_for(config.threads),
         error: None,
     };
     let start = Instant::now();
@@ -1225,6 +1494,10 @@ struct Summary {
     variant: &'static str,
     dtype: String,
     batch: usize,
+    isa: IsaCase,
+    threads: usize,
+    /// The configuration's environment overlay.
+    env: Vec<(String, String)>,
     seconds: Vec<f64>,
     median: f64,
     min: f64,
@@ -1241,17 +1514,32 @@ impl Summary {
         format!("{}/{}", self.imp.name(), self.variant)
     }
 
+    /// Relative spread `(max - min) / median`; `None` without measurements.
+    fn spread(&self) -> Option<f64> {
+        (!self.seconds.is_empty() && self.median > 0.0).then(|| (self.max - self.min) / self.median)
+    }
+
+    /// Whether the spread exceeds [`NOISY_SPREAD`].
+    fn noisy(&self) -> bool {
+        self.spread().is_some_and(|s| s > NOISY_SPREAD)
+    }
+
     fn to_json(&self) -> Value {
         json!({
             "impl": self.imp.name(),
             "variant": self.variant,
             "dtype": self.dtype,
             "batch": self.batch,
+            "isa": self.isa.name(),
+            "threads": self.threads,
+            "env": env_json(&self.env),
             "n": self.seconds.len(),
             "seconds": self.seconds,
             "median": self.median,
             "min": self.min,
             "max": self.max,
+            "spread": self.spread(),
+            "noisy": self.noisy(),
             "loss": self.loss,
             "val_accuracy": self.val_accuracy,
             "peak_rss_kib": self.peak_rss_kib,
@@ -1283,6 +1571,8 @@ fn summarize(runs: &[RunResult]) -> Vec<Summary> {
                 && s.variant == r.config.variant
                 && s.dtype == r.config.dtype
                 && s.batch == r.config.batch
+                && s.isa == r.config.isa
+                && s.threads == r.config.threads
         });
         let s = match pos {
             Some(p) => &mut out[p],
@@ -1292,6 +1582,9 @@ fn summarize(runs: &[RunResult]) -> Vec<Summary> {
                     variant: r.config.variant,
                     dtype: r.config.dtype.clone(),
                     batch: r.config.batch,
+                    isa: r.config.isa,
+                    threads: r.config.threads,
+                    env: r.config.env.clone(),
                     seconds: Vec::new(),
                     median: f64::NAN,
                     min: f64::NAN,
@@ -1323,8 +1616,24 @@ fn summarize(runs: &[RunResult]) -> Vec<Summary> {
             s.max = s.seconds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         }
     }
+    // The run's thread count before glorot's 1-thread row.
     out.sort_by(|a, b| {
-        (a.batch, &a.dtype, a.imp, a.variant).cmp(&(b.batch, &b.dtype, b.imp, b.variant))
+        (
+            a.batch,
+            &a.dtype,
+            a.isa,
+            a.imp,
+            a.variant,
+            std::cmp::Reverse(a.threads),
+        )
+            .cmp(&(
+                b.batch,
+                &b.dtype,
+                b.isa,
+                b.imp,
+                b.variant,
+                std::cmp::Reverse(b.threads),
+            ))
     });
     out
 }
@@ -1334,6 +1643,8 @@ fn summarize(runs: &[RunResult]) -> Vec<Summary> {
 struct Ratio {
     name: &'static str,
     batch: usize,
+    /// The instruction-set case both sides ran in.
+    isa: IsaCase,
     /// What is divided by what, e.g. `torch/by-hand f32 / glorot/epoch f32`.
     definition: String,
     value: Option<f64>,
@@ -1351,6 +1662,7 @@ impl Ratio {
         json!({
             "name": self.name,
             "batch": self.batch,
+            "isa": self.isa.name(),
             "definition": self.definition,
             "value": self.value,
             "target": self.target,
@@ -1386,16 +1698,20 @@ impl Cmp {
     }
 }
 
-/// The fastest (lowest median) measured summary among `imps` for a dtype and batch.
+/// The fastest (lowest median) measured summary among `imps` for a dtype, batch,
+/// instruction-set case and thread count.
 fn fastest<'a>(
     summary: &'a [Summary],
     imps: &[Impl],
     dtype: &str,
     batch: usize,
+    isa: IsaCase,
+    threads: usize,
 ) -> Option<&'a Summary> {
     summary
         .iter()
         .filter(|s| imps.contains(&s.imp) && s.dtype == dtype && s.batch == batch)
+        .filter(|s| s.isa == isa && s.threads == threads)
         .filter(|s| !s.seconds.is_empty())
         .min_by(|a, b| a.median.total_cmp(&b.median))
 }
@@ -1410,112 +1726,279 @@ type TargetSpec<'a> = (
     &'static str,
 );
 
-/// The four target ratios for every batch size.
-fn ratios(summary: &[Summary], batches: &[usize]) -> Vec<Ratio> {
+/// The target ratios for every batch size, at the run's thread count: issue 8's four
+/// in the `native` case, issue 13's two in the `avx2` case.
+fn ratios(summary: &[Summary], opts: &Options) -> Vec<Ratio> {
     let mut out = Vec::new();
-    for &batch in batches {
-        let glorot32 = fastest(summary, &[Impl::Glorot], "f32", batch);
-        let glorot64 = fastest(summary, &[Impl::Glorot], "f64", batch);
-        let refs32 = fastest(
-            summary,
-            &[Impl::Numpy, Impl::Torch, Impl::Jax],
-            "f32",
-            batch,
-        );
-        let gemm32 = fastest(summary, &[Impl::Gemm], "f32", batch);
-        let numpy64 = fastest(summary, &[Impl::Numpy], "f64", batch);
-        let jax64 = fastest(summary, &[Impl::Jax], "f64", batch);
-        // (name, numerator, denominator, target, labels): value = numerator / denominator.
-        let specs: [TargetSpec<'_>; 4] = [
-            (
-                "f32 speed-up over the fastest of NumPy, PyTorch, JAX",
-                refs32,
-                glorot32,
-                Cmp::AtLeast(TARGET_F32_VS_FASTEST_REFERENCE),
-                "fastest reference f32",
-                "glorot f32",
-            ),
-            (
-                "f32 epoch over the GEMM-only bound",
-                glorot32,
-                gemm32,
-                Cmp::AtMost(TARGET_F32_VS_GEMM_BOUND),
-                "glorot f32",
-                "GEMM bound f32",
-            ),
-            (
-                "f64 speed-up over NumPy",
-                numpy64,
-                glorot64,
-                Cmp::AtLeast(TARGET_F64_VS_NUMPY),
-                "numpy f64",
-                "glorot f64",
-            ),
-            (
-                "f64 speed-up over JAX",
-                jax64,
-                glorot64,
-                Cmp::Above(TARGET_F64_VS_JAX),
-                "fastest jax f64",
-                "glorot f64",
-            ),
-        ];
-        for (name, num, den, cmp, num_label, den_label) in specs {
-            let judged = batch == TARGET_BATCH;
-            let (value, definition, missing) = match (num, den) {
-                (Some(n), Some(d)) => (
-                    Some(n.median / d.median),
-                    format!("{} {} / {} {}", n.key(), n.dtype, d.key(), d.dtype),
-                    None,
-                ),
-                _ => {
-                    let mut gone = Vec::new();
-                    if num.is_none() {
-                        gone.push(num_label);
-                    }
-                    if den.is_none() {
-                        gone.push(den_label);
-                    }
-                    (
-                        None,
-                        format!("{num_label} / {den_label}"),
-                        Some(format!("not measured: {}", gone.join(", "))),
-                    )
-                }
+    for &batch in &opts.batches {
+        for &isa in &opts.isas {
+            let find = |imps: &[Impl], dtype: &str| {
+                fastest(summary, imps, dtype, batch, isa, opts.threads)
             };
-            out.push(Ratio {
-                name,
+            let glorot32 = find(&[Impl::Glorot], "f32");
+            let glorot64 = find(&[Impl::Glorot], "f64");
+            let numpy64 = find(&[Impl::Numpy], "f64");
+            // (name, numerator, denominator, target, labels): value = numerator / denominator.
+            let specs: Vec<TargetSpec<'_>> = match isa {
+                IsaCase::Native => vec![
+                    (
+                        "f32 speed-up over the fastest of NumPy, PyTorch, JAX",
+                        find(&[Impl::Numpy, Impl::Torch, Impl::Jax], "f32"),
+                        glorot32,
+                        Cmp::AtLeast(TARGET_F32_VS_FASTEST_REFERENCE),
+                        "fastest reference f32",
+                        "glorot f32",
+                    ),
+                    (
+                        "f32 epoch over the GEMM-only bound",
+                        glorot32,
+                        find(&[Impl::Gemm], "f32"),
+                        Cmp::AtMost(TARGET_F32_VS_GEMM_BOUND),
+                        "glorot f32",
+                        "GEMM bound f32",
+                    ),
+                    (
+                        "f64 speed-up over NumPy",
+                        numpy64,
+                        glorot64,
+                        Cmp::AtLeast(TARGET_F64_VS_NUMPY),
+                        "numpy f64",
+                        "glorot f64",
+                    ),
+                    (
+                        "f64 speed-up over JAX",
+                        find(&[Impl::Jax], "f64"),
+                        glorot64,
+                        Cmp::Above(TARGET_F64_VS_JAX),
+                        "fastest jax f64",
+                        "glorot f64",
+                    ),
+                ],
+                IsaCase::Avx2 => vec![
+                    (
+                        "AVX2 f32 speed-up over the fastest of NumPy and JAX",
+                        find(&[Impl::Numpy, Impl::Jax], "f32"),
+                        glorot32,
+                        Cmp::AtLeast(TARGET_AVX2_F32_VS_NUMPY_JAX),
+                        "fastest of numpy, jax f32 avx2",
+                        "glorot f32 avx2",
+                    ),
+                    (
+                        "AVX2 f64 speed-up over NumPy",
+                        numpy64,
+                        glorot64,
+                        Cmp::AtLeast(TARGET_AVX2_F64_VS_NUMPY),
+                        "numpy f64 avx2",
+                        "glorot f64 avx2",
+                    ),
+                ],
+            };
+            // The native case's definitions read as before; others name their case.
+            let case = match isa {
+                IsaCase::Native => String::new(),
+                other => format!(" {}", other.name()),
+            };
+            for (name, num, den, cmp, num_label, den_label) in specs {
+                let judged = batch == TARGET_BATCH;
+                let (value, definition, missing) = match (num, den) {
+                    (Some(n), Some(d)) => (
+                        Some(n.median / d.median),
+                        format!(
+                            "{} {}{case} / {} {}{case}",
+                            n.key(),
+                            n.dtype,
+                            d.key(),
+                            d.dtype
+                        ),
+                        None,
+                    ),
+                    _ => {
+                        let mut gone = Vec::new();
+                        if num.is_none() {
+                            gone.push(num_label);
+                        }
+                        if den.is_none() {
+                            gone.push(den_label);
+                        }
+                        (
+                            None,
+                            format!("{num_label} / {den_label}"),
+                            Some(format!("not measured: {}", gone.join(", "))),
+                        )
+                    }
+                };
+                out.push(Ratio {
+                    name,
+                    batch,
+                    isa,
+                    definition,
+                    value,
+                    target: cmp.text(),
+                    met: value.map(|v| cmp.check(v)),
+                    missing,
+                    judged,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Means per run of a glorot record's `team` counters.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Team {
+    regions: f64,
+    solo_regions: f64,
+    stalls: f64,
+    stall_seconds: f64,
+}
+
+impl Team {
+    /// The mean of the counters over the runs that reported them.
+    fn mean<'a>(runs: impl Iterator<Item = &'a RunResult>) -> Option<Team> {
+        let teams: Vec<Team> = runs
+            .filter(|r| r.error.is_none())
+            .filter_map(RunResult::team)
+            .collect();
+        if teams.is_empty() {
+            return None;
+        }
+        let n = teams.len() as f64;
+        let sum = |f: fn(&Team) -> f64| teams.iter().map(f).sum::<f64>() / n;
+        Some(Team {
+            regions: sum(|t| t.regions),
+            solo_regions: sum(|t| t.solo_regions),
+            stalls: sum(|t| t.stalls),
+            stall_seconds: sum(|t| t.stall_seconds),
+        })
+    }
+
+    fn to_json(self) -> Value {
+        json!({
+            "regions": self.regions,
+            "solo_regions": self.solo_regions,
+            "stalls": self.stalls,
+            "stall_seconds": self.stall_seconds,
+        })
+    }
+}
+
+/// glorot's thread scaling in one dtype and instruction-set case: its 1-thread epoch
+/// against its epoch with the run's thread count, and what the thread team did.
+#[derive(Debug, Clone)]
+struct Scaling {
+    dtype: String,
+    isa: IsaCase,
+    batch: usize,
+    /// The run's `--threads`.
+    threads: usize,
+    /// Median seconds with 1 thread and with `threads`.
+    one_thread_median: Option<f64>,
+    median: Option<f64>,
+    /// `one_thread_median / median`: the parallel speed-up.
+    speedup: Option<f64>,
+    /// The team's counters per run, with `threads` and with 1 thread.
+    team: Option<Team>,
+    one_thread_team: Option<Team>,
+}
+
+impl Scaling {
+    fn to_json(&self) -> Value {
+        json!({
+            "impl": "glorot",
+            "dtype": self.dtype,
+            "isa": self.isa.name(),
+            "batch": self.batch,
+            "threads": self.threads,
+            "one_thread_median": self.one_thread_median,
+            "median": self.median,
+            "speedup": self.speedup,
+            "team_per_run": self.team.map(Team::to_json),
+            "one_thread_team_per_run": self.one_thread_team.map(Team::to_json),
+        })
+    }
+}
+
+/// glorot's thread scaling per dtype and instruction-set case, at [`scaling_batch`];
+/// empty when the run itself uses one thread. Cases without any glorot measurement
+/// (skipped) are left out.
+fn scaling(summary: &[Summary], runs: &[RunResult], opts: &Options) -> Vec<Scaling> {
+    let mut out = Vec::new();
+    if opts.threads <= 1 {
+        return out;
+    }
+    let batch = scaling_batch(opts);
+    for &isa in &opts.isas {
+        for dtype in &opts.dtypes {
+            let median = |threads: usize| {
+                fastest(summary, &[Impl::Glorot], dtype, batch, isa, threads).map(|s| s.median)
+            };
+            let team = |threads: usize| {
+                Team::mean(runs.iter().filter(|r| {
+                    let c = &r.config;
+                    c.imp == Impl::Glorot
+                        && c.variant == "epoch"
+                        && &c.dtype == dtype
+                        && c.batch == batch
+                        && c.isa == isa
+                        && c.threads == threads
+                }))
+            };
+            let (one, many) = (median(1), median(opts.threads));
+            if one.is_none() && many.is_none() {
+                continue;
+            }
+            out.push(Scaling {
+                dtype: dtype.clone(),
+                isa,
                 batch,
-                definition,
-                value,
-                target: cmp.text(),
-                met: value.map(|v| cmp.check(v)),
-                missing,
-                judged,
+                threads: opts.threads,
+                one_thread_median: one,
+                median: many,
+                speedup: one.zip(many).map(|(a, b)| a / b),
+                team: team(opts.threads),
+                one_thread_team: team(1),
             });
         }
     }
     out
 }
 
-fn print_report(summary: &[Summary], ratios: &[Ratio], runs: &[RunResult], opts: &Options) {
+fn print_report(
+    summary: &[Summary],
+    ratios: &[Ratio],
+    scaling: &[Scaling],
+    runs: &[RunResult],
+    opts: &Options,
+) {
     say("");
     say(&format!(
-        "Epoch seconds ({} threads; median, min, max over {} repeats; 'x glorot' = median / glorot's \
-         median in the same dtype, 'x bound' = median / GEMM-only bound's):",
+        "Epoch seconds ({} threads; median, min, max over {} repeats; spread = (max - min) / median, \
+         'noisy' above {NOISY_SPREAD}; 'x glorot' = median / glorot's median in the same dtype and \
+         instruction-set case, 'x bound' = median / GEMM-only bound's):",
         opts.threads, opts.repeats
     ));
-    let mut last: Option<(usize, String)> = None;
+    let mut last: Option<(usize, String, IsaCase)> = None;
     for s in summary {
-        if last.as_ref() != Some(&(s.batch, s.dtype.clone())) {
-            say(&format!("\n  batch {} {}", s.batch, s.dtype));
+        if last.as_ref() != Some(&(s.batch, s.dtype.clone(), s.isa)) {
             say(&format!(
-                "    {:<20} {:>3} {:>9} {:>9} {:>9} {:>9} {:>8} {:>15} {:>7} {:>8}  {}",
+                "\n  batch {} {} {}{}",
+                s.batch,
+                s.dtype,
+                s.isa.name(),
+                match s.isa {
+                    IsaCase::Native => String::new(),
+                    _ => format!(" (e.g. glorot: {})", env_text(&s.isa.env(Impl::Glorot))),
+                }
+            ));
+            say(&format!(
+                "    {:<22} {:>3} {:>9} {:>9} {:>9} {:>11} {:>9} {:>8} {:>15} {:>7} {:>8}  {}",
                 "implementation",
                 "n",
                 "median",
                 "min",
                 "max",
+                "spread",
                 "x glorot",
                 "x bound",
                 "loss",
@@ -1523,27 +2006,32 @@ fn print_report(summary: &[Summary], ratios: &[Ratio], runs: &[RunResult], opts:
                 "rss MiB",
                 "BLAS"
             ));
-            last = Some((s.batch, s.dtype.clone()));
+            last = Some((s.batch, s.dtype.clone(), s.isa));
         }
+        let label = if s.threads == opts.threads {
+            s.key()
+        } else {
+            format!("{} t{}", s.key(), s.threads)
+        };
         if s.seconds.is_empty() {
-            say(&format!(
-                "    {:<20} failed {} time(s)",
-                s.key(),
-                s.failures
-            ));
+            say(&format!("    {:<22} failed {} time(s)", label, s.failures));
             continue;
         }
         let rel = |imp: Impl| {
-            fastest(summary, &[imp], &s.dtype, s.batch)
+            fastest(summary, &[imp], &s.dtype, s.batch, s.isa, opts.threads)
                 .map_or("-".to_string(), |o| format!("{:.2}", s.median / o.median))
         };
+        let spread = s.spread().map_or("-".to_string(), |v| {
+            format!("{v:.3}{}", if s.noisy() { " noisy" } else { "" })
+        });
         say(&format!(
-            "    {:<20} {:>3} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>8} {:>15} {:>7} {:>8}  {}",
-            s.key(),
+            "    {:<22} {:>3} {:>9.3} {:>9.3} {:>9.3} {:>11} {:>9} {:>8} {:>15} {:>7} {:>8}  {}",
+            label,
             s.seconds.len(),
             s.median,
             s.min,
             s.max,
+            spread,
             rel(Impl::Glorot),
             rel(Impl::Gemm),
             s.loss.map_or("-".into(), |l| format!("{l:.10}")),
@@ -1576,11 +2064,46 @@ fn print_report(summary: &[Summary], ratios: &[Ratio], runs: &[RunResult], opts:
                 .unwrap_or_default(),
         ));
     }
+    if !scaling.is_empty() {
+        say(&format!(
+            "\nThread scaling (glorot, batch {}): speed-up = 1-thread median / {}-thread median; \
+             the thread team per {}-thread run: stalls (a helper preempted by another process), \
+             seconds waited, share of regions run alone:",
+            scaling[0].batch, opts.threads, opts.threads
+        ));
+        for sc in scaling {
+            let secs = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3} s"));
+            let team = sc.team.map_or("team: -".to_string(), |t| {
+                format!(
+                    "stalls/run {:.1} ({:.3} s), solo {:.1}% of {:.0} regions",
+                    t.stalls,
+                    t.stall_seconds,
+                    if t.regions > 0.0 {
+                        100.0 * t.solo_regions / t.regions
+                    } else {
+                        0.0
+                    },
+                    t.regions
+                )
+            });
+            say(&format!(
+                "  {} {:<7} speed-up {:>6} (1 thread {}, {} threads {})  {}",
+                sc.dtype,
+                sc.isa.name(),
+                sc.speedup.map_or("-".to_string(), |v| format!("{v:.2}")),
+                secs(sc.one_thread_median),
+                sc.threads,
+                secs(sc.median),
+                team
+            ));
+        }
+    }
     // The NumPy reference's correctness check against the notebook's printed epoch.
     if let Some(r) = runs.iter().find(|r| {
         r.config.imp == Impl::Numpy
             && r.config.dtype == "f64"
             && r.config.batch == 32
+            && r.config.isa == IsaCase::Native
             && r.error.is_none()
     }) {
         match (opts.limit, r.loss(), r.val_accuracy()) {
@@ -1651,6 +2174,18 @@ fn manifest(
         "mem_total_kib": mem_total_kib,
         "threads": opts.threads,
         "pinned_cpus": env.pin,
+        "isas": opts.isas.iter().map(|i| i.name()).collect::<Vec<_>>(),
+        "isa_env": opts
+            .isas
+            .iter()
+            .map(|&isa| {
+                let per_impl: Map<String, Value> = Impl::ALL
+                    .iter()
+                    .map(|&i| (i.name().to_string(), env_json(&isa.env(i))))
+                    .collect();
+                (isa.name().to_string(), Value::Object(per_impl))
+            })
+            .collect::<Map<String, Value>>(),
         "git_revision": git(&["rev-parse", "HEAD"]),
         "git_dirty": dirty,
         "rustc": rustc,
@@ -1811,15 +2346,22 @@ mod tests {
     }
 
     fn summary(imp: Impl, variant: &'static str, dtype: &str, secs: &[f64]) -> Vec<RunResult> {
+        runs_in(imp, variant, dtype, IsaCase::Native, 2, secs)
+    }
+
+    /// Runs at batch 32 of one configuration (the run's `--threads` is 2).
+    fn runs_in(
+        imp: Impl,
+        variant: &'static str,
+        dtype: &str,
+        isa: IsaCase,
+        threads: usize,
+        secs: &[f64],
+    ) -> Vec<RunResult> {
         secs.iter()
             .enumerate()
             .map(|(i, &s)| RunResult {
-                config: Config {
-                    imp,
-                    variant,
-                    dtype: dtype.into(),
-                    batch: 32,
-                },
+                config: Config::new(imp, variant, dtype, 32, isa, threads, 2),
                 repeat: i + 1,
                 record: Some(json!({"seconds": s, "loss": 1.0})),
                 seconds: Some(s),
@@ -1827,6 +2369,7 @@ mod tests {
                 polled_peak_rss_kib: Some(1024),
                 process_seconds: s + 1.0,
                 openblas_core: None,
+                pinned_cpus: None,
                 error: None,
             })
             .collect()
@@ -1845,7 +2388,7 @@ mod tests {
         failed[0].error = Some("boom".into());
         runs.extend(failed);
         let s = summarize(&runs);
-        let r = ratios(&s, &[32]);
+        let r = ratios(&s, &parse("--batches 32 --isas native"));
         assert_eq!(r.len(), 4);
         assert_eq!(r[0].value, Some(1.5)); // torch 3.0 / glorot median 2.0
         assert_eq!(r[0].met, Some(true));
@@ -1879,12 +2422,7 @@ mod tests {
     fn child_commands_follow_the_protocol() {
         let o = parse("--limit 100");
         let root = Path::new("/r");
-        let c = Config {
-            imp: Impl::Torch,
-            variant: "autograd",
-            dtype: "f32".into(),
-            batch: 64,
-        };
+        let c = Config::new(Impl::Torch, "autograd", "f32", 64, IsaCase::Native, 2, 2);
         let cmd = c.command(Path::new("/py"), None, root, &o);
         let a: Vec<String> = cmd
             .get_args()
@@ -1895,12 +2433,7 @@ mod tests {
             "/r/bench/reference/torch_mlp.py --dtype f32 --batch 64 --threads 2 --repeats 1 \
              --epochs 1 --variant autograd --limit 100"
         );
-        let c = Config {
-            imp: Impl::Gemm,
-            variant: "bound",
-            dtype: "f64".into(),
-            batch: 32,
-        };
+        let c = Config::new(Impl::Gemm, "bound", "f64", 32, IsaCase::Native, 2, 2);
         let cmd = c.command(Path::new("/py"), Some(Path::new("/g")), root, &o);
         let a: Vec<String> = cmd
             .get_args()
@@ -1911,5 +2444,233 @@ mod tests {
             a.join(" "),
             "bench-gemm --precision f64 --batch 32 --threads 2 --repeats 1 --json --limit 100"
         );
+    }
+
+    #[test]
+    fn isas_parse_and_default_from_cpu_flags() {
+        let o = parse("--isas avx2,native,avx2");
+        assert_eq!(o.isas, [IsaCase::Avx2, IsaCase::Native]);
+        assert_eq!(parse("--isas=native").isas, [IsaCase::Native]);
+        for bad in ["--isas sse", "--isas ,", "--isas"] {
+            assert!(
+                Options::parse(&args(bad)).is_err(),
+                "{bad} should be rejected"
+            );
+        }
+        // Flags lines as /proc/cpuinfo prints them (shortened from this machine's AMD EPYC).
+        let avx512 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 avx512f avx512bw\n";
+        let avx2_only = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 avx512_bf16x\n";
+        let arm = "processor\t: 0\nFeatures\t: fp asimd avx512f\n";
+        assert_eq!(default_isas(avx512, true), [IsaCase::Native, IsaCase::Avx2]);
+        assert_eq!(default_isas(avx512, false), [IsaCase::Native]);
+        assert_eq!(default_isas(avx2_only, true), [IsaCase::Native]);
+        assert_eq!(default_isas(arm, true), [IsaCase::Native]);
+        assert_eq!(default_isas("", true), [IsaCase::Native]);
+    }
+
+    #[test]
+    fn avx2_case_restricts_each_implementation_as_the_issue_says() {
+        let env = |imp| env_text(&IsaCase::Avx2.env(imp));
+        assert_eq!(
+            env(Impl::Glorot),
+            "GLOROT_ISA=avx2 OPENBLAS_CORETYPE=Haswell"
+        );
+        assert_eq!(env(Impl::Gemm), "OPENBLAS_CORETYPE=Haswell");
+        assert_eq!(env(Impl::Numpy), "OPENBLAS_CORETYPE=Haswell");
+        assert_eq!(
+            env(Impl::Torch),
+            "ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2"
+        );
+        assert_eq!(env(Impl::Jax), "XLA_FLAGS=--xla_cpu_max_isa=AVX2");
+        for imp in Impl::ALL {
+            assert!(IsaCase::Native.env(imp).is_empty());
+        }
+    }
+
+    #[test]
+    fn configurations_add_isa_cases_and_one_thread_glorot_at_the_target_batch() {
+        let o = parse("--impls numpy,glorot --dtypes f32 --batches 32,64 --isas native,avx2");
+        let keys = |c: &[Config]| c.iter().map(Config::key).collect::<Vec<_>>();
+        assert_eq!(
+            keys(&configurations(&o.impls, &o, &[])),
+            [
+                "numpy/notebook f32 b32 native t2",
+                "glorot/epoch f32 b32 native t2",
+                "glorot/epoch f32 b32 native t1",
+                "numpy/notebook f32 b32 avx2 t2",
+                "glorot/epoch f32 b32 avx2 t2",
+                "glorot/epoch f32 b32 avx2 t1",
+                "numpy/notebook f32 b64 native t2",
+                "glorot/epoch f32 b64 native t2",
+                "numpy/notebook f32 b64 avx2 t2",
+                "glorot/epoch f32 b64 avx2 t2",
+            ]
+        );
+        // glorot refusing AVX2 drops its AVX2 cases only.
+        let c = configurations(&o.impls, &o, &[(Impl::Glorot, IsaCase::Avx2)]);
+        assert_eq!(c.len(), 7);
+        assert!(
+            c.iter()
+                .all(|c| !(c.imp == Impl::Glorot && c.isa == IsaCase::Avx2))
+        );
+        // The 1-thread run's overlay: the case's variables, then the thread variables.
+        let one = configurations(&o.impls, &o, &[])
+            .into_iter()
+            .find(|c| c.isa == IsaCase::Avx2 && c.threads == 1)
+            .unwrap();
+        assert_eq!(
+            env_text(&one.env),
+            "GLOROT_ISA=avx2 OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=1 \
+             OMP_NUM_THREADS=1 MKL_NUM_THREADS=1"
+        );
+        // Without batch 32 the scaling runs at the first batch; with 1 thread there are none.
+        let o = parse("--impls glorot --dtypes f64 --batches 128,64 --isas native");
+        assert_eq!(
+            keys(&configurations(&o.impls, &o, &[])),
+            [
+                "glorot/epoch f64 b128 native t2",
+                "glorot/epoch f64 b128 native t1",
+                "glorot/epoch f64 b64 native t2",
+            ]
+        );
+        let o = parse("--impls glorot --dtypes f64 --batches 32 --isas native --threads 1");
+        assert_eq!(
+            keys(&configurations(&o.impls, &o, &[])),
+            ["glorot/epoch f64 b32 native t1"]
+        );
+    }
+
+    #[test]
+    fn the_overlay_wins_over_the_common_child_environment() {
+        let o = parse("--threads 2 --openblas-coretype SkylakeX");
+        let env = ChildEnv::new(&o, Path::new("/m"));
+        let one = Config::new(Impl::Glorot, "epoch", "f32", 32, IsaCase::Avx2, 1, 2);
+        let cmd = env.apply(Command::new("/g"), &one);
+        let get = |k: &str| {
+            cmd.get_envs()
+                .find(|(n, _)| *n == k)
+                .and_then(|(_, v)| v)
+                .map(|v| v.to_string_lossy().into_owned())
+        };
+        assert_eq!(get("OPENBLAS_CORETYPE").as_deref(), Some("Haswell"));
+        assert_eq!(get("GLOROT_ISA").as_deref(), Some("avx2"));
+        assert_eq!(get("OPENBLAS_NUM_THREADS").as_deref(), Some("1"));
+        assert_eq!(get("GLOROT_MNIST_DIR").as_deref(), Some("/m"));
+        // The native case keeps --openblas-coretype.
+        let native = Config::new(Impl::Glorot, "epoch", "f32", 32, IsaCase::Native, 2, 2);
+        let cmd = env.apply(Command::new("/g"), &native);
+        let core = cmd
+            .get_envs()
+            .find(|(n, _)| *n == "OPENBLAS_CORETYPE")
+            .and_then(|(_, v)| v);
+        assert_eq!(core, Some(std::ffi::OsStr::new("SkylakeX")));
+        assert_eq!(pin_cpus(1, 2, true).as_deref(), Some("0"));
+        assert_eq!(pin_cpus(3, 8, true).as_deref(), Some("0-2"));
+        assert_eq!(pin_cpus(2, 2, true), None);
+        assert_eq!(pin_cpus(1, 2, false), None);
+    }
+
+    #[test]
+    fn spread_is_relative_to_the_median_and_marks_noise() {
+        let mut runs = summary(Impl::Glorot, "epoch", "f32", &[2.0, 2.2, 2.4]);
+        runs.extend(summary(Impl::Numpy, "notebook", "f32", &[10.0, 13.0, 12.0]));
+        let mut failed = summary(Impl::Jax, "jit-step", "f32", &[1.0]);
+        failed[0].error = Some("boom".into());
+        runs.extend(failed);
+        let s = summarize(&runs);
+        let get = |imp| s.iter().find(|x| x.imp == imp).unwrap();
+        // (2.4 - 2.0) / 2.2 and (13 - 10) / 12.
+        assert!((get(Impl::Glorot).spread().unwrap() - 0.4 / 2.2).abs() < 1e-12);
+        assert!(!get(Impl::Glorot).noisy());
+        assert_eq!(get(Impl::Numpy).spread(), Some(0.25));
+        assert!(!get(Impl::Numpy).noisy(), "0.25 is not above 0.25");
+        assert_eq!(get(Impl::Jax).spread(), None);
+        let json = get(Impl::Numpy).to_json();
+        assert_eq!(json["spread"], 0.25);
+        assert_eq!(json["seconds"], json!([10.0, 13.0, 12.0]));
+        assert_eq!(json["isa"], "native");
+        assert_eq!(json["threads"], 2);
+        let s = summarize(&summary(Impl::Torch, "by-hand", "f32", &[1.0, 2.0, 1.5]));
+        assert!(s[0].noisy());
+    }
+
+    #[test]
+    fn avx2_ratios_compare_within_the_avx2_case() {
+        let mut runs = Vec::new();
+        let avx2 = IsaCase::Avx2;
+        runs.extend(runs_in(
+            Impl::Glorot,
+            "epoch",
+            "f32",
+            avx2,
+            2,
+            &[1.0, 1.0, 1.2],
+        ));
+        // The 1-thread glorot run and the native case do not count.
+        runs.extend(runs_in(Impl::Glorot, "epoch", "f32", avx2, 1, &[0.1]));
+        runs.extend(summary(Impl::Jax, "jit-step", "f32", &[0.5]));
+        runs.extend(runs_in(Impl::Jax, "jit-step", "f32", avx2, 2, &[1.4]));
+        runs.extend(runs_in(Impl::Jax, "scan-epoch", "f32", avx2, 2, &[1.2]));
+        runs.extend(runs_in(Impl::Numpy, "notebook", "f32", avx2, 2, &[3.0]));
+        // PyTorch is not among the AVX2 f32 target's references.
+        runs.extend(runs_in(Impl::Torch, "by-hand", "f32", avx2, 2, &[0.2]));
+        runs.extend(runs_in(Impl::Glorot, "epoch", "f64", avx2, 2, &[2.0]));
+        let s = summarize(&runs);
+        let r = ratios(&s, &parse("--batches 32,64 --isas native,avx2"));
+        // Per batch: the four native ratios, then the two AVX2 ones.
+        assert_eq!(r.len(), 12);
+        let (f32r, f64r) = (&r[4], &r[5]);
+        assert_eq!(
+            f32r.name,
+            "AVX2 f32 speed-up over the fastest of NumPy and JAX"
+        );
+        assert_eq!(f32r.isa, IsaCase::Avx2);
+        assert_eq!(f32r.value, Some(1.2)); // jax scan-epoch 1.2 / glorot median 1.0
+        assert_eq!(f32r.met, Some(false)); // below 1.3
+        assert!(f32r.judged);
+        assert_eq!(
+            f32r.definition,
+            "jax/scan-epoch f32 avx2 / glorot/epoch f32 avx2"
+        );
+        assert_eq!(f64r.value, None);
+        assert!(f64r.missing.as_deref().unwrap().contains("numpy f64 avx2"));
+        // The native f32 ratio sees only native runs: no native glorot here.
+        assert_eq!(r[0].value, None);
+        assert!(!r[6].judged && r[6].batch == 64);
+    }
+
+    #[test]
+    fn scaling_divides_the_one_thread_median_and_averages_the_team() {
+        let o = parse("--impls glorot --dtypes f32,f64 --batches 32 --isas native,avx2");
+        let mut runs = runs_in(
+            Impl::Glorot,
+            "epoch",
+            "f32",
+            IsaCase::Native,
+            2,
+            &[1.0, 1.2],
+        );
+        runs[0].record = Some(json!({"seconds": 1.0, "team":
+            {"regions": 100, "solo_regions": 10, "stalls": 3, "stall_seconds": 0.02}}));
+        runs[1].record = Some(json!({"seconds": 1.2, "team":
+            {"regions": 100, "solo_regions": 30, "stalls": 5, "stall_seconds": 0.04}}));
+        runs.extend(runs_in(
+            Impl::Glorot,
+            "epoch",
+            "f32",
+            IsaCase::Native,
+            1,
+            &[2.2],
+        ));
+        let s = summarize(&runs);
+        let sc = scaling(&s, &runs, &o);
+        // f64 and the AVX2 case have no glorot measurement: left out.
+        assert_eq!(sc.len(), 1);
+        assert_eq!(sc[0].speedup, Some(2.0)); // 2.2 / median(1.0, 1.2)
+        let t = sc[0].team.unwrap();
+        assert_eq!((t.regions, t.solo_regions, t.stalls), (100.0, 20.0, 4.0));
+        assert!((t.stall_seconds - 0.03).abs() < 1e-12);
+        assert_eq!(sc[0].one_thread_team, None); // its record has no `team`
+        assert!(scaling(&s, &runs, &parse("--threads 1")).is_empty());
     }
 }
