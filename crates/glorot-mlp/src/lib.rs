@@ -86,10 +86,10 @@ pub use train::{
     TrainReport, Trainer, train,
 };
 // The tensor crate's enums appear in this crate's configs; re-exported for convenience.
-pub use glorot_tensor::{Activation, Float, Init};
 /// The instruction set the model's kernels run with: every workspace takes
 /// [`isa::Isa::default_for_process`] when it is made.
 pub use glorot_tensor::isa;
+pub use glorot_tensor::{Activation, Float, Init};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -50,7 +50,9 @@ impl Manifest {
             blas_threads,
             workers,
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
-            isa: glorot_mlp::isa::Isa::default_for_process().name().to_owned(),
+            isa: glorot_mlp::isa::Isa::default_for_process()
+                .name()
+                .to_owned(),
         }
     }
 }

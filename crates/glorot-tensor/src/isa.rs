@@ -37,7 +37,6 @@ use std::sync::OnceLock;
 use crate::Error;
 use crate::kernels::{Kernels, Portable};
 
-
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::avx512::Avx512;
 

@@ -337,7 +337,10 @@ pub(crate) fn run(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     match waited {
         Some((worked, wait)) if wait > worked * STALL_FACTOR + STALL_SLACK => {
             count(STALLS, 1);
-            count(STALL_NANOS, u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX));
+            count(
+                STALL_NANOS,
+                u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX),
+            );
             t.solo_left = t.solo_next;
             t.solo_next = (t.solo_next * 2).min(SOLO_MAX);
             t.clean = 0;
