@@ -158,12 +158,17 @@ fn what_ran(s: &mut String, inputs: &Inputs<'_>) {
     let mc = &m.machine;
     let _ = writeln!(
         s,
-        "\nMachine: `{}`, {} ({} logical CPUs), {}; BLAS: {}, {} thread(s) per run, {} run(s) \
+        "\nMachine: `{}`, {} ({} logical CPUs), {}; {}BLAS: {}, {} thread(s) per run, {} run(s) \
          at a time; `{}` build of glorot {}.\n",
         mc.host,
         mc.cpu,
         mc.cpus,
         mc.os,
+        if mc.isa == "unknown" {
+            String::new()
+        } else {
+            format!("kernels: {}; ", mc.isa)
+        },
         mc.blas,
         mc.blas_threads,
         mc.workers,
