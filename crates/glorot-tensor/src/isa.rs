@@ -37,9 +37,12 @@ use std::sync::OnceLock;
 use crate::Error;
 use crate::kernels::{Kernels, Portable};
 
-
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::avx512::Avx512;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::vector::Avx2;
+#[cfg(target_arch = "aarch64")]
+use crate::kernels::vector::Neon;
 
 /// An instruction set the kernels run with, obtained through detection (see the
 /// [module documentation](self)). `Copy`: pass it by value.
@@ -51,9 +54,16 @@ pub struct Isa(Kind);
 enum Kind {
     /// Scalar code and BLAS, on every CPU.
     Portable,
+    /// AVX2 with FMA on x86-64 (the kernels of `kernels::vector`, 8 `f32` or 4 `f64`
+    /// lanes).
+    #[cfg(target_arch = "x86_64")]
+    Avx2(Avx2),
     /// AVX-512F on x86-64 (register-tiled kernels, 16 `f32` or 8 `f64` lanes).
     #[cfg(target_arch = "x86_64")]
     Avx512(Avx512),
+    /// NEON on aarch64 (the kernels of `kernels::vector`, 4 `f32` or 2 `f64` lanes).
+    #[cfg(target_arch = "aarch64")]
+    Neon(Neon),
 }
 
 impl Isa {
@@ -77,7 +87,11 @@ impl Isa {
         [
             Some(Self::portable()),
             #[cfg(target_arch = "x86_64")]
+            Avx2::detect().map(|t| Isa(Kind::Avx2(t))),
+            #[cfg(target_arch = "x86_64")]
             Avx512::detect().map(|t| Isa(Kind::Avx512(t))),
+            #[cfg(target_arch = "aarch64")]
+            Neon::detect().map(|t| Isa(Kind::Neon(t))),
         ]
         .into_iter()
         .flatten()
@@ -140,7 +154,11 @@ impl Isa {
         match self.0 {
             Kind::Portable => &Portable,
             #[cfg(target_arch = "x86_64")]
+            Kind::Avx2(token) => token.kernels(),
+            #[cfg(target_arch = "x86_64")]
             Kind::Avx512(token) => token.kernels(),
+            #[cfg(target_arch = "aarch64")]
+            Kind::Neon(token) => token.kernels(),
         }
     }
 }

@@ -7,7 +7,7 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 use super::set_threads;
 use crate::gemm;
 use crate::isa::Isa;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::kernels::Transposes;
 
 /// Buffers [`product_nt_f64`] transposes through (for up to [`ScratchF64::ROWS`] rows at
@@ -18,7 +18,7 @@ use crate::kernels::Transposes;
 pub struct ScratchF64 {
     pub(crate) width: usize,
     /// `a^T` and the product's transpose, `ROWS` columns each.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     pub(crate) transposes: Transposes<f64>,
     /// `width * width` elements for the portable [`sgd_update_f64`], else empty.
     pub(crate) gradient: Vec<f64>,
@@ -32,7 +32,7 @@ impl ScratchF64 {
     pub fn new(isa: Isa, max_width: usize) -> Self {
         Self {
             width: max_width,
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
             transposes: Transposes::new(isa, max_width, Self::ROWS),
             gradient: if isa.accelerated() {
                 Vec::new()

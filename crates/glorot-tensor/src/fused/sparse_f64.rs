@@ -7,7 +7,7 @@ use super::{PASS_MAX_DENSITY, PASS_ROWS};
 #[cfg(doc)]
 use crate::gemm;
 use crate::isa::Isa;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::kernels::RowScan;
 
 /// The nonzeros of an `f64` batch by rows, for [`product_sparse_f64`]: rebuilt from the
@@ -16,7 +16,7 @@ use crate::kernels::RowScan;
 #[derive(Clone, Debug)]
 pub struct SparseRowsF64 {
     pub(crate) cols: usize,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     pub(crate) rows: RowScan<f64>,
 }
 
@@ -31,11 +31,11 @@ impl SparseRowsF64 {
     /// instruction set without kernels of its own: [`product_sparse_f64`] then computes
     /// its chains one element at a time).
     pub fn new(isa: Isa, cols: usize) -> Self {
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         let _ = isa;
         Self {
             cols,
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
             rows: RowScan::new(isa, Self::ROWS, cols),
         }
     }

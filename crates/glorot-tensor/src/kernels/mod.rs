@@ -15,13 +15,15 @@ use crate::{Activation, gemm};
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod simd;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) mod vector;
 
 // The buffers of the vector kernels, held by the public buffer types (in fields that
 // exist only on targets with vector kernels). A target that gains vector kernels joins
 // these `cfg`s.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) use simd::{ColumnForm, RowScan, Transposes};
 
 /// One method per kernel; the defaults are the portable code. See the module docs.
