@@ -693,3 +693,232 @@ impl<S: Simd> Vector<S> {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every kernel gives the same bits on every accelerated instruction set this machine
+    //! has (the module docs' claim); each against the portable code is tested with the
+    //! public functions in `crate::fused` and `crate::replay`.
+
+    use ndarray::{Array1, Array2};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use crate::fused::{self, Scratch, ScratchF64, SparseInput, SparseRowsF64};
+    use crate::isa::Isa;
+    use crate::replay::{self, SparseColumns};
+    use crate::{Activation, Float};
+
+    /// Shapes `(m, k, n)` covering full tiles and every remainder of rows, columns and
+    /// vector lanes (the AVX2 and NEON tails: 8, 4, 2 lanes; AVX-512's 16 and 8).
+    const SHAPES: [(usize, usize, usize); 9] = [
+        (32, 784, 500),
+        (7, 33, 17),
+        (1, 5, 1),
+        (13, 20, 64),
+        (25, 3, 49),
+        (130, 9, 3),
+        (6, 31, 130),
+        (5, 8, 24),
+        (3, 2, 7),
+    ];
+
+    /// Random values in (-1, 1), about 60 % exact zeros (some `-0`), and, when `edges`,
+    /// a few NaN, infinities, huge and tiny values.
+    fn mat<T: Float>(rng: &mut StdRng, (rows, cols): (usize, usize), edges: bool) -> Array2<T> {
+        Array2::from_shape_fn((rows, cols), |_| {
+            let u: f64 = rng.random();
+            let v = match (u * 100.0) as u32 {
+                0..=54 => 0.0,
+                55..=59 => -0.0,
+                60 if edges => f64::NAN,
+                61 if edges => f64::INFINITY,
+                62 if edges => f64::NEG_INFINITY,
+                63 if edges => 1e30,
+                64 if edges => -3e-39,
+                _ => rng.random_range(-1.0..1.0),
+            };
+            T::from_f64(v)
+        })
+    }
+
+    /// Equal bits, any NaN equal to any NaN (payloads are not specified). `f32` results
+    /// are compared through their exact `f64` values.
+    fn same_bits(a: &Array2<f64>, b: &Array2<f64>, what: &str) {
+        assert_eq!(a.dim(), b.dim(), "{what}");
+        for ((ij, &x), &y) in a.indexed_iter().zip(b) {
+            assert!(
+                (x.is_nan() && y.is_nan()) || x.to_bits() == y.to_bits(),
+                "{what} at {ij:?}: {x:e} vs {y:e}"
+            );
+        }
+    }
+
+    /// Every kernel's results on `isa`, in one list (named, for the messages).
+    fn results(
+        isa: Isa,
+        (m, k, n): (usize, usize, usize),
+        edges: bool,
+    ) -> Vec<(String, Array2<f64>)> {
+        let mut rng = StdRng::seed_from_u64((m * 1_000_003 + k * 1009 + n) as u64);
+        let mut out = Vec::new();
+        let x: Array2<f32> = mat(&mut rng, (m, k), edges);
+        let w: Array2<f32> = mat::<f32>(&mut rng, (k, n), edges).mapv(|v| v * 0.1);
+        let bias = Array1::from_shape_fn(n, |j| j as f32 * 0.01 - 0.2);
+        let delta: Array2<f32> = mat(&mut rng, (m, n), edges);
+        let f32s = |a: &Array2<f32>| a.mapv(f64::from);
+        let acts = [
+            None,
+            Some(Activation::Relu),
+            Some(Activation::Sigmoid),
+            Some(Activation::Tanh),
+        ];
+        let mut sparse = SparseInput::new(isa, k);
+        for act in acts {
+            let mut o = Array2::zeros((m, n));
+            fused::linear_forward(isa, x.view(), w.view(), bias.view(), act, o.view_mut());
+            out.push((format!("linear_forward {act:?}"), f32s(&o)));
+            let mut o = Array2::zeros((m, n));
+            fused::linear_forward_sparse(
+                isa,
+                x.view(),
+                w.view(),
+                bias.view(),
+                act,
+                o.view_mut(),
+                &mut sparse,
+            );
+            out.push((format!("linear_forward_sparse {act:?}"), f32s(&o)));
+        }
+        let a_out: Array2<f32> = mat::<f32>(&mut rng, (m, k), edges).mapv(f32::tanh);
+        let mut scratch = Scratch::new(isa, k.max(n));
+        for act in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
+            let mut o = Array2::zeros((m, k));
+            fused::linear_backward_input(
+                isa,
+                delta.view(),
+                w.view(),
+                act,
+                a_out.view(),
+                o.view_mut(),
+                &mut scratch,
+            );
+            out.push((format!("linear_backward_input {act:?}"), f32s(&o)));
+        }
+        let (mut w1, mut b1) = (w.clone(), bias.clone());
+        fused::sgd_update(
+            isa,
+            x.view(),
+            delta.view(),
+            0.0625,
+            w1.view_mut(),
+            b1.view_mut(),
+        );
+        out.push(("sgd_update".into(), f32s(&w1)));
+        let (mut w2, mut b2) = (w.clone(), bias.clone());
+        fused::sgd_update_sparse(
+            isa,
+            x.view(),
+            delta.view(),
+            0.0625,
+            w2.view_mut(),
+            b2.view_mut(),
+            &mut sparse,
+        );
+        out.push(("sgd_update_sparse".into(), f32s(&w2)));
+        let mut xs: Vec<f32> = x.iter().map(|v| v * 12.0).collect();
+        for act in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
+            let mut ys = xs.clone();
+            fused::activate_slice(isa, act, &mut ys);
+            out.push((
+                format!("activate_slice {act:?}"),
+                Array2::from_shape_fn((1, ys.len()), |(_, j)| f64::from(ys[j])),
+            ));
+        }
+        xs.clear();
+
+        let x: Array2<f64> = mat(&mut rng, (m, k), edges);
+        let w: Array2<f64> = mat(&mut rng, (k, n), edges);
+        let delta: Array2<f64> = mat(&mut rng, (m, n), edges);
+        let mut o = Array2::zeros((m, n));
+        fused::product_f64(isa, x.view(), w.view(), o.view_mut());
+        out.push(("product_f64".into(), o));
+        let mut o = Array2::zeros((k, n));
+        fused::product_f64(isa, x.t(), delta.view(), o.view_mut());
+        out.push(("product_f64 transposed".into(), o));
+        let mut scratch = ScratchF64::new(isa, k.max(n).max(m));
+        let mut o = Array2::zeros((m, k));
+        fused::product_nt_f64(isa, delta.view(), w.view(), o.view_mut(), &mut scratch);
+        out.push(("product_nt_f64".into(), o));
+        for rows in [m, m.next_power_of_two()] {
+            let xr: Array2<f64> = mat(&mut rng, (rows, k), edges);
+            let dr: Array2<f64> = mat(&mut rng, (rows, n), edges);
+            let mut w1 = w.clone();
+            fused::sgd_update_f64(isa, xr.view(), dr.view(), 0.1, w1.view_mut(), &mut scratch);
+            out.push((format!("sgd_update_f64 {rows} rows"), w1));
+            let mut w2 = w.clone();
+            let mut columns = SparseColumns::new(isa, rows, k);
+            replay::sgd_update_sparse_exact(
+                isa,
+                xr.view(),
+                dr.view(),
+                0.1,
+                w2.view_mut(),
+                &mut columns,
+            );
+            out.push((format!("sgd_update_sparse_exact {rows} rows"), w2));
+        }
+        let mut o = Array2::zeros((m, n));
+        fused::product_sparse_f64(
+            isa,
+            x.view(),
+            w.view(),
+            o.view_mut(),
+            &mut SparseRowsF64::new(isa, k),
+        );
+        out.push(("product_sparse_f64".into(), o));
+        let mut ts: Vec<f64> = x.iter().map(|v| v * 30.0).collect();
+        ts.extend([
+            0.0,
+            -0.0,
+            1e-300,
+            -2e-17,
+            0.55,
+            0.5493,
+            1.0,
+            22.0,
+            -21.9,
+            710.0,
+            f64::MIN_POSITIVE,
+        ]);
+        fused::tanh_f64_slice(isa, &mut ts);
+        out.push((
+            "tanh_f64_slice".into(),
+            Array2::from_shape_fn((1, ts.len()), |(_, j)| ts[j]),
+        ));
+        out
+    }
+
+    #[test]
+    fn every_accelerated_instruction_set_gives_the_same_bits() {
+        let accelerated: Vec<Isa> = Isa::supported().filter(|i| i.accelerated()).collect();
+        let Some((&first, rest)) = accelerated.split_first() else {
+            return; // nothing to compare on this machine
+        };
+        for shape in SHAPES {
+            for edges in [false, true] {
+                let reference = results(first, shape, edges);
+                for &isa in rest {
+                    for ((what, a), (_, b)) in reference.iter().zip(results(isa, shape, edges)) {
+                        let what = format!(
+                            "{what} {shape:?} edges {edges}: {} vs {}",
+                            first.name(),
+                            isa.name()
+                        );
+                        same_bits(a, &b, &what);
+                    }
+                }
+            }
+        }
+    }
+}
