@@ -26,7 +26,9 @@
 //!
 //! # Adding an instruction set
 //!
-//! A new variant of `Kind` below, a token type whose only constructor detects the CPU
+//! The kernels of AVX2 (x86-64) and NEON (aarch64) are written once over a vector
+//! abstraction (`kernels::vector`): a new instruction set of that kind only implements
+//! its `Simd` trait. Otherwise: a new variant of `Kind` below, a token type whose only constructor detects the CPU
 //! feature, its line in [`Isa::supported`], its arm in `Isa::kernels` (the one `match`
 //! over instruction sets in the crate) and a kernels module implementing the crate's
 //! `Kernels` trait, whose default methods are the portable code. No public function

@@ -46,8 +46,8 @@ impl SparseRowsF64 {
 /// column order, from `+0`**: `fma(x[i, pk], w[pk, j], ... fma(x[i, p1], w[p1, j], +0))`.
 /// A zero term would contribute exactly nothing to such a chain, so this is also the dense
 /// chain over all columns in order: the result depends on the data alone, not on the
-/// thread count, the CPU or the BLAS. With AVX-512F each pass of up to
-/// [`SparseRowsF64::ROWS`] rows is scanned into its nonzeros and summed with 8-lane fused
+/// thread count, the CPU or the BLAS. With vector kernels each pass of up to
+/// [`SparseRowsF64::ROWS`] rows is scanned into its nonzeros and summed with vector fused
 /// multiply-adds (5x fewer operations than the dense product on MNIST), except passes
 /// with more than [`SparseRowsF64::MAX_DENSITY`] nonzeros, which go to BLAS ([`gemm`]:
 /// its own summation order). With [`Isa::portable`] the chains are computed one element

@@ -6,6 +6,9 @@
 //! inherits the rest. Every method is called with shapes already checked by the public
 //! function; an override falls back to the default (or to another of its own methods)
 //! for the layouts it cannot address.
+//!
+//! `avx512` holds the AVX-512 kernels; `vector` the AVX2+FMA and NEON ones, written once
+//! over a crate-private `Simd` trait and giving the AVX-512 kernels' bits.
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
