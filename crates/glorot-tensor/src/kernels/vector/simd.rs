@@ -50,8 +50,9 @@ pub(crate) unsafe trait Simd: Copy + Send + Sync + 'static {
     type Tail64: Copy;
 
     /// Runs `op` compiled with the instruction set's target features, in a function of
-    /// its own (never inlined: the tiled products rely on it to keep their
-    /// accumulators in registers).
+    /// its own marked `#[inline(never)]` (rustc 1.95 does not pass that mark on to LLVM
+    /// for `#[target_feature]` functions, so an operation run from inside another one,
+    /// such as a tile's dot products, may still be inlined into it).
     fn vectorize<Op: WithSimd<Self>>(self, op: Op) -> Op::Output;
 
     // ---- f32 ----

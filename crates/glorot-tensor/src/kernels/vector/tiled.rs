@@ -559,9 +559,10 @@ unsafe fn block<
 }
 
 /// The dot products of one `MR x LANES NV` tile, run through [`Simd::vectorize`] so that
-/// they are a function of their own: the accumulators stay in registers for the whole
-/// `k` loop and are written once at the end (inlined into the epilogue's code, the
-/// register allocator spills them on every iteration).
+/// they can be a function of their own: the accumulators stay in registers for the whole
+/// `k` loop and are written once at the end (the AVX-512 kernels found the register
+/// allocator spilling them when inlined into the epilogue's code; here LLVM inlines
+/// them and keeps them in registers, see the parent module).
 ///
 /// Safety (of building one and running it): `A[r, kk]` for rows `i0..i0 + MR` and
 /// `kk < k`, `B[kk, j]` for the tails' columns from `j0` (all `LANES * NV` when `FULL`)
