@@ -146,8 +146,8 @@ impl Activation {
 
     /// `row[j] = f(row[j] + bias[j])`, the same operations as the strided path above. In
     /// `f64`, `tanh` goes through [`crate::fused::tanh_f64_slice`] with `isa` (the
-    /// caller's [`Isa::default_for_process`](crate::isa::Isa::default_for_process)): 8
-    /// lanes at a time with AVX-512, bit for bit GNU libc 2.36's `tanh` (see there).
+    /// caller's [`Isa::default_for_process`](crate::isa::Isa::default_for_process)): a
+    /// vector at a time with vector kernels, bit for bit GNU libc 2.36's `tanh` (see there).
     fn bias_row<F: Float>(self, row: &mut [F], bias: &[F], isa: crate::isa::Isa) {
         if let (Activation::Tanh, Some(r)) = (self, F::as_f64_slice_mut(row)) {
             for (z, &b) in r.iter_mut().zip(F::as_f64_slice(bias).unwrap_or(&[])) {

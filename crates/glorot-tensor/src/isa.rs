@@ -26,7 +26,9 @@
 //!
 //! # Adding an instruction set
 //!
-//! A new variant of `Kind` below, a token type whose only constructor detects the CPU
+//! The kernels of AVX2 (x86-64) and NEON (aarch64) are written once over a vector
+//! abstraction (`kernels::vector`): a new instruction set of that kind only implements
+//! its `Simd` trait. Otherwise: a new variant of `Kind` below, a token type whose only constructor detects the CPU
 //! feature, its line in [`Isa::supported`], its arm in `Isa::kernels` (the one `match`
 //! over instruction sets in the crate) and a kernels module implementing the crate's
 //! `Kernels` trait, whose default methods are the portable code. No public function
@@ -39,6 +41,10 @@ use crate::kernels::{Kernels, Portable};
 
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::avx512::Avx512;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::vector::Avx2;
+#[cfg(target_arch = "aarch64")]
+use crate::kernels::vector::Neon;
 
 /// An instruction set the kernels run with, obtained through detection (see the
 /// [module documentation](self)). `Copy`: pass it by value.
@@ -50,9 +56,16 @@ pub struct Isa(Kind);
 enum Kind {
     /// Scalar code and BLAS, on every CPU.
     Portable,
+    /// AVX2 with FMA on x86-64 (the kernels of `kernels::vector`, 8 `f32` or 4 `f64`
+    /// lanes).
+    #[cfg(target_arch = "x86_64")]
+    Avx2(Avx2),
     /// AVX-512F on x86-64 (register-tiled kernels, 16 `f32` or 8 `f64` lanes).
     #[cfg(target_arch = "x86_64")]
     Avx512(Avx512),
+    /// NEON on aarch64 (the kernels of `kernels::vector`, 4 `f32` or 2 `f64` lanes).
+    #[cfg(target_arch = "aarch64")]
+    Neon(Neon),
 }
 
 impl Isa {
@@ -76,7 +89,11 @@ impl Isa {
         [
             Some(Self::portable()),
             #[cfg(target_arch = "x86_64")]
+            Avx2::detect().map(|t| Isa(Kind::Avx2(t))),
+            #[cfg(target_arch = "x86_64")]
             Avx512::detect().map(|t| Isa(Kind::Avx512(t))),
+            #[cfg(target_arch = "aarch64")]
+            Neon::detect().map(|t| Isa(Kind::Neon(t))),
         ]
         .into_iter()
         .flatten()
@@ -139,7 +156,11 @@ impl Isa {
         match self.0 {
             Kind::Portable => &Portable,
             #[cfg(target_arch = "x86_64")]
+            Kind::Avx2(token) => token.kernels(),
+            #[cfg(target_arch = "x86_64")]
             Kind::Avx512(token) => token.kernels(),
+            #[cfg(target_arch = "aarch64")]
+            Kind::Neon(token) => token.kernels(),
         }
     }
 }

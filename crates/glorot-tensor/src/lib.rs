@@ -76,7 +76,7 @@
 //! | initializers | [`Init`]: Glorot uniform, normal, zero, He normal/uniform, LeCun normal, orthogonal |
 //! | helpers | [`argmax_rows`], [`accuracy_percent`], [`one_hot`], [`permutation`], [`pairwise_sum`] |
 //! | fused kernels | [`fused`]: `f32` products with bias, activation, derivative or SGD update fused in, sparse-input variants, a thread team; `f64` products with a stated summation order ([`fused::product_f64`], [`fused::product_sparse_f64`]) and the notebook's update fused in ([`fused::sgd_update_f64`]), [`fused::tanh_f64_slice`] (GNU libc's `tanh`, bit for bit) |
-//! | instruction sets | [`isa::Isa`]: the instruction set the fused kernels run with (AVX-512 or portable), detected once and passed down; [`isa::set_default`] for code given none |
+//! | instruction sets | [`isa::Isa`]: the instruction set the fused kernels run with (AVX-512, AVX2, NEON or portable), detected once and passed down; [`isa::set_default`] for code given none |
 //! | notebook replay | [`replay`]: [`replay::tanh_glibc`], the exact sparse update [`replay::sgd_update_sparse_exact`] with [`replay::weight_gradient_sparse_f64`] and [`replay::matches_sparse_chain`] |
 //! | NumPy's generator | [`numpy_rng`]: NumPy's legacy `RandomState`, to replay a seeded NumPy program |
 //!

@@ -5,7 +5,8 @@ use crate::isa::Isa;
 
 /// `tanh(x)` for every element of `xs`, bit for bit the C library's `tanh` of GNU libc
 /// 2.36 on x86-64 with FMA (Debian 12's, the one the notebook replay is checked with):
-/// with AVX-512F an 8-lane port of its exact sequence of operations (see
+/// with vector kernels (AVX-512F, AVX2, NEON) a vector port of its exact sequence of
+/// operations, the same bits on every instruction set and CPU (see
 /// [`crate::replay::tanh_glibc`]), several times faster than one call per element; with
 /// [`Isa::portable`] the platform's `tanh` itself. With another C library the two may
 /// differ in the last bit of some results (never by more).

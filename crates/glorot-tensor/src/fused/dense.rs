@@ -7,7 +7,7 @@ use crate::Activation;
 #[cfg(doc)]
 use crate::gemm;
 use crate::isa::Isa;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::kernels::Transposes;
 
 /// Buffers [`linear_backward_input`] transposes through, for up to [`Scratch::ROWS`]
@@ -17,7 +17,7 @@ use crate::kernels::Transposes;
 pub struct Scratch {
     pub(crate) width: usize,
     /// `delta^T` and the product's transpose, `ROWS` columns each.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     pub(crate) transposes: Transposes<f32>,
 }
 
@@ -28,11 +28,11 @@ impl Scratch {
     /// Buffers for matrices up to `max_width` columns wide, for the kernels of `isa`
     /// (empty for an instruction set without kernels of its own).
     pub fn new(isa: Isa, max_width: usize) -> Self {
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         let _ = isa;
         Self {
             width: max_width,
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
             transposes: Transposes::new(isa, max_width, Self::ROWS),
         }
     }

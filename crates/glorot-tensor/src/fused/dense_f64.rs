@@ -7,7 +7,7 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 use super::set_threads;
 use crate::gemm;
 use crate::isa::Isa;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::kernels::Transposes;
 
 /// Buffers [`product_nt_f64`] transposes through (for up to [`ScratchF64::ROWS`] rows at
@@ -18,7 +18,7 @@ use crate::kernels::Transposes;
 pub struct ScratchF64 {
     pub(crate) width: usize,
     /// `a^T` and the product's transpose, `ROWS` columns each.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     pub(crate) transposes: Transposes<f64>,
     /// `width * width` elements for the portable [`sgd_update_f64`], else empty.
     pub(crate) gradient: Vec<f64>,
@@ -32,7 +32,7 @@ impl ScratchF64 {
     pub fn new(isa: Isa, max_width: usize) -> Self {
         Self {
             width: max_width,
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
             transposes: Transposes::new(isa, max_width, Self::ROWS),
             gradient: if isa.accelerated() {
                 Vec::new()
@@ -44,7 +44,7 @@ impl ScratchF64 {
 }
 
 /// `out = a b` in `f64`, each element **one fused multiply-add chain over `k` in order,
-/// from `+0`**, with AVX-512F (register-tiled, shared among the threads of
+/// from `+0`**, with vector kernels (register-tiled, shared among the threads of
 /// [`set_threads`]; the result does not depend on the thread count). `a` may have any
 /// layout (a transposed view included); `b` and `out` need contiguous rows. With
 /// [`Isa::portable`], or for other layouts, BLAS ([`gemm`]), with its own summation order.
@@ -84,7 +84,7 @@ pub fn product_f64(
 
 /// The notebook's SGD update of a layer's weights in `f64`,
 /// `w = w - lr * (g / n)` with `g = input^T delta` and `n` the batch's rows, with `g`
-/// computed as [`product_f64`] computes it: with AVX-512F never stored (each element of
+/// computed as [`product_f64`] computes it: with vector kernels never stored (each element of
 /// `w` is updated as its tile of products finishes), with [`Isa::portable`] into
 /// `scratch`. `g / n` is `g * (1 / n)` when `n` is a power of two (the same bits). So the
 /// result equals [`product_f64`]`(input^T, delta)` followed by the notebook's update, bit

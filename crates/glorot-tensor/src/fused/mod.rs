@@ -14,10 +14,12 @@
 //! | [`tanh_f64_slice`], [`activate_slice`] | `tanh`, `f` of every element | [`Activation::apply`] |
 //!
 //! Every function takes the instruction set to run with, an [`Isa`] obtained once by
-//! detection (see [`crate::isa`]). With [`Isa::detect`] on x86-64 CPUs with AVX-512F they
-//! run register-tiled AVX-512 kernels (16 `f32` or 8 `f64` lanes, fused multiply-adds), in
-//! `f32` with a vectorized `tanh`, `exp` and sigmoid; with [`Isa::portable`] (every CPU)
-//! they are the unfused functions of this crate or BLAS, with the same results up to
+//! detection (see [`crate::isa`]). With [`Isa::detect`] they run register-tiled vector
+//! kernels with fused multiply-adds: AVX-512F (16 `f32` or 8 `f64` lanes) or AVX2 with FMA
+//! (8 or 4) on x86-64, NEON (4 or 2) on aarch64, in `f32` with a vectorized `tanh`, `exp`
+//! and sigmoid; **every vector instruction set gives the same bits** (the same operations
+//! in the same order, whatever the vector width). With [`Isa::portable`] (every CPU) they
+//! are the unfused functions of this crate or BLAS, with the same results up to
 //! rounding. Results never depend on the thread count ([`set_threads`]). The sparse
 //! update that reproduces a BLAS product bit for bit is in [`crate::replay`].
 //!

@@ -9,7 +9,7 @@ use super::{PASS_MAX_DENSITY, PASS_ROWS};
 use super::{linear_forward, sgd_update};
 use crate::Activation;
 use crate::isa::Isa;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::kernels::{ColumnForm, RowScan};
 
 /// The nonzeros of a batch of inputs (such as MNIST images, about 80 % zeros), by rows
@@ -19,9 +19,9 @@ use crate::kernels::{ColumnForm, RowScan};
 #[derive(Clone, Debug)]
 pub struct SparseInput {
     pub(crate) cols: usize,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     pub(crate) rows: RowScan<f32>,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     pub(crate) columns: ColumnForm<f32>,
 }
 
@@ -35,15 +35,15 @@ impl SparseInput {
     /// Buffers for inputs with `cols` columns, for the kernels of `isa` (empty for an
     /// instruction set without kernels of its own).
     pub fn new(isa: Isa, cols: usize) -> Self {
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         let _ = isa;
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         let rows = RowScan::new(isa, Self::ROWS, cols);
         Self {
             cols,
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
             columns: ColumnForm::for_rows(&rows),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
             rows,
         }
     }

@@ -7,7 +7,7 @@ use super::{PASS_MAX_DENSITY, PASS_ROWS};
 #[cfg(doc)]
 use crate::gemm;
 use crate::isa::Isa;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::kernels::RowScan;
 
 /// The nonzeros of an `f64` batch by rows, for [`product_sparse_f64`]: rebuilt from the
@@ -16,7 +16,7 @@ use crate::kernels::RowScan;
 #[derive(Clone, Debug)]
 pub struct SparseRowsF64 {
     pub(crate) cols: usize,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     pub(crate) rows: RowScan<f64>,
 }
 
@@ -31,11 +31,11 @@ impl SparseRowsF64 {
     /// instruction set without kernels of its own: [`product_sparse_f64`] then computes
     /// its chains one element at a time).
     pub fn new(isa: Isa, cols: usize) -> Self {
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         let _ = isa;
         Self {
             cols,
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
             rows: RowScan::new(isa, Self::ROWS, cols),
         }
     }
@@ -46,8 +46,8 @@ impl SparseRowsF64 {
 /// column order, from `+0`**: `fma(x[i, pk], w[pk, j], ... fma(x[i, p1], w[p1, j], +0))`.
 /// A zero term would contribute exactly nothing to such a chain, so this is also the dense
 /// chain over all columns in order: the result depends on the data alone, not on the
-/// thread count, the CPU or the BLAS. With AVX-512F each pass of up to
-/// [`SparseRowsF64::ROWS`] rows is scanned into its nonzeros and summed with 8-lane fused
+/// thread count, the CPU or the BLAS. With vector kernels each pass of up to
+/// [`SparseRowsF64::ROWS`] rows is scanned into its nonzeros and summed with vector fused
 /// multiply-adds (5x fewer operations than the dense product on MNIST), except passes
 /// with more than [`SparseRowsF64::MAX_DENSITY`] nonzeros, which go to BLAS ([`gemm`]:
 /// its own summation order). With [`Isa::portable`] the chains are computed one element

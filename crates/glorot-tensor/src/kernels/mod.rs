@@ -6,6 +6,9 @@
 //! inherits the rest. Every method is called with shapes already checked by the public
 //! function; an override falls back to the default (or to another of its own methods)
 //! for the layouts it cannot address.
+//!
+//! `avx512` holds the AVX-512 kernels; `vector` the AVX2+FMA and NEON ones, written once
+//! over a crate-private `Simd` trait and giving the AVX-512 kernels' bits.
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
@@ -15,13 +18,15 @@ use crate::{Activation, gemm};
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod simd;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) mod vector;
 
 // The buffers of the vector kernels, held by the public buffer types (in fields that
 // exist only on targets with vector kernels). A target that gains vector kernels joins
 // these `cfg`s.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) use simd::{ColumnForm, RowScan, Transposes};
 
 /// One method per kernel; the defaults are the portable code. See the module docs.

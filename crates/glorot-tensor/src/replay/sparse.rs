@@ -6,7 +6,7 @@
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 use crate::isa::Isa;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::kernels::RowScan;
 
 /// The nonzeros of an `f64` batch by columns, for [`sgd_update_sparse_exact`]: rebuilt
@@ -22,7 +22,7 @@ pub struct SparseColumns {
     pub(crate) vals: Vec<f64>,
     /// The same nonzeros by rows, from the vector scan (empty for an instruction set
     /// without kernels of its own).
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     pub(crate) scan: RowScan<f64>,
 }
 
@@ -30,7 +30,7 @@ impl SparseColumns {
     /// Buffers for inputs of up to `max_rows` rows and `cols` columns, for the kernels of
     /// `isa`.
     pub fn new(isa: Isa, max_rows: usize, cols: usize) -> Self {
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         let _ = isa;
         Self {
             cols,
@@ -39,7 +39,7 @@ impl SparseColumns {
             cursor: vec![0; cols],
             rows: vec![0; max_rows * cols],
             vals: vec![0.0; max_rows * cols],
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
             scan: RowScan::new(isa, max_rows, cols),
         }
     }
