@@ -363,4 +363,33 @@ mod tests {
             }
         }
     }
+
+    /// Column-major `delta`, `a` and `out` (rows not contiguous) take the portable path on
+    /// every instruction set and give its result (the kernels address rows only).
+    #[test]
+    fn backward_input_with_column_major_operands_agrees() {
+        let (m, k, n) = (7, 20, 9);
+        let delta_c = mat(n, m, 11).reversed_axes(); // (m, n), column-major
+        let w = mat(k, n, 12);
+        let a_c = mat(k, m, 13).mapv(|v| v * 0.9).reversed_axes(); // (m, k)
+        for isa in Isa::supported() {
+            for act in Activation::ALL {
+                let mut scratch = Scratch::new(isa, k.max(n));
+                let mut out_c = Array2::from_elem((k, m), f32::NAN).reversed_axes();
+                linear_backward_input(
+                    isa,
+                    delta_c.view(),
+                    w.view(),
+                    act,
+                    a_c.view(),
+                    out_c.view_mut(),
+                    &mut scratch,
+                );
+                let mut expected = Array2::zeros((m, k));
+                gemm(1.0, delta_c.view(), w.t(), 0.0, expected.view_mut());
+                act.backward_inplace(a_c.view(), expected.view_mut());
+                assert_eq!(out_c, expected, "{} {act}", isa.name());
+            }
+        }
+    }
 }

@@ -118,7 +118,13 @@ impl Kernels for Avx512 {
     ) {
         let (rows, fan_out) = delta.dim();
         let fan_in = w.nrows();
-        if !(rows_contiguous(&w) && rows > 0 && fan_in > 0 && !scratch.transposes.input.is_empty())
+        if !(rows_contiguous(&w)
+            && rows_contiguous(&delta)
+            && rows_contiguous(&a)
+            && rows_contiguous(&out)
+            && rows > 0
+            && fan_in > 0
+            && !scratch.transposes.input.is_empty())
         {
             return Portable.linear_backward_input(delta, w, act, a, out, scratch);
         }
