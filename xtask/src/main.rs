@@ -8,6 +8,8 @@
 //! - `cargo xtask standalone`: builds and runs a crate outside the workspace that uses
 //!   `glorot-tensor` as its README says, with Debian's reference BLAS (see
 //!   `standalone.rs`).
+//! - `cargo xtask arm`: clippy, the kernel crates' tests and a short training for
+//!   aarch64, cross-compiled and run under qemu (see `arm.rs`).
 //!
 //! xtask itself depends on no BLAS crate, so it always builds and can tell the
 //! user how to install OpenBLAS before anything that links it is compiled.
@@ -20,6 +22,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+mod arm;
 mod bench;
 mod blas;
 mod standalone;
@@ -32,9 +35,12 @@ commands:
                       (ARGS go to `glorot experiments`; try `cargo xtask experiments --help`;
                       --keep-openblas-env keeps OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE)
   test [ARGS]         run the whole test suite (ARGS go to `cargo test`)
-  ci                  fmt --check, clippy -D warnings, doc -D warnings, tests, standalone
+  ci                  fmt --check, clippy -D warnings, doc -D warnings, tests, arm, standalone
   standalone          glorot-tensor from a crate outside the workspace, as its README says,
                       with Debian's reference BLAS (installs it when run as root)
+  arm [--locked]      for aarch64 (cross-compiled, run under qemu): clippy -D warnings,
+                      the glorot-tensor and glorot-mlp tests, a short `glorot train`
+                      (says what to install when the cross tools are missing)
   bench [ARGS]        NumPy / PyTorch / JAX / GEMM-bound benchmark side by side
 ";
 
@@ -65,6 +71,7 @@ fn run(args: &[String]) -> Result<()> {
         }
         "ci" => ci(),
         "standalone" => standalone::run(),
+        "arm" => arm::run(rest),
         "bench" => {
             blas::ensure()?;
             bench::run(rest)
@@ -136,39 +143,39 @@ fn ci() -> Result<()> {
     doc.env("RUSTDOCFLAGS", "-D warnings");
     status(&mut doc)?;
     cargo(&["test", "--workspace"])?;
-    clippy_aarch64()?;
+    aarch64()?;
     standalone::run()
 }
 
-/// The aarch64 target CI lints besides the host: the instruction-set modules must leave
-/// no dead code off x86-64 (checked without linking, so no cross toolchain is needed).
+/// The 64-bit ARM target CI builds and tests besides the host (`cargo xtask arm`).
 const AARCH64: &str = "aarch64-unknown-linux-gnu";
 
-/// `cargo clippy -D warnings` on the kernel crates for [`AARCH64`], when rustup has its
-/// standard library (`rustup target add aarch64-unknown-linux-gnu`); otherwise says how
-/// to get it and skips.
-fn clippy_aarch64() -> Result<()> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .is_ok_and(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.trim() == AARCH64)
-        });
-    if !installed {
+/// `cargo xtask arm` when this machine can run it. Without rustup's standard library
+/// for [`AARCH64`], says how to get it and skips; without the cross linker, qemu or the
+/// arm64 OpenBLAS, says what to install and runs only clippy for aarch64 (checking
+/// needs no linking).
+fn aarch64() -> Result<()> {
+    let missing = arm::missing_tools(arm::native());
+    if missing.is_empty() {
+        return arm::run(&[]);
+    }
+    if missing
+        .iter()
+        .any(|(_, how)| how.starts_with("rustup target add"))
+    {
         say(&format!(
-            "xtask: skipping clippy for {AARCH64}: its standard library is not installed \
+            "xtask: skipping the aarch64 build: its standard library is not installed \
              (`rustup target add {AARCH64}`)"
         ));
         return Ok(());
     }
+    say(&format!(
+        "xtask: only clippy for aarch64 (no tests under qemu): {}",
+        arm::describe(&missing)
+    ));
     cargo(&[
         "clippy",
-        "-p",
-        "glorot-tensor",
-        "-p",
-        "glorot-mlp",
+        "--workspace",
         "--target",
         AARCH64,
         "--all-targets",

@@ -10,20 +10,28 @@ use crate::support;
 
 /// 4,000 training images, 2,000 validation images, one epoch of the notebook's network
 /// shape at a smaller width, shuffled, f32: validation accuracy far above chance (10%).
+/// Under emulation (`GLOROT_TEST_EMULATED=1`, see `support::emulated`) less: 2,000
+/// training, 500 validation and 1,000 test images.
 #[test]
 fn one_epoch_on_a_few_thousand_images_learns() {
     let Some(mnist) = support::mnist("one_epoch_on_a_few_thousand_images_learns") else {
         return;
     };
-    let n = 4_000;
+    let emulated = support::emulated();
+    let (n, n_val, n_test) = if emulated {
+        (2_000, 500, 1_000)
+    } else {
+        (4_000, 2_000, mnist.test.labels.len())
+    };
     let x = mnist.train.images.slice(s![..n, ..]);
     let y = mnist.train.one_hot_labels::<f32>();
-    let val_x = mnist.validation.images.slice(s![..2_000, ..]);
-    let val_labels = &mnist.validation.labels[..2_000];
+    let val_x = mnist.validation.images.slice(s![..n_val, ..]);
+    let val_labels = &mnist.validation.labels[..n_val];
+    let test_x = mnist.test.images.slice(s![..n_test, ..]);
     let data = FitData {
         train: TrainData::new(x, y.slice(s![..n, ..])).unwrap(),
         validation: EvalData::new(val_x, val_labels).unwrap(),
-        test: Some(EvalData::new(mnist.test.images.view(), &mnist.test.labels).unwrap()),
+        test: Some(EvalData::new(test_x, &mnist.test.labels[..n_test]).unwrap()),
     };
     let model = ModelConfig {
         layers: vec![784, 100, 100, 10],
@@ -48,10 +56,12 @@ fn one_epoch_on_a_few_thousand_images_learns() {
     assert_eq!(a.status, Status::Completed);
     let acc = a.final_val_accuracy().unwrap();
     // Chance is 10%; one epoch on 4,000 images reaches well above 80% (measured 86.65%,
-    // test 86.97%, with Debian's OpenBLAS).
-    assert!(acc > 75.0, "validation accuracy {acc}");
+    // test 86.97%, with Debian's OpenBLAS); the emulated run's 2,000 images reach well
+    // above 60% (measured on x86-64: 70.6%, test 68.2%).
+    let bound = if emulated { 60.0 } else { 75.0 };
+    assert!(acc > bound, "validation accuracy {acc}");
     let test = a.test_accuracy.unwrap();
-    assert!(test > 75.0, "test accuracy {test}");
+    assert!(test > bound, "test accuracy {test}");
 
     // Same seed, precision and thread count: bit-identical.
     let (mlp_b, b) = train::<f32>(&model, &cfg, &data, &mut NoopObserver).unwrap();

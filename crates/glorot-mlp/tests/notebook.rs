@@ -68,7 +68,9 @@ fn assert_close(found: f64, expected: f64, rel: f64, what: &str) {
 /// only `gb2 = mean(delta2)` is non-zero, and after the update the argument repeats. The
 /// hidden widths therefore cannot matter: this test runs the same batches at 784-500-500-10
 /// and 784-1-1-10 and demands bit-identical losses and accuracy, and exact zeros in every
-/// other parameter. That is what makes the 10-epoch replay below cheap.
+/// other parameter. That is what makes the 10-epoch replay below cheap. Under emulation
+/// (`GLOROT_TEST_EMULATED=1`, see `support::emulated`) the same comparison runs smaller:
+/// 10 batches, 1,000 validation images, widths 100 and 1.
 #[test]
 fn zero_init_only_the_output_bias_learns_at_any_width() {
     let Some(mnist) = support::mnist("zero_init_only_the_output_bias_learns_at_any_width") else {
@@ -76,15 +78,23 @@ fn zero_init_only_the_output_bias_learns_at_any_width() {
     };
     let (x, y) = support::train_f64(mnist);
     let val = support::validation_f64(mnist);
-    // 100 batches of the notebook's first epoch.
-    let rows = 3_200;
+    // 100 batches of the notebook's first epoch (10 under emulation).
+    let (rows, n_val, wide) = if support::emulated() {
+        (320, 1_000, 100)
+    } else {
+        (3_200, mnist.validation.labels.len(), 500)
+    };
     let data = FitData {
         train: TrainData::new(x.slice(s![..rows, ..]), y.slice(s![..rows, ..])).unwrap(),
-        validation: EvalData::new(val.view(), &mnist.validation.labels).unwrap(),
+        validation: EvalData::new(
+            val.slice(s![..n_val, ..]),
+            &mnist.validation.labels[..n_val],
+        )
+        .unwrap(),
         test: None,
     };
     let mut results = Vec::new();
-    for hidden in [500, 1] {
+    for hidden in [wide, 1] {
         let cfg = config(hidden, Init::Zero).validate().unwrap();
         let model = Mlp::<f64>::new(cfg, WeightSource::Seed(0)).unwrap();
         let (model, report) = fit(model, 1, &data);
@@ -111,6 +121,12 @@ fn zero_init_only_the_output_bias_learns_at_any_width() {
 /// every image and its largest entry is the most frequent training class, 1.
 #[test]
 fn zero_init_replays_the_notebook_losses() {
+    if support::skip_emulated(
+        "zero_init_replays_the_notebook_losses",
+        "10 epochs on all 50,000 images",
+    ) {
+        return;
+    }
     let Some(mnist) = support::mnist("zero_init_replays_the_notebook_losses") else {
         return;
     };
@@ -148,6 +164,12 @@ fn zero_init_replays_the_notebook_losses() {
 /// the loss equals the printed one bit for bit; the bound is issue 9's 1e-9.)
 #[test]
 fn glorot_replay_first_epoch() {
+    if support::skip_emulated(
+        "glorot_replay_first_epoch",
+        "an epoch of 784-500-500-10 in f64 on all 50,000 images",
+    ) {
+        return;
+    }
     let Some(mnist) = support::mnist("glorot_replay_first_epoch") else {
         return;
     };
@@ -184,6 +206,12 @@ fn skip_to_part3(rs: &mut RandomState) {
 /// gradients and the printed central differences (j = 0, k = 1) are reproduced.
 #[test]
 fn part3_gradient_checks_replay() {
+    if support::skip_emulated(
+        "part3_gradient_checks_replay",
+        "90 million generator draws and three 784-500-500-10 networks",
+    ) {
+        return;
+    }
     let Some(mnist) = support::mnist("part3_gradient_checks_replay") else {
         return;
     };

@@ -18,6 +18,25 @@ pub(crate) fn mnist_dir() -> Option<PathBuf> {
     Some(root.join(dir))
 }
 
+/// Whether the tests run under CPU emulation: `GLOROT_TEST_EMULATED=1`, which `cargo
+/// xtask arm` sets when it runs them for aarch64 under qemu (10 to 50 times slower than
+/// native). Tests on full-size MNIST then shrink or skip, saying so; native runs (CI's
+/// `cargo xtask test`) never set it and run everything at full size.
+pub(crate) fn emulated() -> bool {
+    std::env::var_os("GLOROT_TEST_EMULATED").is_some_and(|v| v == "1")
+}
+
+/// `true`, after a note naming `test` and `why`, when [`emulated`]: for tests too slow
+/// to run under emulation at any size that still checks what they check.
+#[expect(clippy::print_stderr, reason = "tests explain why they skip")]
+pub(crate) fn skip_emulated(test: &str, why: &str) -> bool {
+    let skip = emulated();
+    if skip {
+        eprintln!("{test}: skipped under emulation (GLOROT_TEST_EMULATED=1): {why}");
+    }
+    skip
+}
+
 /// The notebook's MNIST (train 0..50,000, validation 50,000..60,000, test; byte / 256 as
 /// `f32`), or `None` with a note when `GLOROT_MNIST_DIR` is unset.
 ///
