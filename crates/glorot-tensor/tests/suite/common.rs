@@ -10,6 +10,13 @@ pub(crate) fn rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)
 }
 
+/// Whether the tests run under CPU emulation: `GLOROT_TEST_EMULATED=1`, which `cargo
+/// xtask arm` sets when it runs them for aarch64 under qemu. A few tests then leave out
+/// their largest shapes (saying which in their docs); native runs never set it.
+pub(crate) fn emulated() -> bool {
+    std::env::var_os("GLOROT_TEST_EMULATED").is_some_and(|v| v == "1")
+}
+
 /// Machine epsilon of `F`, as f64.
 pub(crate) fn eps<F: Float>() -> f64 {
     F::epsilon().to_f64()
