@@ -74,74 +74,38 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let cargo_flags: Vec<&str> = args.iter().map(String::as_str).collect();
     let native = native();
     check_tools(native)?;
+    // `cargo SUBCOMMAND --target aarch64 [--locked] ARGS`.
+    let cargo = |subcommand: &str, args: &[&str]| {
+        let all = [
+            &[subcommand, "--target", AARCH64],
+            cargo_flags.as_slice(),
+            args,
+        ]
+        .concat();
+        status(&mut cross_cargo(&all, native))
+    };
     let mut times: Vec<(&str, Duration)> = Vec::new();
-
     times.push(timed(
         "clippy -D warnings, whole workspace, aarch64",
         || {
-            let mut cmd = cross_cargo(
-                &[
-                    &[
-                        "clippy",
-                        "--target",
-                        AARCH64,
-                        "--workspace",
-                        "--all-targets",
-                    ],
-                    cargo_flags.as_slice(),
-                    &["--", "-D", "warnings"],
-                ]
-                .concat(),
-                native,
-            );
-            status(&mut cmd)
+            cargo(
+                "clippy",
+                &["--workspace", "--all-targets", "--", "-D", "warnings"],
+            )
         },
     )?);
-
     times.push(timed(
         "glorot-tensor and glorot-mlp tests on aarch64 (GLOROT_TEST_EMULATED=1)",
         || {
-            let mut cmd = cross_cargo(
-                &[
-                    &[
-                        "test",
-                        "--target",
-                        AARCH64,
-                        "-p",
-                        "glorot-tensor",
-                        "-p",
-                        "glorot-mlp",
-                        "--tests",
-                    ],
-                    cargo_flags.as_slice(),
-                ]
-                .concat(),
-                native,
-            );
-            status(&mut cmd)
+            cargo(
+                "test",
+                &["-p", "glorot-tensor", "-p", "glorot-mlp", "--tests"],
+            )
         },
     )?);
-
     times.push(timed("build glorot for aarch64", || {
-        let mut cmd = cross_cargo(
-            &[
-                &[
-                    "build",
-                    "--target",
-                    AARCH64,
-                    "-p",
-                    "glorot-cli",
-                    "--bin",
-                    "glorot",
-                ],
-                cargo_flags.as_slice(),
-            ]
-            .concat(),
-            native,
-        );
-        status(&mut cmd)
+        cargo("build", &["-p", "glorot-cli", "--bin", "glorot"])
     })?);
-
     times.push(timed(
         "glorot train on a subset of MNIST, best instruction set",
         || train(native),
@@ -251,8 +215,12 @@ pub(crate) fn missing_tools(native: bool) -> Missing {
         if !which(QEMU) {
             missing.push(("the emulator qemu-aarch64", "apt-get install -y qemu-user"));
         }
-        let openblas_links = which(CROSS_GCC) && cross_gcc_finds("libopenblas.so");
-        if !openblas_links || !Path::new(OPENBLAS_ARM64).exists() || !Path::new(LOADER).exists() {
+        // The library to link (found by the cross compiler, when there is one to ask)
+        // and the ones the emulated binaries load.
+        let openblas = Path::new(OPENBLAS_ARM64).exists()
+            && Path::new(LOADER).exists()
+            && (!which(CROSS_GCC) || cross_gcc_finds("libopenblas.so"));
+        if !openblas {
             missing.push((
                 "the arm64 OpenBLAS and C library (libopenblas.so, /lib/ld-linux-aarch64.so.1)",
                 "dpkg --add-architecture arm64 && apt-get update && \
