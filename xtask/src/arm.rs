@@ -252,7 +252,10 @@ fn cross_gcc_finds(file: &str) -> bool {
 /// CPU: see [`expected_isa`].
 fn train(native: bool) -> Result<()> {
     let root = workspace_root();
-    let glorot = root.join("target").join(AARCH64).join("debug/glorot");
+    // Cargo's target directory: `CARGO_TARGET_DIR` (relative to the root) or `target/`.
+    let target_dir =
+        env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
+    let glorot = target_dir.join(AARCH64).join("debug/glorot");
     let runner = |args: &[&str]| {
         let mut cmd = if native {
             Command::new(&glorot)
