@@ -186,15 +186,7 @@ pub(crate) fn describe(missing: &Missing) -> String {
 /// What [`run`] needs that this machine lacks (empty when it can run).
 pub(crate) fn missing_tools(native: bool) -> Missing {
     let mut missing: Missing = Vec::new();
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .is_ok_and(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.trim() == AARCH64)
-        });
-    if !installed && !native {
+    if !native && !target_installed() {
         missing.push((
             "the Rust standard library for aarch64",
             "rustup target add aarch64-unknown-linux-gnu",
@@ -236,6 +228,18 @@ pub(crate) fn missing_tools(native: bool) -> Missing {
         missing.push(("OpenBLAS", "apt-get install -y libopenblas-dev pkg-config"));
     }
     missing
+}
+
+/// Whether rustup has the standard library for [`AARCH64`].
+pub(crate) fn target_installed() -> bool {
+    Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == AARCH64)
+        })
 }
 
 /// Whether the cross compiler's search path has `file` (`-print-file-name` echoes the
