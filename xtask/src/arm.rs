@@ -27,7 +27,7 @@
 
 use std::{
     env,
-    path::Path,
+    path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
 };
@@ -35,7 +35,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::{AARCH64, blas::which, cargo_cmd, say, status, workspace_root};
+use crate::{AARCH64, blas::which, built_executable, cargo_cmd, say, status, workspace_root};
 
 /// The cross C compiler and linker (Debian's `gcc-aarch64-linux-gnu`).
 const CROSS_GCC: &str = "aarch64-linux-gnu-gcc";
@@ -103,12 +103,20 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             )
         },
     )?);
+    let mut glorot = PathBuf::new();
     times.push(timed("build glorot for aarch64", || {
-        cargo("build", &["-p", "glorot-cli", "--bin", "glorot"])
+        let all = [
+            &["build", "--target", AARCH64],
+            cargo_flags.as_slice(),
+            &["-p", "glorot-cli", "--bin", "glorot"],
+        ]
+        .concat();
+        glorot = built_executable(cross_cargo(&all, native), "glorot")?;
+        Ok(())
     })?);
     times.push(timed(
         "glorot train on a subset of MNIST, best instruction set",
-        || train(native),
+        || train(&glorot, native),
     )?);
 
     say("\nxtask arm: wall time per step");
@@ -254,18 +262,14 @@ fn cross_gcc_finds(file: &str) -> bool {
 /// The short training run: must exit 0 and print valid JSON whose manifest names the
 /// instruction set it trained with, the best one the binary finds on this (emulated)
 /// CPU: see [`expected_isa`].
-fn train(native: bool) -> Result<()> {
+fn train(glorot: &Path, native: bool) -> Result<()> {
     let root = workspace_root();
-    // Cargo's target directory: `CARGO_TARGET_DIR` (relative to the root) or `target/`.
-    let target_dir =
-        env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
-    let glorot = target_dir.join(AARCH64).join("debug/glorot");
     let runner = |args: &[&str]| {
         let mut cmd = if native {
-            Command::new(&glorot)
+            Command::new(glorot)
         } else {
             let mut c = Command::new(QEMU);
-            c.arg(&glorot);
+            c.arg(glorot);
             c
         };
         // The best instruction set, detected: nothing chosen by the caller's environment.

@@ -44,7 +44,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
-use crate::{cargo_cmd, say, workspace_root};
+use crate::{built_executable, cargo_cmd, say, workspace_root};
 
 /// Version of the results JSON layout written by this harness.
 const SCHEMA_VERSION: u32 = 2;
@@ -96,7 +96,7 @@ options:
   --out DIR             results folder (default results/bench)
   --timeout SECS        give up on one measurement after SECS (default 1800)
   --python EXE          interpreter that creates bench/.venv (default python3)
-  --glorot EXE          use this glorot binary instead of building target/release/glorot
+  --glorot EXE          use this glorot binary instead of building the release one
   --no-install          use bench/.venv as it is (no venv creation, no pip)
   --keep-openblas-env   keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from the environment
                         (default: unset both for every child; see bench/README.md)
@@ -117,7 +117,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
     let mut skipped: Vec<Value> = Vec::new();
     let python = prepare_python(&root, &opts, &mut skipped)?;
-    let glorot = prepare_glorot(&root, &opts, &mut skipped);
+    let glorot = prepare_glorot(&opts, &mut skipped);
     let available: Vec<Impl> = opts
         .impls
         .iter()
@@ -788,7 +788,7 @@ struct Glorot {
 
 /// Builds the release binary and probes its bench commands; `None` when the build
 /// fails (reported, not fatal).
-fn prepare_glorot(root: &Path, opts: &Options, skipped: &mut Vec<Value>) -> Option<Glorot> {
+fn prepare_glorot(opts: &Options, skipped: &mut Vec<Value>) -> Option<Glorot> {
     let wanted: Vec<Impl> = opts
         .impls
         .iter()
@@ -809,17 +809,21 @@ fn prepare_glorot(root: &Path, opts: &Options, skipped: &mut Vec<Value>) -> Opti
         Some(exe) => (true, exe.clone()),
         None => {
             say("bench: building glorot (release)");
-            let built = cargo_cmd(&[
+            let build = cargo_cmd(&[
                 "build",
                 "--release",
                 "--package",
                 "glorot-cli",
                 "--bin",
                 "glorot",
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-            (built, root.join("target/release/glorot"))
+            ]);
+            match built_executable(build, "glorot") {
+                Ok(exe) => (true, exe),
+                Err(e) => {
+                    say(&format!("bench: {e:#}"));
+                    (false, PathBuf::new())
+                }
+            }
         }
     };
     if !built || !exe.is_file() {

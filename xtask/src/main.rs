@@ -17,7 +17,7 @@
 use std::{
     env,
     path::{Path, PathBuf},
-    process::{Command, ExitCode},
+    process::{Command, ExitCode, Stdio},
 };
 
 use anyhow::{Context, Result, bail};
@@ -101,9 +101,18 @@ fn experiments(rest: &[String]) -> Result<()> {
         .iter()
         .filter(|a| *a != "--keep-openblas-env")
         .collect();
-    cargo(&["build", "--release", "--package", "glorot-cli"])?;
+    let glorot = built_executable(
+        cargo_cmd(&[
+            "build",
+            "--release",
+            "--package",
+            "glorot-cli",
+            "--bin",
+            "glorot",
+        ]),
+        "glorot",
+    )?;
     let root = workspace_root();
-    let glorot = root.join("target/release/glorot");
     let mut cmd = Command::new(&glorot);
     cmd.arg("experiments");
     if !rest
@@ -206,6 +215,42 @@ pub(crate) fn cargo(args: &[&str]) -> Result<()> {
     status(&mut cargo_cmd(args))
 }
 
+/// Runs `build` (a `cargo build` command) with `--message-format=json-render-diagnostics`
+/// and returns the path of the executable `bin` that cargo reports it built: wherever
+/// cargo put it (`CARGO_TARGET_DIR`, `build.target-dir` in a cargo config, `--target`
+/// subdirectories), not where xtask would guess. Diagnostics still go to stderr.
+pub(crate) fn built_executable(mut build: Command, bin: &str) -> Result<PathBuf> {
+    build
+        .arg("--message-format=json-render-diagnostics")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let shown = format!("{build:?}");
+    let out = build
+        .output()
+        .with_context(|| format!("could not start {shown}"))?;
+    if !out.status.success() {
+        bail!("{shown} failed ({})", out.status);
+    }
+    executable_in_messages(&String::from_utf8_lossy(&out.stdout), bin)
+        .with_context(|| format!("{shown} reported no executable named `{bin}`"))
+}
+
+/// The `executable` of the last `compiler-artifact` message for the binary target `bin`
+/// among cargo's JSON messages (one per line).
+fn executable_in_messages(stdout: &str, bin: &str) -> Option<PathBuf> {
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
+        .filter(|m| {
+            m["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "bin"))
+        })
+        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .next_back()
+}
+
 /// Runs a command to completion; a non-zero exit becomes an error naming it.
 pub(crate) fn status(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
@@ -222,4 +267,30 @@ pub(crate) fn status(cmd: &mut Command) -> Result<()> {
 #[allow(clippy::print_stderr)]
 pub(crate) fn say(msg: &str) {
     eprintln!("{msg}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Messages as `cargo build --message-format=json-render-diagnostics` prints them
+    /// (cargo 1.95, trimmed to the fields read): a library artifact, the build script,
+    /// the binary with its executable path under a non-default target directory, and the
+    /// final message.
+    const MESSAGES: &str = r#"{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"glorot_tensor"},"executable":null}
+{"reason":"build-script-executed","package_id":"path+file:///w/crates/glorot-cli#0.1.0"}
+not json: a line cargo would never print on stdout
+{"reason":"compiler-artifact","target":{"kind":["bin"],"name":"glorot"},"executable":"/elsewhere/target/release/glorot"}
+{"reason":"build-finished","success":true}"#;
+
+    #[test]
+    fn the_executable_is_read_from_cargos_messages() {
+        assert_eq!(
+            executable_in_messages(MESSAGES, "glorot"),
+            Some(PathBuf::from("/elsewhere/target/release/glorot"))
+        );
+        assert_eq!(executable_in_messages(MESSAGES, "glorot_tensor"), None);
+        assert_eq!(executable_in_messages(MESSAGES, "other"), None);
+        assert_eq!(executable_in_messages("", "glorot"), None);
+    }
 }
