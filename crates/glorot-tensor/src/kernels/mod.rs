@@ -184,6 +184,35 @@ pub(crate) trait Kernels: Sync {
     }
 }
 
+/// [`Kernels::product_nt_f64`] of an instruction set with a tiled `f64` product: `out =
+/// a b^T` as `(b a^T)^T` through [`Kernels::product_f64`], `a` transposed into
+/// `scratch` in blocks of [`ScratchF64::ROWS`] rows (the portable code when `scratch`
+/// holds no transposes).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn product_nt_by_transposes<K: Kernels + ?Sized>(
+    kernels: &K,
+    a: ArrayView2<'_, f64>,
+    b: ArrayView2<'_, f64>,
+    mut out: ArrayViewMut2<'_, f64>,
+    scratch: &mut ScratchF64,
+) {
+    if scratch.transposes.input.nrows() == 0 {
+        return Portable.product_nt_f64(a, b, out, scratch);
+    }
+    let ((m, k), n) = (a.dim(), b.nrows());
+    let mut start = 0;
+    while start < m {
+        let len = ScratchF64::ROWS.min(m - start);
+        let part = ndarray::s![start..start + len, ..];
+        let mut at = scratch.transposes.input.slice_mut(ndarray::s![..k, ..len]);
+        at.assign(&a.slice(part).t());
+        let mut ct = scratch.transposes.output.slice_mut(ndarray::s![..n, ..len]);
+        kernels.product_f64(b, at.view(), ct.view_mut());
+        out.slice_mut(part).assign(&ct.t());
+        start += len;
+    }
+}
+
 /// The portable code: every method is the trait's default.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Portable;

@@ -391,24 +391,10 @@ impl Kernels for Avx512 {
         &self,
         a: ArrayView2<'_, f64>,
         b: ArrayView2<'_, f64>,
-        mut out: ArrayViewMut2<'_, f64>,
+        out: ArrayViewMut2<'_, f64>,
         scratch: &mut ScratchF64,
     ) {
-        if scratch.transposes.input.nrows() == 0 {
-            return Portable.product_nt_f64(a, b, out, scratch);
-        }
-        let ((m, k), n) = (a.dim(), b.nrows());
-        let mut start = 0;
-        while start < m {
-            let len = ScratchF64::ROWS.min(m - start);
-            let part = ndarray::s![start..start + len, ..];
-            let mut at = scratch.transposes.input.slice_mut(ndarray::s![..k, ..len]);
-            at.assign(&a.slice(part).t());
-            let mut ct = scratch.transposes.output.slice_mut(ndarray::s![..n, ..len]);
-            self.product_f64(b, at.view(), ct.view_mut());
-            out.slice_mut(part).assign(&ct.t());
-            start += len;
-        }
+        super::product_nt_by_transposes(self, a, b, out, scratch);
     }
 
     fn product_sparse_f64(
