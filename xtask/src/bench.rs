@@ -44,7 +44,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
-use crate::{built_executable, cargo_cmd, say, workspace_root};
+use crate::{build_release_glorot, say, workspace_root};
 
 /// Version of the results JSON layout written by this harness.
 const SCHEMA_VERSION: u32 = 2;
@@ -809,15 +809,7 @@ fn prepare_glorot(opts: &Options, skipped: &mut Vec<Value>) -> Option<Glorot> {
         Some(exe) => (true, exe.clone()),
         None => {
             say("bench: building glorot (release)");
-            let build = cargo_cmd(&[
-                "build",
-                "--release",
-                "--package",
-                "glorot-cli",
-                "--bin",
-                "glorot",
-            ]);
-            match built_executable(build, "glorot") {
+            match build_release_glorot() {
                 Ok(exe) => (true, exe),
                 Err(e) => {
                     say(&format!("bench: {e:#}"));

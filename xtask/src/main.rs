@@ -101,17 +101,7 @@ fn experiments(rest: &[String]) -> Result<()> {
         .iter()
         .filter(|a| *a != "--keep-openblas-env")
         .collect();
-    let glorot = built_executable(
-        cargo_cmd(&[
-            "build",
-            "--release",
-            "--package",
-            "glorot-cli",
-            "--bin",
-            "glorot",
-        ]),
-        "glorot",
-    )?;
+    let glorot = build_release_glorot()?;
     let root = workspace_root();
     let mut cmd = Command::new(&glorot);
     cmd.arg("experiments");
@@ -233,6 +223,19 @@ pub(crate) fn built_executable(mut build: Command, bin: &str) -> Result<PathBuf>
     }
     executable_in_messages(&String::from_utf8_lossy(&out.stdout), bin)
         .with_context(|| format!("{shown} reported no executable named `{bin}`"))
+}
+
+/// Builds the release `glorot` binary and returns its path ([`built_executable`]).
+pub(crate) fn build_release_glorot() -> Result<PathBuf> {
+    let args = [
+        "build",
+        "--release",
+        "--package",
+        "glorot-cli",
+        "--bin",
+        "glorot",
+    ];
+    built_executable(cargo_cmd(&args), "glorot")
 }
 
 /// The `executable` of the last `compiler-artifact` message for the binary target `bin`
