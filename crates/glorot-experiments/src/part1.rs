@@ -19,7 +19,7 @@ use crate::error::{Context as _, Error, Result};
 use crate::observer::{Observer, Progress, epoch_units};
 use crate::reference::Notebook;
 use crate::support::{
-    RunContext, RunManifest, SCHEMA_VERSION, Seeds, read_json, run_pool, write_json,
+    RunContext, RunManifest, SCHEMA_VERSION, Seeds, read_json, reads_version, run_pool, write_json,
 };
 
 /// `part1.json`.
@@ -109,6 +109,17 @@ pub const RUNS: [(&str, Init); 3] = [
     ("zero", Init::Zero),
 ];
 
+/// Whether two cache keys describe the same run: equal text, or, for a key written by
+/// version 1 (the seed a JSON number where version 2 writes a string), equal once parsed.
+fn same_key(stored: &str, key: &str) -> bool {
+    type Key = (ModelConfig, TrainConfig, String);
+    stored == key
+        || matches!(
+            (serde_json::from_str::<Key>(stored), serde_json::from_str::<Key>(key)),
+            (Ok(a), Ok(b)) if a == b
+        )
+}
+
 /// The notebook's network `784-hidden-hidden-10` with sigmoid outputs and binary cross-entropy.
 pub fn model_config(hidden: usize, activation: Activation, init: Init) -> ModelConfig {
     ModelConfig {
@@ -158,7 +169,7 @@ pub fn run(
             .map_err(|e| Error::json("serializing Part 1's cache key", e))?;
         let path = cache_dir.join(format!("{name}.json"));
         match read_json::<CachedRun>(&path)? {
-            Some(c) if c.key == key && c.schema_version == SCHEMA_VERSION => {
+            Some(c) if reads_version(c.schema_version) && same_key(&c.key, &key) => {
                 cached.push((name, c.report));
             }
             _ => jobs.push((name, model, key, path)),

@@ -98,7 +98,9 @@ pub struct TrialRow {
     pub epochs: usize,
     /// Element type of training.
     pub precision: Precision,
-    /// The trial's seed, derived from the master seed and the id.
+    /// The trial's seed, derived from the master seed and the id (a decimal string since
+    /// version 2; a number before).
+    #[serde(with = "glorot_mlp::seed_text")]
     pub seed: u64,
     /// `ok`, `diverged`, `failed` or `missing`.
     pub status: String,

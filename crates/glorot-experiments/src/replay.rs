@@ -34,7 +34,7 @@ use crate::part3::{CELLS, Part3Cell, check_cell, example0, notebook_prints};
 use crate::pyfmt::py_repr;
 use crate::reference::{MatchKind, Notebook};
 use crate::support::{
-    RunContext, RunManifest, SCHEMA_VERSION, Seeds, read_json, run_pool, write_json,
+    RunContext, RunManifest, SCHEMA_VERSION, Seeds, read_json, reads_version, run_pool, write_json,
 };
 
 /// `np.random.seed(5)`.
@@ -392,7 +392,7 @@ fn trial_path(dir: &Path, index: usize) -> PathBuf {
 /// divergence).
 fn cached_run(path: &Path, data: &str, epochs: Option<usize>) -> Result<Option<ReplayRun>> {
     Ok(read_json::<ReplayRun>(path)?.filter(|r| {
-        r.schema_version == SCHEMA_VERSION
+        reads_version(r.schema_version)
             && r.data == data
             && epochs.is_none_or(|e| r.epochs.len() >= e || r.status != Status::Completed)
     }))
@@ -559,7 +559,7 @@ pub fn run(
         }
     }
     let part3 = read_json::<CachedPart3>(&part3_path)?
-        .filter(|c| c.schema_version == SCHEMA_VERSION && c.data == description);
+        .filter(|c| reads_version(c.schema_version) && c.data == description);
 
     let epochs_nb = nb.part2.spec.epochs;
     let complete = trials.len() == grid.len()

@@ -11,8 +11,17 @@ use serde::{Deserialize, Serialize};
 use crate::data::DatasetInfo;
 use crate::error::{Context as _, Error, Result};
 
-/// Version of every results file this command writes (`schema_version`).
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of every results file this command writes (`schema_version`). Version 2 writes
+/// 64-bit seeds as decimal strings ([`glorot_mlp::seed_text`]); nothing else changed, so
+/// the caches of version 1 (`part1/<run>.json`, `replay/...`) are still reused
+/// ([`reads_version`]).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Whether a cached results file of `version` is read as this version's: 1 (seeds as
+/// JSON numbers, which the readers accept) up to [`SCHEMA_VERSION`].
+pub(crate) fn reads_version(version: u32) -> bool {
+    (1..=SCHEMA_VERSION).contains(&version)
+}
 
 /// Where and how a results file was produced.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -41,7 +50,8 @@ pub struct RunManifest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Seeds {
     /// `--seed`: Part 1's runs, Part 2's trial seeds (derived by glorot-search), Part 3's
-    /// networks. `null` in a replay.
+    /// networks. `null` in a replay. A decimal string since version 2 (a number before).
+    #[serde(with = "glorot_mlp::seed_text::option")]
     pub master_seed: Option<u64>,
     /// `np.random.seed(5)`: the replay's one NumPy generator. `null` outside a replay.
     pub numpy_seed: Option<u32>,

@@ -14,8 +14,9 @@ use serde::Serialize;
 use crate::data::{Compute, DataInfo, Loaded};
 use crate::error::{Context as _, Error, Result};
 
-/// Version of the JSON written by `glorot train --out` and printed by `--json`.
-pub const TRAIN_SCHEMA_VERSION: u32 = 1;
+/// Version of the JSON written by `glorot train --out` and printed by `--json`. Version 2
+/// writes `train.seed` as a decimal string ([`glorot_mlp::seed_text`]).
+pub const TRAIN_SCHEMA_VERSION: u32 = 2;
 
 /// What `glorot train` writes with `--out` and prints with `--json`.
 #[derive(Debug, Serialize)]

@@ -345,7 +345,9 @@ pub struct TrainConfig {
     /// SGD step size (finite, > 0).
     pub learning_rate: f64,
     /// Seeds weight initialization and shuffling, through independent streams: see
-    /// [`crate::init_rng`] and [`crate::shuffle_rng`].
+    /// [`crate::init_rng`] and [`crate::shuffle_rng`]. Written as a decimal string,
+    /// read from a string or a number ([`crate::seed_text`]).
+    #[serde(with = "crate::seed_text")]
     pub seed: u64,
     /// Order of the training set in each epoch.
     pub shuffle: Shuffle,

@@ -17,7 +17,10 @@
 //! (PyTorch's `nn.Linear` stores `weight` as `(out, in)`: transpose `w<i>`.)
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::fs::{self, File};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use glorot_tensor::Float;
 use ndarray::{Array1, Array2};
@@ -104,11 +107,13 @@ pub struct WeightsInfo {
 
 impl<F: Float> Mlp<F> {
     /// Writes the parameters and config to `path` as safetensors (see the [module
-    /// docs](crate::io)). The file is written to a temporary sibling and renamed over
-    /// `path`, so readers never see a partial file.
+    /// docs](crate::io)). The file is written by [`write_atomic`] (a temporary sibling
+    /// renamed over `path`, so readers never see a partial file), with the permissions
+    /// of every other file glorot writes (`0666` less the umask: `0644` usually).
     ///
     /// # Errors
-    /// [`Error::Safetensors`] (which covers I/O) when writing fails.
+    /// [`Error::Safetensors`] when the tensors cannot be serialized, [`Error::Io`] when
+    /// writing fails.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let tensors: Vec<(String, Bytes)> = ParamId::all(self.depth())
@@ -129,14 +134,17 @@ impl<F: Float> Mlp<F> {
             ("dtype".to_string(), F::NAME.to_string()),
             ("config".to_string(), config),
         ]);
-        safetensors::serialize_to_file(
+        let bytes = safetensors::serialize(
             tensors.iter().map(|(name, b)| (name.as_str(), b)),
             Some(metadata),
-            path,
         )
         .map_err(|source| Error::Safetensors {
             path: path.to_path_buf(),
             source,
+        })?;
+        write_atomic(path, &bytes).map_err(|e| Error::Io {
+            path: e.path,
+            source: e.source,
         })
     }
 
@@ -238,6 +246,62 @@ impl<F: Float> Mlp<F> {
         }
         Mlp::from_parameters(config, weights, biases)
     }
+}
+
+/// A failed step of [`write_atomic`]: what it was doing, to which file.
+#[derive(Debug)]
+pub struct AtomicWriteError {
+    /// `creating`, `writing`, `syncing` or `renaming into`.
+    pub action: &'static str,
+    /// The file the step failed on (the temporary file, or the destination for the rename).
+    pub path: PathBuf,
+    /// The I/O error.
+    pub source: std::io::Error,
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `bytes` to `path` atomically: a unique temporary file in the same directory
+/// (`.<name>.<pid>.<n>.tmp`), flushed and synced, then renamed over `path`; then the
+/// directory is synced so the rename itself survives a crash. The file is created as
+/// [`File::create`] creates files (mode `0666` less the process's umask on Unix), so
+/// every file glorot writes through it, weights and results alike, has the same
+/// permissions. The one atomic writer of the workspace (`glorot_search::write_atomic`
+/// wraps it).
+///
+/// # Errors
+/// The step that failed; the temporary file is removed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::result::Result<(), AtomicWriteError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+    let fail = |action, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| AtomicWriteError {
+            action,
+            path,
+            source,
+        }
+    };
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(fail("creating", &tmp))?;
+        f.write_all(bytes).map_err(fail("writing", &tmp))?;
+        f.sync_all().map_err(fail("syncing", &tmp))?;
+        fs::rename(&tmp, path).map_err(fail("renaming into", path))?;
+        // Make the rename durable; not every platform can open a directory.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn json(c: &ModelConfig) -> String {

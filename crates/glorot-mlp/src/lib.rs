@@ -65,6 +65,7 @@ pub mod io;
 pub mod memory;
 mod model;
 mod param;
+pub mod seed_text;
 mod train;
 
 pub use config::{

@@ -74,10 +74,8 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    fs::{self, File},
-    io::Write,
+    fs,
     path::{Path, PathBuf},
-    sync::atomic::{AtomicU64, Ordering},
     time::SystemTime,
 };
 
@@ -97,8 +95,46 @@ use crate::{
 
 pub use crate::claim::{ClaimInfo, ClaimPolicy, ClaimStatus};
 
-/// Version of the trial record format (`schema_version` in every file).
-pub const RECORD_SCHEMA_VERSION: u32 = 1;
+/// Version of the trial record format (`schema_version` in every file). Version 2 writes
+/// the seeds as decimal strings ([`glorot_mlp::seed_text`]); version 1 records (seeds as
+/// JSON numbers) are still read, and count as finished trials.
+pub const RECORD_SCHEMA_VERSION: u32 = 2;
+
+/// Version of `search.json`. Version 2 adds `schema_version` and writes `master_seed` as
+/// a decimal string; a file without `schema_version` is version 1 (the seed a number) and
+/// is still read, so a search started before resumes as the same search.
+pub const CONTEXT_SCHEMA_VERSION: u32 = 2;
+
+/// `search.json` as stored: the version, then the context's fields.
+#[derive(Serialize, Deserialize)]
+struct ContextFile<C> {
+    #[serde(default = "context_version_1")]
+    schema_version: u32,
+    #[serde(flatten)]
+    context: C,
+}
+
+fn context_version_1() -> u32 {
+    1
+}
+
+/// Reads `search.json`'s bytes; a version newer than [`CONTEXT_SCHEMA_VERSION`] is an
+/// [`Error::NewerRecord`].
+fn parse_context(path: &Path, bytes: &[u8]) -> Result<SearchContext> {
+    let file: ContextFile<SearchContext> =
+        serde_json::from_slice(bytes).map_err(|e| Error::CorruptRecord {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+    if file.schema_version > CONTEXT_SCHEMA_VERSION {
+        return Err(Error::NewerRecord {
+            path: path.to_owned(),
+            found: file.schema_version,
+            supported: CONTEXT_SCHEMA_VERSION,
+        });
+    }
+    Ok(file.context)
+}
 
 /// How a trial ended.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -147,9 +183,11 @@ pub struct TrialRecord {
     pub index: usize,
     /// What was trained.
     pub config: TrialConfig,
-    /// The master seed of the search.
+    /// The master seed of the search (a decimal string since version 2; a number before).
+    #[serde(with = "glorot_mlp::seed_text")]
     pub master_seed: u64,
-    /// The trial's own seed, derived from the master seed and the id.
+    /// The trial's own seed, derived from the master seed and the id (as `master_seed`).
+    #[serde(with = "glorot_mlp::seed_text")]
     pub seed: u64,
     /// How it ended.
     pub status: TrialStatus,
@@ -169,41 +207,20 @@ pub struct TrialRecord {
 /// result without changing its id. A resume with different values is refused.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchContext {
-    /// Master seed.
+    /// Master seed (a decimal string; a number in files written before version 2).
+    #[serde(with = "glorot_mlp::seed_text")]
     pub master_seed: u64,
     /// A description of the data (dataset, split sizes, subset, scaling, digests).
     pub data: String,
 }
 
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// Writes `bytes` to `path` atomically: a unique temporary file in the same
 /// directory, flushed and synced, then renamed over `path`; then the directory
-/// is synced so the rename itself survives a crash.
+/// is synced so the rename itself survives a crash. This is
+/// [`glorot_mlp::io::write_atomic`] (which also writes the weights, so that every file
+/// has the same permissions) with this crate's error.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = File::create(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
-        f.write_all(bytes)
-            .map_err(|e| Error::io("writing", &tmp, e))?;
-        f.sync_all().map_err(|e| Error::io("syncing", &tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| Error::io("renaming into", path, e))?;
-        // Make the rename durable; not every platform can open a directory.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    glorot_mlp::io::write_atomic(path, bytes).map_err(|e| Error::io(e.action, e.path, e.source))
 }
 
 /// Writes `value` as pretty JSON and a newline to `path` atomically ([`write_atomic`]),
@@ -243,11 +260,7 @@ impl Journal {
         let ctx_path = dir.join(CONTEXT_FILE);
         match fs::read(&ctx_path) {
             Ok(bytes) => {
-                let found: SearchContext =
-                    serde_json::from_slice(&bytes).map_err(|e| Error::CorruptRecord {
-                        path: ctx_path.clone(),
-                        message: e.to_string(),
-                    })?;
+                let found = parse_context(&ctx_path, &bytes)?;
                 if found.master_seed != context.master_seed {
                     return Err(Error::IncompatibleJournal {
                         dir: dir.to_owned(),
@@ -266,7 +279,11 @@ impl Journal {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let json = serde_json::to_vec_pretty(context).expect("context serialises");
+                let file = ContextFile {
+                    schema_version: CONTEXT_SCHEMA_VERSION,
+                    context,
+                };
+                let json = serde_json::to_vec_pretty(&file).expect("context serialises");
                 write_atomic(&ctx_path, &json)?;
             }
             Err(e) => return Err(Error::io("reading", ctx_path, e)),
@@ -278,10 +295,7 @@ impl Journal {
     pub fn open_existing(dir: &Path) -> Result<(Self, SearchContext)> {
         let ctx_path = dir.join(CONTEXT_FILE);
         let bytes = fs::read(&ctx_path).map_err(|e| Error::io("reading", &ctx_path, e))?;
-        let ctx = serde_json::from_slice(&bytes).map_err(|e| Error::CorruptRecord {
-            path: ctx_path,
-            message: e.to_string(),
-        })?;
+        let ctx = parse_context(&ctx_path, &bytes)?;
         Ok((
             Journal {
                 dir: dir.to_owned(),
@@ -588,11 +602,11 @@ fn parse_record(path: &Path, bytes: &[u8]) -> Result<TrialRecord> {
             e.to_string()
         },
     })?;
-    if record.schema_version != RECORD_SCHEMA_VERSION {
+    if record.schema_version == 0 {
         return Err(Error::CorruptRecord {
             path: path.to_owned(),
             message: format!(
-                "schema_version {} (this glorot reads {RECORD_SCHEMA_VERSION})",
+                "schema_version {} (this glorot reads 1 to {RECORD_SCHEMA_VERSION})",
                 record.schema_version
             ),
         });

@@ -56,7 +56,9 @@ pub struct GridSpec {
     #[serde(default = "default_hidden_layers")]
     pub hidden_layers: usize,
     /// Master seed from which every trial's seed derives (with the trial's id).
-    #[serde(default)]
+    /// Written as a decimal string; read from a string or an integer
+    /// ([`glorot_mlp::seed_text`]).
+    #[serde(default, with = "glorot_mlp::seed_text")]
     pub master_seed: u64,
     /// Data order: shuffled every epoch (default) or the notebook's fixed order.
     #[serde(default = "default_shuffle")]

@@ -11,8 +11,8 @@ use crate::{
     trial::{TrialConfig, TrialId},
 };
 
-/// Version of `summary.json`.
-pub const SUMMARY_SCHEMA_VERSION: u32 = 1;
+/// Version of `summary.json`; version 2 writes the seeds as decimal strings.
+pub const SUMMARY_SCHEMA_VERSION: u32 = 2;
 
 /// One trial's line in the ranking: only what determines and describes its result
 /// (no timings), so merged shards and a single process give equal rankings.
@@ -26,7 +26,8 @@ pub struct Ranked {
     pub index: usize,
     /// Configuration.
     pub config: TrialConfig,
-    /// Trial seed.
+    /// Trial seed (a decimal string since version 2; a number before).
+    #[serde(with = "glorot_mlp::seed_text")]
     pub seed: u64,
     /// How it ended.
     pub status: TrialStatus,

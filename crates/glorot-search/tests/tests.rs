@@ -4,6 +4,7 @@
 // Tests are final link targets: they select the BLAS provider.
 extern crate blas_src;
 
+mod compat;
 mod parsers;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
