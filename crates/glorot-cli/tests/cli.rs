@@ -156,7 +156,7 @@ fn train_then_eval_round_trips_through_saved_weights() {
     // The file and stdout hold the same document.
     assert_eq!(read_json(&sb.join("runs/curves.json")), run);
     assert_eq!(run["model"]["layers"], serde_json::json!([784, 24, 24, 10]));
-    assert_eq!(run["train"]["seed"], 3);
+    assert_eq!(run["train"]["seed"], "3", "a seed is a decimal string");
     assert_eq!(run["data"]["train"], 1000);
     assert_eq!(run["data"]["validation"], 200);
     let epochs = run["report"]["epochs"].as_array().unwrap();

@@ -9,6 +9,8 @@
 //!   skipping the earlier cells' draws. (Part 1's first Glorot epoch is replayed by
 //!   glorot-mlp's own test, `tests/notebook.rs`.)
 
+mod schemas;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -136,6 +138,9 @@ fn quick_run_writes_valid_results_and_resumes() {
     let p2 = check_schema(&out, "part2");
     let p3 = check_schema(&out, "part3");
     let rp = check_schema(&out, "replay");
+    // Every JSON file of the run has a schema and matches it; no integer above 2^53 - 1.
+    let checked = schemas::Schemas::default().check_tree(&out, true);
+    assert!(checked >= 26, "{checked} JSON files in a quick run");
     assert_eq!(p1["parameters"], 648_010);
     assert_eq!(p1["notebook_parameters"], 648_784);
     assert_eq!(

@@ -240,7 +240,7 @@ fn axes_from_flags_and_incompatible_results_directories() {
     assert_eq!(out["grid_total"], 8);
     assert_eq!(out["complete"], true);
     let grid = read_json(&sb.join("flags/grid.json"));
-    assert_eq!(grid["master_seed"], 9);
+    assert_eq!(grid["master_seed"], "9");
     assert_eq!(grid["repeats"], serde_json::json!([0, 1]));
     assert_eq!(grid["hidden_layers"], 1);
     // Another master seed in the same directory is refused: its trials would differ.

@@ -4,8 +4,10 @@
 //! `GLOROT_MNIST_DIR` is set.
 
 mod cli;
+mod json_outputs;
 mod real;
 mod runners;
+mod schemas;
 mod search;
 mod sizes;
 mod support;

@@ -165,3 +165,37 @@ mod arbitrary_bytes {
         }
     }
 }
+
+/// The weights file gets the permissions of every other file glorot writes: those of a
+/// file created in the same directory under the same umask (`0644` under the usual
+/// `022`), not the `0600` of a private temporary file.
+#[cfg(unix)]
+#[test]
+fn weights_have_the_permissions_of_the_results_beside_them() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let config = ModelConfig {
+        layers: vec![3, 2],
+        activation: Activation::Tanh,
+        head: Head::SigmoidBce,
+        init: Init::GlorotUniform,
+    };
+    let model = Mlp::<f64>::new(config.validate().unwrap(), WeightSource::Seed(1)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("model.safetensors");
+    model.save(&weights).unwrap();
+    let json = dir.path().join("run.json");
+    glorot_mlp::io::write_atomic(&json, b"{}\n").unwrap();
+    let plain = dir.path().join("plain.txt");
+    std::fs::write(&plain, b"x").unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&weights), mode(&plain), "weights vs a plain file");
+    assert_eq!(mode(&json), mode(&plain), "atomic JSON vs a plain file");
+    // Saving again replaces the file atomically, with the same permissions.
+    model.save(&weights).unwrap();
+    assert_eq!(mode(&weights), mode(&plain));
+    assert_eq!(
+        Mlp::<f64>::load(&weights).unwrap().weights(0),
+        model.weights(0)
+    );
+}
