@@ -9,6 +9,7 @@
 //!   skipping the earlier cells' draws. (Part 1's first Glorot epoch is replayed by
 //!   glorot-mlp's own test, `tests/notebook.rs`.)
 
+mod recipes;
 mod schemas;
 
 use std::path::{Path, PathBuf};
@@ -169,6 +170,9 @@ fn quick_run_writes_valid_results_and_resumes() {
         .clone();
     assert_eq!(part3["compared"], 45);
 
+    // docs/results.md's jq, Node.js, pandas and polars recipes find the same best trial.
+    recipes::check_result_recipes(&out);
+
     let csv = std::fs::read_to_string(out.join("part2/trials.csv")).unwrap();
     assert!(csv.starts_with("rank,id,index,hidden,"), "{csv}");
     assert_eq!(csv.lines().count(), 13);
@@ -222,6 +226,62 @@ fn quick_run_writes_valid_results_and_resumes() {
     let p2 = check_schema(&out, "part2");
     assert_eq!(p2["recorded_now"], 0);
     assert_eq!(p2["skipped_now"], 12);
+}
+
+/// docs/results.md's NumPy recipe, run on weights `glorot train` saved, gives the test
+/// accuracy `glorot eval` gives.
+#[test]
+fn the_numpy_weights_recipe_matches_glorot_eval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_synthetic_mnist(&data);
+    let train: Vec<&str> = [
+        "train",
+        "--hidden",
+        "24,24",
+        "--activation",
+        "relu",
+        "--lr",
+        "0.1",
+        "--epochs",
+        "1",
+        "--save-weights",
+        "model.safetensors",
+        "-q",
+    ]
+    .into_iter()
+    .chain(SYNTH.iter().copied())
+    .collect();
+    expect_code(&glorot(tmp.path(), &train), 0, "glorot train");
+    let eval: Vec<&str> = [
+        "eval",
+        "--weights",
+        "model.safetensors",
+        "--split",
+        "test",
+        "--json",
+    ]
+    .into_iter()
+    .chain(SYNTH.iter().copied())
+    .collect();
+    let e = glorot(tmp.path(), &eval);
+    expect_code(&e, 0, "glorot eval");
+    let e: Value = serde_json::from_slice(&e.stdout).unwrap();
+    let expected = e["evaluation"]["accuracy"].as_f64().unwrap();
+    let samples = e["evaluation"]["samples"].as_u64().unwrap() as usize;
+    let Some((accuracy, images)) =
+        recipes::numpy_weights_accuracy(&tmp.path().join("model.safetensors"), &data)
+    else {
+        return;
+    };
+    assert_eq!(images, samples);
+    // At most one image apart: NumPy sums the products in another order.
+    let one_image = 100.0 / samples as f64;
+    assert!(
+        (accuracy - expected).abs() <= one_image + 1e-9,
+        "NumPy recipe {accuracy}%, glorot eval {expected}%"
+    );
 }
 
 #[test]
