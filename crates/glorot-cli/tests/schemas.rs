@@ -132,12 +132,11 @@ pub(crate) fn assert_exact(value: &Value, what: &str) {
 
 fn big_integers(v: &Value, path: &str, out: &mut Vec<String>) {
     match v {
-        Value::Number(n) => {
+        Value::Number(n)
             if n.as_u64().is_some_and(|u| u > MAX_EXACT)
-                || n.as_i64().is_some_and(|i| i.unsigned_abs() > MAX_EXACT)
-            {
-                out.push(format!("{path} = {n}"));
-            }
+                || n.as_i64().is_some_and(|i| i.unsigned_abs() > MAX_EXACT) =>
+        {
+            out.push(format!("{path} = {n}"));
         }
         Value::Array(items) => {
             for (i, x) in items.iter().enumerate() {

@@ -109,15 +109,17 @@ pub const RUNS: [(&str, Init); 3] = [
     ("zero", Init::Zero),
 ];
 
-/// Whether two cache keys describe the same run: equal text, or, for a key written by
-/// version 1 (the seed a JSON number where version 2 writes a string), equal once parsed.
-fn same_key(stored: &str, key: &str) -> bool {
-    type Key = (ModelConfig, TrainConfig, String);
+/// Whether the stored cache key `stored` is `key`, the key of this run: the same text, or
+/// the text version 1 wrote for it (the one difference: the training seed, `"seed":"<n>"`
+/// now, was the number `"seed":<n>`).
+fn same_key(stored: &str, key: &str, seed: u64) -> bool {
     stored == key
-        || matches!(
-            (serde_json::from_str::<Key>(stored), serde_json::from_str::<Key>(key)),
-            (Ok(a), Ok(b)) if a == b
-        )
+        || stored
+            == key.replacen(
+                &format!("\"seed\":\"{seed}\""),
+                &format!("\"seed\":{seed}"),
+                1,
+            )
 }
 
 /// The notebook's network `784-hidden-hidden-10` with sigmoid outputs and binary cross-entropy.
@@ -169,7 +171,7 @@ pub fn run(
             .map_err(|e| Error::json("serializing Part 1's cache key", e))?;
         let path = cache_dir.join(format!("{name}.json"));
         match read_json::<CachedRun>(&path)? {
-            Some(c) if reads_version(c.schema_version) && same_key(&c.key, &key) => {
+            Some(c) if reads_version(c.schema_version) && same_key(&c.key, &key, train.seed) => {
                 cached.push((name, c.report));
             }
             _ => jobs.push((name, model, key, path)),
@@ -338,5 +340,33 @@ impl std::fmt::Debug for EpochProgress<'_> {
         f.debug_struct("EpochProgress")
             .field("label", &self.label)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Part 1 cache written by version 1 (the training seed a JSON number) is still this
+    /// run's cache; another seed's is not.
+    #[test]
+    fn a_version_1_cache_key_still_matches() {
+        let model = model_config(500, Activation::Tanh, Init::GlorotUniform);
+        let train = TrainConfig {
+            epochs: 2,
+            seed: 0,
+            ..TrainConfig::default()
+        };
+        let key = serde_json::to_string(&(&model, &train, "data")).unwrap();
+        // What version 1 wrote for this run (results/part1/glorot.json's key, with the
+        // `arithmetic` field that files written since it exists have, and 2 epochs).
+        let v1 = r#"[{"layers":[784,500,500,10],"activation":"tanh","head":"sigmoid_bce","init":{"kind":"glorot_uniform"}},{"epochs":2,"batch_size":32,"learning_rate":0.01,"seed":0,"shuffle":"every_epoch","precision":"f32","arithmetic":"fast"},"data"]"#;
+        assert!(key.contains(r#""seed":"0""#), "{key}");
+        assert!(same_key(&key, &key, 0));
+        assert!(same_key(v1, &key, 0));
+        let other = TrainConfig { seed: 1, ..train };
+        let other_key = serde_json::to_string(&(&model, &other, "data")).unwrap();
+        assert!(!same_key(v1, &other_key, 1));
+        assert!(!same_key(&key, &other_key, 1));
     }
 }

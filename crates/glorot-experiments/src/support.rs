@@ -14,7 +14,7 @@ use crate::error::{Context as _, Error, Result};
 /// Version of every results file this command writes (`schema_version`). Version 2 writes
 /// 64-bit seeds as decimal strings ([`glorot_mlp::seed_text`]); nothing else changed, so
 /// the caches of version 1 (`part1/<run>.json`, `replay/...`) are still reused
-/// ([`reads_version`]).
+/// (any version from 1 to this one).
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// Whether a cached results file of `version` is read as this version's: 1 (seeds as
