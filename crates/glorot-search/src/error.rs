@@ -69,9 +69,10 @@ pub enum Error {
         /// The parser's message.
         message: String,
     },
-    /// A trial record written by a newer glorot: this one does not know its format.
+    /// A trial record or `search.json` written by a newer glorot: this one does not know
+    /// its format.
     #[error(
-        "{path} is a trial record of schema version {found}; this glorot reads version \
+        "{path} has schema version {found}; this glorot reads versions up to \
          {supported}: use a newer glorot for this results directory"
     )]
     NewerRecord {
@@ -79,7 +80,8 @@ pub enum Error {
         path: PathBuf,
         /// Its `schema_version`.
         found: u32,
-        /// The version this glorot reads ([`crate::journal::RECORD_SCHEMA_VERSION`]).
+        /// The newest version this glorot reads ([`crate::journal::RECORD_SCHEMA_VERSION`]
+        /// for a record, [`crate::journal::CONTEXT_SCHEMA_VERSION`] for `search.json`).
         supported: u32,
     },
     /// A value could not be serialized as JSON.
