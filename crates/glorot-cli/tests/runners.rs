@@ -321,6 +321,8 @@ fn status_shows_trials_in_progress_and_a_killed_runners_claim_is_taken_over() {
     }
     let st = sb.run(&["search", "status", "--out", "claims", "--json"]);
     let st = st.ok().json();
+    // With claims listed, the output still matches its schema.
+    crate::schemas::Schemas::default().check("search-status", &st, "search status --json");
     let in_progress = st["in_progress"].as_array().unwrap();
     // The trial claimed may have been recorded meanwhile, and the next one claimed.
     if let Some(c) = in_progress.first() {
