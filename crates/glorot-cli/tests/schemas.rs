@@ -49,6 +49,8 @@ pub(crate) fn schema_for(rel: &Path) -> Option<&'static str> {
         (_, Some("replay"), s) if s.starts_with("part1-") => "replay-run",
         (Some("replay"), Some("trials"), s) if s.starts_with("trial-") => "replay-run",
         (_, _, s) if s.starts_with("bench-") => "bench",
+        // `cargo xtask bench` also copies its latest session there (not committed).
+        (_, Some("bench"), "latest") => "bench",
         (_, _, "search") => "search",
         (_, _, "grid") => "grid",
         (_, _, "summary") => "summary",
