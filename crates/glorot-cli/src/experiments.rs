@@ -165,7 +165,7 @@ pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
             .collect();
     let stopped = stop_requested();
     for e in &errors {
-        err.message(&format!("glorot experiments: {e:#}"));
+        err.message(&format!("glorot experiments: {}", crate::common::chain(e)));
     }
     let written = glorot_experiments::finish(&out, &notebook)?;
     err.message(&format!(

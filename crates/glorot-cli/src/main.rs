@@ -13,7 +13,7 @@ extern crate blas_src;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 mod bench;
 mod common;
@@ -75,15 +75,40 @@ fn choose_isa() -> anyhow::Result<()> {
         .map_err(|current| anyhow::anyhow!("the kernels already run with {}", current.name()))
 }
 
+/// The command line as clap sees it, with one rule added to every argument that takes a
+/// value: a value that looks like a negative number (`--lr -1`) is a value, so it reaches
+/// the argument's own check ("-1 is not a finite positive number") instead of clap's
+/// "unexpected argument '-1'".
+fn command() -> clap::Command {
+    fn negative_values(cmd: clap::Command) -> clap::Command {
+        cmd.mut_args(|arg| {
+            if arg.get_action().takes_values() {
+                arg.allow_negative_numbers(true)
+            } else {
+                arg
+            }
+        })
+        .mut_subcommands(negative_values)
+    }
+    negative_values(Cli::command())
+}
+
+/// Parses the process's arguments with [`command`]; on a mistake, prints clap's message
+/// and exits 2 (as `Cli::parse` does).
+fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
     if let Err(err) = choose_isa() {
         #[allow(clippy::print_stderr)]
         {
-            eprintln!("glorot: error: {err:#}");
+            eprintln!("glorot: error: {}", common::chain(&err));
         }
         return ExitCode::FAILURE;
     }
-    let cli = Cli::parse();
+    let cli = parse();
     let result = match cli.command {
         Command::Train(args) => train::run_train(args),
         Command::Eval(args) => train::run_eval(args),
@@ -100,14 +125,17 @@ fn main() -> ExitCode {
         Err(err) if err.downcast_ref::<common::UsageError>().is_some() => {
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("glorot: error: {err:#}\n\nFor more information, try '--help'.");
+                eprintln!(
+                    "glorot: error: {}\n\nFor more information, try '--help'.",
+                    common::chain(&err)
+                );
             }
             ExitCode::from(2)
         }
         Err(err) => {
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("glorot: error: {err:#}");
+                eprintln!("glorot: error: {}", common::chain(&err));
             }
             ExitCode::FAILURE
         }

@@ -9,6 +9,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use glorot_experiments::count;
 use glorot_mlp::{Activation, EpochMetrics, Init, Precision, Shuffle};
 use glorot_search::{
     ClaimStatus, GridSpec, Journal, PRESETS, RunOptions, SearchContext, SearchData, SearchObserver,
@@ -407,9 +408,9 @@ fn run_search(args: RunArgs) -> Result<()> {
             journal::store_shard_count(&args.out, shard.count)?;
         }
         err.line(format!(
-            "search: {} trials ({source}){}, {} to run; {} workers x {} BLAS threads; \
+            "search: {} ({source}){}, {} to run; {} x {}; \
              {} training and {} validation images; results in {}",
-            grid.len(),
+            count(grid.len(), "trial", "trials"),
             if shard == Shard::ALL {
                 String::new()
             } else {
@@ -418,8 +419,8 @@ fn run_search(args: RunArgs) -> Result<()> {
             mine.iter()
                 .filter(|t| !finished_before.contains(&t.id))
                 .count(),
-            plan.workers,
-            plan.blas_threads,
+            count(plan.workers, "worker", "workers"),
+            count(plan.blas_threads, "BLAS thread", "BLAS threads"),
             data.train_len(),
             data.validation_len(),
             args.out.display()
@@ -563,8 +564,8 @@ fn finish_run(
             })
             .collect();
         bail!(
-            "{} trials failed and will be rerun next time: {}",
-            outcome.failed,
+            "{} and will be rerun next time: {}",
+            count(outcome.failed, "trial failed", "trials failed"),
             failures.join("; ")
         );
     }
@@ -602,7 +603,11 @@ fn store_grid(out: &Path, grid: &ValidGrid, err: &Stderr) -> Result<()> {
             path.display()
         )),
         StoredGrid::ReplacedUnreadable(e) => {
-            err.warn(format!("replacing unreadable {}: {e}", path.display()));
+            err.warn(format!(
+                "replacing unreadable {}: {}",
+                path.display(),
+                common::chain(&e.into())
+            ));
         }
         _ => {}
     }
@@ -618,7 +623,7 @@ fn describe_ranked(r: &Ranked) -> String {
         _ => "no accuracy".to_owned(),
     };
     format!(
-        "{} (hidden {}x{}, {}, lr {}, batch {}, {}, {} epochs, {}{}) seed {}: {acc}",
+        "{} (hidden {}x{}, {}, lr {}, batch {}, {}, {}, {}{}) seed {}: {acc}",
         r.id,
         c.hidden.first().copied().unwrap_or(0),
         c.hidden.len(),
@@ -626,7 +631,7 @@ fn describe_ranked(r: &Ranked) -> String {
         c.learning_rate,
         c.batch_size,
         init_name(c.init),
-        c.epochs,
+        count(c.epochs, "epoch", "epochs"),
         c.precision,
         if c.repeat > 0 {
             format!(", repeat {}", c.repeat)
@@ -824,8 +829,8 @@ impl<'a> SearchProgress<'a> {
     fn finish(&self, outcome: &glorot_search::RunOutcome) {
         let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         self.err.line(format!(
-            "search: {} trials recorded in {} ({} of {} in this shard done; grid of {})",
-            outcome.recorded,
+            "search: {} recorded in {} ({} of {} in this shard done; grid of {})",
+            count(outcome.recorded, "trial", "trials"),
             human_duration(self.started.elapsed()),
             s.done,
             s.in_shard,
@@ -1091,7 +1096,10 @@ fn status(args: StatusArgs) -> Result<()> {
     }
     let not_started = r.missing.len() - r.failed.len().min(r.missing.len());
     if not_started > 0 {
-        out(format!("not finished: {not_started} trials"))?;
+        out(format!(
+            "not finished: {}",
+            count(not_started, "trial", "trials")
+        ))?;
     }
     if !r.in_progress.is_empty() {
         out(format!("in progress ({}):", r.in_progress.len()))?;
@@ -1358,8 +1366,11 @@ fn test_best(
         glorot_search::memory::run_bytes(std::slice::from_ref(&trial), &data, 1),
     )?;
     err.line(format!(
-        "retraining {} from seed {} ({} epochs, {} BLAS threads) to evaluate the test set once",
-        trial.id, trial.seed, trial.config.epochs, threads
+        "retraining {} from seed {} ({}, {}) to evaluate the test set once",
+        trial.id,
+        trial.seed,
+        count(trial.config.epochs, "epoch", "epochs"),
+        count(threads, "BLAS thread", "BLAS threads")
     ));
     let progress = RetrainProgress { err };
     let evaluation = glorot_search::evaluate_on_test_observed(&trial, &data, record, &progress)?;

@@ -7,6 +7,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use glorot_experiments::count;
 use glorot_experiments::train::{
     FitJob, TRAIN_SCHEMA_VERSION, TrainOutput, evaluate, evaluate_bytes, fit, fit_bytes,
 };
@@ -168,20 +169,20 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
     )?;
 
     err.line(format!(
-        "training {} {} ({}, {}), {precision}, {} epochs, batch {}, lr {}, seed {}, shuffle {}; \
-         {} training and {} validation images; {} BLAS threads",
+        "training {} {} ({}, {}), {precision}, {}, batch {}, lr {}, seed {}, shuffle {}; \
+         {} training and {} validation images; {}",
         join(valid_model.layers(), "-"),
         model.activation,
         model.head,
         init_name(model.init),
-        train.epochs,
+        count(train.epochs, "epoch", "epochs"),
         train.batch_size,
         train.learning_rate,
         train.seed,
         train.shuffle,
         loaded.mnist.train.len(),
         loaded.mnist.validation.len(),
-        plan.blas_threads,
+        count(plan.blas_threads, "BLAS thread", "BLAS threads"),
     ));
     if let Some(path) = &args.from_weights {
         err.line(format!("starting from {}", path.display()));
@@ -226,8 +227,8 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
     }
     match output.report.status {
         Status::Cancelled { epoch } => bail!(
-            "interrupted during epoch {epoch}; {} finished epochs {}",
-            output.report.epochs.len(),
+            "interrupted during epoch {epoch}; {} {}",
+            count(output.report.epochs.len(), "finished epoch", "finished epochs"),
             match &args.out {
                 Some(p) => format!("written to {}", p.display()),
                 None => "reported above".to_owned(),
@@ -258,8 +259,8 @@ fn print_train_summary(o: &TrainOutput, out_path: Option<&Path>) -> Result<()> {
     let r = &o.report;
     match r.status {
         Status::Completed => out(format!(
-            "completed {} epochs in {}",
-            r.epochs.len(),
+            "completed {} in {}",
+            count(r.epochs.len(), "epoch", "epochs"),
             human_duration(Duration::from_secs_f64(r.seconds))
         ))?,
         Status::Diverged { epoch, .. } => out(format!("diverged in epoch {epoch}"))?,
@@ -472,10 +473,10 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
     } else {
         let e = &output.evaluation;
         out(format!(
-            "{} on {} ({} images): accuracy {:.2}% ({} correct), loss {:.6}",
+            "{} on {} ({}): accuracy {:.2}% ({} correct), loss {:.6}",
             args.weights.display(),
             output.split,
-            e.samples,
+            count(e.samples, "image", "images"),
             e.accuracy,
             e.correct,
             e.loss
@@ -703,22 +704,25 @@ fn full_check(args: &FullCheckArgs) -> Result<()> {
         print_json(&results)?;
     } else {
         out(format!(
-            "gradient check of {} on {} random rows: {:?} differences, h = {}, tolerance {}",
+            "gradient check of {} on {}: {} differences, h = {}, tolerance {}",
             join(&args.layers, "-"),
-            args.rows,
-            options.stencil,
+            count(args.rows, "random row", "random rows"),
+            match options.stencil {
+                Stencil::Central2 => "second-order central",
+                Stencil::Central4 => "fourth-order central",
+            },
             options.step,
             options.tolerance
         ))?;
         for r in &results {
             out(format!(
-                "  {:<7} {:<21} {}  max relative error {:.3e}  ({} entries, {} ReLU kinks skipped)",
+                "  {:<7} {:<21} {}  max relative error {:.3e}  ({}, {} skipped)",
                 r.activation.to_string(),
                 r.head.to_string(),
                 if r.passed { "ok    " } else { "FAILED" },
                 r.max_rel_error,
-                r.checked,
-                r.kinks
+                count(r.checked, "entry", "entries"),
+                count(r.kinks, "ReLU kink", "ReLU kinks")
             ))?;
         }
     }
@@ -766,9 +770,9 @@ fn notebook_check(args: &NotebookCheckArgs) -> Result<()> {
     let train = &loaded.mnist.train;
     if args.sample >= train.len() {
         return usage(format!(
-            "--sample {} is out of range: the training split has {} images",
+            "--sample {} is out of range: the training split has {}",
             args.sample,
-            train.len()
+            count(train.len(), "image", "images")
         ));
     }
     let (x, y) = glorot_experiments::data::example(train, args.sample);

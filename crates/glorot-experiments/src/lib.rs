@@ -65,7 +65,7 @@ pub mod train;
 pub use data::{Data, DataSpec, Loaded};
 pub use error::{Error, Result};
 pub use observer::{NoopObserver, Observer, ProgressEvent};
-pub use support::{RunContext, RunManifest, SCHEMA_VERSION, Seeds, duration};
+pub use support::{RunContext, RunManifest, SCHEMA_VERSION, Seeds, count, duration};
 
 use crate::support::read_json;
 
