@@ -141,3 +141,93 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every visible command of the tree, as its path of names (`["search", "best"]`).
+    fn commands(cmd: &clap::Command, path: &[String], all: &mut Vec<(Vec<String>, clap::Command)>) {
+        for sub in cmd.get_subcommands() {
+            if sub.is_hide_set() || sub.get_name() == "help" {
+                continue;
+            }
+            let mut p = path.to_vec();
+            p.push(sub.get_name().to_owned());
+            all.push((p.clone(), sub.clone()));
+            commands(sub, &p, all);
+        }
+    }
+
+    /// The `glorot ...` lines of a help text's "Examples:" section, as argument lists:
+    /// quotes removed, a shell redirection or pipe and what follows left out.
+    fn examples(help: &str) -> Vec<Vec<String>> {
+        let Some((_, section)) = help.split_once("Examples:") else {
+            return Vec::new();
+        };
+        section
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("glorot "))
+            .map(|l| {
+                l.split_whitespace()
+                    .take_while(|w| !matches!(*w, ">" | ">>" | "|" | "2>" | "&&" | ";"))
+                    .map(|w| w.trim_matches(|c| c == '\'' || c == '"').to_owned())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_command_has_examples_and_they_parse() {
+        let mut all = Vec::new();
+        commands(&command(), &[], &mut all);
+        assert!(all.len() > 10, "the walk found {} commands", all.len());
+        for (path, mut cmd) in all {
+            let help = cmd.render_long_help().to_string();
+            let found = examples(&help);
+            assert!(
+                !found.is_empty(),
+                "`glorot {}` has no Examples section with a `glorot ...` line:\n{help}",
+                path.join(" ")
+            );
+            for args in found {
+                // An example of this command, not of another one.
+                assert!(
+                    args[1..].starts_with(&path) || path.starts_with(&args[1..]),
+                    "`glorot {}` shows an example of another command: {args:?}",
+                    path.join(" ")
+                );
+                let parsed = command()
+                    .try_get_matches_from(&args)
+                    .map_err(|e| e.to_string())
+                    .and_then(|m| Cli::from_arg_matches(&m).map_err(|e| e.to_string()));
+                assert!(parsed.is_ok(), "{args:?} does not parse: {}", parsed.unwrap_err());
+            }
+        }
+    }
+
+    #[test]
+    fn the_example_reader_takes_glorot_lines_only() {
+        let help = "Options:\n  glorot not-this\nExamples:\n  # a comment\n  glorot train --json > run.json\n  python -c 'x'\n  glorot eval --weights 'a.safetensors'\n";
+        assert_eq!(
+            examples(help),
+            vec![
+                vec!["glorot", "train", "--json"],
+                vec!["glorot", "eval", "--weights", "a.safetensors"],
+            ]
+        );
+    }
+
+    #[test]
+    fn negative_numbers_are_values() {
+        let m = command()
+            .try_get_matches_from(["glorot", "train", "--lr", "-1"])
+            .unwrap_err();
+        // Reaches the value's own check, not clap's "unexpected argument".
+        assert_eq!(m.kind(), clap::error::ErrorKind::ValueValidation, "{m}");
+        assert!(m.to_string().contains("-1 is not a finite positive number"), "{m}");
+        let seed = command().try_get_matches_from(["glorot", "gradcheck", "--seed", "-3"]);
+        assert!(seed.unwrap_err().to_string().contains("'-3'"));
+    }
+}

@@ -9,7 +9,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use glorot_experiments::count;
 use glorot_experiments::train::{
-    FitJob, TRAIN_SCHEMA_VERSION, TrainOutput, evaluate, evaluate_bytes, fit, fit_bytes,
+    FitJob, Interruption, TRAIN_SCHEMA_VERSION, TrainOutput, evaluate, evaluate_bytes, fit,
+    fit_bytes,
 };
 use glorot_mlp::{
     Activation, Arithmetic, BatchEvent, EpochMetrics, Evaluation, GradCheckOptions,
@@ -197,7 +198,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         save: args.save_weights.as_deref(),
     };
     let mut progress = TrainProgress::new(&err, job.train.epochs());
-    let (report, saved) = match precision {
+    let (report, end) = match precision {
         Precision::F32 => fit::<f32>(job, &mut progress)?,
         Precision::F64 => fit::<f64>(job, &mut progress)?,
     };
@@ -209,7 +210,8 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         train,
         parameters: valid_model.num_parameters(),
         from_weights: args.from_weights.clone(),
-        weights: saved.then(|| args.save_weights.clone()).flatten(),
+        weights: end.saved.then(|| args.save_weights.clone()).flatten(),
+        interrupted: end.interrupted,
         data: loaded.info(),
         final_val_accuracy: report.final_val_accuracy(),
         best_val_accuracy: report.best_val_accuracy(),
@@ -227,7 +229,13 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
     }
     match output.report.status {
         Status::Cancelled { epoch } => bail!(
-            "interrupted during epoch {epoch}; {} {}",
+            "interrupted {}{}; {} {}",
+            end.interrupted
+                .map_or_else(|| format!("during epoch {epoch}"), |at| at.to_string()),
+            match &output.weights {
+                Some(p) => format!(": weights saved to {} (marked interrupted)", p.display()),
+                None => String::new(),
+            },
             count(output.report.epochs.len(), "finished epoch", "finished epochs"),
             match &args.out {
                 Some(p) => format!("written to {}", p.display()),
@@ -289,7 +297,13 @@ fn print_train_summary(o: &TrainOutput, out_path: Option<&Path>) -> Result<()> {
         out(format!("wrote {}", p.display()))?;
     }
     if let Some(p) = &o.weights {
-        out(format!("saved weights to {}", p.display()))?;
+        match &o.interrupted {
+            Some(at) => out(format!(
+                "saved the weights reached {at} to {} (marked interrupted)",
+                p.display()
+            ))?,
+            None => out(format!("saved weights to {}", p.display()))?,
+        }
     }
     Ok(())
 }
@@ -435,6 +449,14 @@ struct EvalOutput {
     model: ModelConfig,
     precision: Precision,
     split: &'static str,
+    /// Where the training that wrote the weights was interrupted (absent for a finished
+    /// one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interrupted: Option<Interruption>,
+    /// The weights file's further metadata (`interrupted`; `trial` and `seed` from
+    /// `glorot search best --save-weights`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    metadata: std::collections::BTreeMap<String, String>,
     evaluation: Evaluation,
     data: DataInfo,
     manifest: Manifest,
@@ -445,6 +467,13 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
     let plan = single_thread_plan(args.blas_threads)?;
     let info = glorot_mlp::read_weights_info(&args.weights)
         .with_context(|| format!("cannot read {}", args.weights.display()))?;
+    let interrupted = Interruption::of_weights(&info.metadata);
+    if let Some(at) = interrupted {
+        Stderr::new(false).warn(format!(
+            "{} holds the weights of an interrupted training (stopped {at})",
+            args.weights.display()
+        ));
+    }
     let loaded = args.data.load()?;
     let precision = args.precision.unwrap_or(info.precision);
     let split = loaded.mnist.split(args.split.split());
@@ -464,6 +493,8 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
         model: info.config.clone(),
         precision,
         split: args.split.split().name(),
+        interrupted,
+        metadata: info.metadata.clone(),
         evaluation,
         data: loaded.info(),
         manifest: common::manifest(plan),

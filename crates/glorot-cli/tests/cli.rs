@@ -254,6 +254,114 @@ fn train_then_eval_round_trips_through_saved_weights() {
     );
 }
 
+/// Ctrl-C (SIGINT) in the middle of `glorot train --save-weights`: the weights reached so
+/// far are saved, marked interrupted in the file and in the JSON, and `eval` reads them.
+#[test]
+fn sigint_during_training_saves_the_weights_reached_marked_interrupted() {
+    use std::io::{BufRead, BufReader, Read};
+    let sb = Sandbox::new();
+    // 1000 batches of one image per epoch, far more epochs than the test waits for.
+    let args = with_data(&[
+        "train",
+        "--hidden",
+        "32",
+        "--lr",
+        "0.1",
+        "--batch-size",
+        "1",
+        "--epochs",
+        "1000",
+        "--out",
+        "runs/curves.json",
+        "--save-weights",
+        "runs/model.safetensors",
+        "--json",
+    ]);
+    let mut child = sb
+        .cmd(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first epoch's line (stderr is not a terminal: one line per epoch).
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the training ended before its first epoch:\n{seen}"
+        );
+        seen.push_str(&line);
+        if line.trim_start().starts_with("epoch") && line.contains("accuracy") {
+            break;
+        }
+    }
+    crate::support::kill(&mut child, "-INT");
+    stderr.read_to_string(&mut seen).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let r = crate::support::Run::from(
+        std::process::Output {
+            status: out.status,
+            stdout: out.stdout,
+            stderr: seen.into_bytes(),
+        },
+        &["train", "(SIGINT)"],
+    );
+    r.expect_code(1).stderr_has(&[
+        "interrupted after epoch ",
+        ": weights saved to runs/model.safetensors (marked interrupted)",
+    ]);
+    let run = r.json();
+    assert_eq!(read_json(&sb.join("runs/curves.json")), run);
+    assert_eq!(run["report"]["status"]["kind"], "cancelled", "{run}");
+    assert_eq!(run["weights"], "runs/model.safetensors");
+    let at = &run["interrupted"];
+    let (epoch, batch) = (at["epoch"].as_u64().unwrap(), at["batch"].as_u64().unwrap());
+    assert_eq!(at["batches"], 1000);
+    assert!(epoch >= 1 && (1..=1000).contains(&batch), "{at}");
+    let finished = run["report"]["epochs"].as_array().unwrap().len() as u64;
+    // Stopped within the epoch after the last finished one, or at its very start.
+    assert!(
+        (epoch == finished + 1 && batch < 1000) || (epoch == finished && batch == 1000),
+        "{at} with {finished} finished epochs"
+    );
+
+    // eval reads the file, says it is interrupted, and the weights are trained ones.
+    let e = sb.run(&with_data(&[
+        "eval",
+        "--weights",
+        "runs/model.safetensors",
+        "--json",
+    ]));
+    e.ok()
+        .stderr_has(&["holds the weights of an interrupted training (stopped after epoch"]);
+    let e = e.json();
+    assert_eq!(&e["interrupted"], at);
+    // At least one epoch at lr 0.1 on the synthetic classes (chance: 10 %).
+    assert!(e["evaluation"]["accuracy"].as_f64().unwrap() > 50.0, "{e}");
+    // Stopped at an epoch's end: the weights are exactly those that epoch validated.
+    if batch == 1000 {
+        let last = &run["report"]["epochs"][finished as usize - 1];
+        assert_eq!(e["evaluation"]["loss"], last["val_loss"]);
+    }
+    // A finished training's file carries no mark.
+    sb.run(&with_data(&[
+        "train",
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--save-weights",
+        "done.safetensors",
+        "-q",
+    ]))
+    .ok();
+    let e = sb.run(&with_data(&["eval", "--weights", "done.safetensors", "--json"]));
+    assert!(e.ok().json().get("interrupted").is_none());
+    assert!(!e.stderr.contains("interrupted"), "{}", e.stderr);
+}
+
 #[test]
 fn train_in_f64_without_shuffling_and_human_output() {
     let sb = Sandbox::new();
