@@ -29,6 +29,16 @@ use crate::common::{
 /// Options of `glorot experiments`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
+Examples:
+  # Everything the notebook did, into results/ (what `cargo xtask experiments` runs)
+  glorot experiments --out results
+  # Every path in about a minute, into results/quick
+  glorot experiments --quick
+  # Part 1 only, in double precision
+  glorot experiments --parts 1 --precision f64
+  # The notebook's own numbers, replayed bit for bit: Part 1's first epoch
+  glorot experiments --replay-notebook --replay-parts 1 --replay-epochs 1
+
 Results go to DIR (default `results`; `cargo xtask experiments` passes <workspace>/results):
   part1.json, part2.json (journal in part2/, one CSV row per trial in part2/trials.csv),
   part3.json, replay.json (with --replay-notebook), plots/*.png|svg, REPORT.md.

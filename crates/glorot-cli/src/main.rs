@@ -165,9 +165,22 @@ mod tests {
         let Some((_, section)) = help.split_once("Examples:") else {
             return Vec::new();
         };
-        section
-            .lines()
-            .map(str::trim)
+        // A line ending in `\` continues on the next one.
+        let mut lines = Vec::<String>::new();
+        let mut continued = false;
+        for l in section.lines().map(str::trim) {
+            match lines.last_mut() {
+                Some(last) if continued => last.push_str(l),
+                _ => lines.push(l.to_owned()),
+            }
+            continued = l.ends_with('\\');
+            if let (true, Some(last)) = (continued, lines.last_mut()) {
+                last.pop();
+                last.push(' ');
+            }
+        }
+        lines
+            .iter()
             .filter(|l| l.starts_with("glorot "))
             .map(|l| {
                 l.split_whitespace()
@@ -183,38 +196,41 @@ mod tests {
         let mut all = Vec::new();
         commands(&command(), &[], &mut all);
         assert!(all.len() > 10, "the walk found {} commands", all.len());
+        let mut problems = Vec::new();
         for (path, mut cmd) in all {
+            let name = format!("glorot {}", path.join(" "));
             let help = cmd.render_long_help().to_string();
             let found = examples(&help);
-            assert!(
-                !found.is_empty(),
-                "`glorot {}` has no Examples section with a `glorot ...` line:\n{help}",
-                path.join(" ")
-            );
+            if found.is_empty() {
+                problems.push(format!("`{name}` has no Examples section with a `glorot ...` line"));
+            }
             for args in found {
-                // An example of this command, not of another one.
-                assert!(
-                    args[1..].starts_with(&path) || path.starts_with(&args[1..]),
-                    "`glorot {}` shows an example of another command: {args:?}",
-                    path.join(" ")
-                );
-                let parsed = command()
+                // An example of this command (or, for a group, of one of its commands).
+                let words: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+                let names: Vec<&str> = path.iter().map(String::as_str).collect();
+                if !words.starts_with(&names) {
+                    problems.push(format!("`{name}` shows an example of another command: {args:?}"));
+                }
+                if let Err(e) = command()
                     .try_get_matches_from(&args)
                     .map_err(|e| e.to_string())
-                    .and_then(|m| Cli::from_arg_matches(&m).map_err(|e| e.to_string()));
-                assert!(parsed.is_ok(), "{args:?} does not parse: {}", parsed.unwrap_err());
+                    .and_then(|m| Cli::from_arg_matches(&m).map_err(|e| e.to_string()))
+                {
+                    problems.push(format!("`{name}`: {args:?} does not parse: {e}"));
+                }
             }
         }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 
     #[test]
     fn the_example_reader_takes_glorot_lines_only() {
-        let help = "Options:\n  glorot not-this\nExamples:\n  # a comment\n  glorot train --json > run.json\n  python -c 'x'\n  glorot eval --weights 'a.safetensors'\n";
+        let help = "Options:\n  glorot not-this\nExamples:\n  # a comment\n  glorot train --json > run.json\n  python -c 'x'\n  glorot eval --weights 'a.safetensors' \\\n    --json\n";
         assert_eq!(
             examples(help),
             vec![
                 vec!["glorot", "train", "--json"],
-                vec!["glorot", "eval", "--weights", "a.safetensors"],
+                vec!["glorot", "eval", "--weights", "a.safetensors", "--json"],
             ]
         );
     }

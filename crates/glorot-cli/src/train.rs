@@ -543,6 +543,9 @@ pub(crate) struct GradcheckArgs {
 #[derive(Subcommand, Debug)]
 enum GradcheckMode {
     /// Every entry of every parameter of small random f64 networks (the default).
+    #[command(
+        after_help = "Examples:\n  glorot gradcheck full\n  glorot gradcheck full --layers 784,32,10 --activation tanh --stencil central2 --tolerance 1e-4"
+    )]
     Full(FullCheckArgs),
     /// The notebook's Part 3 procedure on one MNIST image.
     #[command(
