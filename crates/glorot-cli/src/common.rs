@@ -553,10 +553,7 @@ impl glorot_experiments::Observer for Stderr {
 
 /// The width the live display is cut to: the terminal's own, else `$COLUMNS`, else 80.
 fn terminal_width() -> usize {
-    choose_width(
-        stderr_columns(),
-        std::env::var("COLUMNS").ok().as_deref(),
-    )
+    choose_width(stderr_columns(), std::env::var("COLUMNS").ok().as_deref())
 }
 
 /// The narrowest width believed (a smaller one is a broken report, not a terminal).

@@ -202,14 +202,18 @@ mod tests {
             let help = cmd.render_long_help().to_string();
             let found = examples(&help);
             if found.is_empty() {
-                problems.push(format!("`{name}` has no Examples section with a `glorot ...` line"));
+                problems.push(format!(
+                    "`{name}` has no Examples section with a `glorot ...` line"
+                ));
             }
             for args in found {
                 // An example of this command (or, for a group, of one of its commands).
                 let words: Vec<&str> = args[1..].iter().map(String::as_str).collect();
                 let names: Vec<&str> = path.iter().map(String::as_str).collect();
                 if !words.starts_with(&names) {
-                    problems.push(format!("`{name}` shows an example of another command: {args:?}"));
+                    problems.push(format!(
+                        "`{name}` shows an example of another command: {args:?}"
+                    ));
                 }
                 if let Err(e) = command()
                     .try_get_matches_from(&args)
@@ -242,7 +246,10 @@ mod tests {
             .unwrap_err();
         // Reaches the value's own check, not clap's "unexpected argument".
         assert_eq!(m.kind(), clap::error::ErrorKind::ValueValidation, "{m}");
-        assert!(m.to_string().contains("-1 is not a finite positive number"), "{m}");
+        assert!(
+            m.to_string().contains("-1 is not a finite positive number"),
+            "{m}"
+        );
         let seed = command().try_get_matches_from(["glorot", "gradcheck", "--seed", "-3"]);
         assert!(seed.unwrap_err().to_string().contains("'-3'"));
     }

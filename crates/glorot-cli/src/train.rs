@@ -132,7 +132,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         }
         Some(path) => {
             let info = glorot_mlp::read_weights_info(path)
-                .with_context(|| format!("cannot start from {}", path.display()))?;
+                .context("cannot start from the saved weights")?;
             let mut model = info.config.clone();
             if let Some(hidden) = &args.hidden {
                 let mut layers = vec![inputs];
@@ -236,7 +236,11 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
                 Some(p) => format!(": weights saved to {} (marked interrupted)", p.display()),
                 None => String::new(),
             },
-            count(output.report.epochs.len(), "finished epoch", "finished epochs"),
+            count(
+                output.report.epochs.len(),
+                "finished epoch",
+                "finished epochs"
+            ),
             match &args.out {
                 Some(p) => format!("written to {}", p.display()),
                 None => "reported above".to_owned(),
@@ -465,8 +469,7 @@ struct EvalOutput {
 /// `glorot eval`.
 pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
     let plan = single_thread_plan(args.blas_threads)?;
-    let info = glorot_mlp::read_weights_info(&args.weights)
-        .with_context(|| format!("cannot read {}", args.weights.display()))?;
+    let info = glorot_mlp::read_weights_info(&args.weights).context("cannot read the weights")?;
     let interrupted = Interruption::of_weights(&info.metadata);
     if let Some(at) = interrupted {
         Stderr::new(false).warn(format!(

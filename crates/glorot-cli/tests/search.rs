@@ -241,7 +241,10 @@ fn the_best_model_is_saved_and_every_trial_retrains_with_glorot_train() {
         test["evaluation"]["accuracy"],
         t["test"]["evaluation"]["test_accuracy"]
     );
-    assert_eq!(test["evaluation"]["loss"], t["test"]["evaluation"]["test_loss"]);
+    assert_eq!(
+        test["evaluation"]["loss"],
+        t["test"]["evaluation"]["test_loss"]
+    );
     // The file's metadata names the trial and its seed.
     assert_eq!(test["metadata"]["trial"], best["id"]);
     assert_eq!(test["metadata"]["seed"], best["seed"].to_string());
@@ -256,8 +259,15 @@ fn the_best_model_is_saved_and_every_trial_retrains_with_glorot_train() {
         .json();
     assert_eq!(val["evaluation"]["accuracy"], best["final_val_accuracy"]);
     // --save-weights keeps the retraining of --test: alone it is a usage error.
-    sb.run(&["search", "best", "--out", "results", "--save-weights", "x.safetensors"])
-        .expect_code(2);
+    sb.run(&[
+        "search",
+        "best",
+        "--out",
+        "results",
+        "--save-weights",
+        "x.safetensors",
+    ])
+    .expect_code(2);
 
     // The printed command retrains the best trial: same curve, same final accuracy.
     let command = t["reproduce"].as_str().unwrap();
@@ -309,7 +319,11 @@ fn the_best_model_is_saved_and_every_trial_retrains_with_glorot_train() {
             // The same flags as the printed command (init and shuffle at their defaults).
             let printed: Vec<&str> = command.split_whitespace().skip(1).collect();
             for flag in ["--hidden", "--activation", "--lr", "--batch-size", "--seed"] {
-                let at = |v: &[&str]| v.iter().position(|a| *a == flag).map(|i| v[i + 1].to_owned());
+                let at = |v: &[&str]| {
+                    v.iter()
+                        .position(|a| *a == flag)
+                        .map(|i| v[i + 1].to_owned())
+                };
                 let mine: Vec<&str> = args.iter().map(String::as_str).collect();
                 assert_eq!(at(&printed), at(&mine), "{flag} in {command}");
             }
@@ -332,8 +346,7 @@ fn the_best_model_is_saved_and_every_trial_retrains_with_glorot_train() {
             args.join(" ")
         );
         assert_eq!(
-            run["final_val_accuracy"],
-            record["final_val_accuracy"],
+            run["final_val_accuracy"], record["final_val_accuracy"],
             "{}",
             record["id"]
         );

@@ -191,10 +191,7 @@ pub fn fit<F: Compute>(
     }
     let mut saved = false;
     if let Some(path) = job.save
-        && matches!(
-            report.status,
-            Status::Completed | Status::Cancelled { .. }
-        )
+        && matches!(report.status, Status::Completed | Status::Cancelled { .. })
     {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;

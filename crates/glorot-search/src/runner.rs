@@ -520,12 +520,8 @@ fn train_trial(
         lost,
     };
     let result = match trial.config.precision {
-        Precision::F32 => {
-            fit_trial::<f32>(trial, data, data.sets_f32(false), &mut forward, None)
-        }
-        Precision::F64 => {
-            fit_trial::<f64>(trial, data, data.sets_f64(false), &mut forward, None)
-        }
+        Precision::F32 => fit_trial::<f32>(trial, data, data.sets_f32(false), &mut forward, None),
+        Precision::F64 => fit_trial::<f64>(trial, data, data.sets_f64(false), &mut forward, None),
     };
     let seconds = clock.elapsed().as_secs_f64();
     let (status, epochs) = match result {
