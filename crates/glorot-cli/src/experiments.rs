@@ -18,7 +18,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use glorot_experiments::{Data, Observer as _, Options, ReplayChoice, RunContext, reference};
+use glorot_experiments::{
+    Data, Observer as _, Options, ReplayChoice, RunContext, reference, report,
+};
 use glorot_mlp::Precision;
 
 use crate::common::{
@@ -136,11 +138,18 @@ pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let notebook = reference::notebook()?;
-    let data = Data::from_loaded(args.data.load()?);
-    let ctx = RunContext::new(
+    let mut data = Data::from_loaded(args.data.load()?);
+    let mut ctx = RunContext::new(
         std::iter::once("glorot".to_owned()).chain(std::env::args().skip(1)),
         manifest(plan),
     );
+    // Results files name places the way the report does: relative to the repository
+    // holding them (or to the results directory), a place outside by its name only, so
+    // that committed results read the same on every machine. The data's digests, not its
+    // directory, identify it (and decide what is reused).
+    let places = report::Places::of(&out);
+    ctx.command = places.command(&ctx.command);
+    data.info.dir = places.show(&data.info.dir);
     let err = Stderr::new(false);
     err.message(&format!(
         "glorot experiments: results in {} ({} worker(s) x {} BLAS thread(s))",
