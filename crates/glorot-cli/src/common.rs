@@ -45,6 +45,30 @@ pub(crate) fn usage<T>(message: impl Into<String>) -> Result<T> {
     Err(UsageError(message.into()).into())
 }
 
+/// An error and its causes on one line, `outer: cause: root` (as `{:#}` prints them), with
+/// a guard against repetition: a cause whose text the line already holds is left out. The
+/// library errors follow the Rust API guidelines (a `Display` names only its own level,
+/// `source()` gives the cause), so the guard only catches an error from elsewhere that
+/// embeds its source in its message (as `io::Error::other(e)` and some crates do).
+pub(crate) fn chain(err: &anyhow::Error) -> String {
+    chain_of(err.chain().map(ToString::to_string))
+}
+
+fn chain_of(levels: impl IntoIterator<Item = String>) -> String {
+    let mut line = String::new();
+    for level in levels {
+        let level = level.trim();
+        if level.is_empty() || line.contains(level) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(level);
+    }
+    line
+}
+
 // ---------------------------------------------------------------------------------------
 // Value parsers for hyperparameters
 // ---------------------------------------------------------------------------------------
@@ -207,7 +231,7 @@ impl DataOpts {
 /// [`UsageError`] (exit code 2), as it was when the command line checked it itself.
 pub(crate) fn lib(e: glorot_experiments::Error) -> anyhow::Error {
     if e.is_invalid_options() {
-        UsageError(format!("{:#}", anyhow::Error::from(e))).into()
+        UsageError(chain(&anyhow::Error::from(e))).into()
     } else {
         e.into()
     }
@@ -264,7 +288,7 @@ where
     let need = match need {
         Ok(bytes) => bytes,
         Err(e) => {
-            return Err(UsageError(format!("{:#}", anyhow::Error::from(e))).into());
+            return Err(UsageError(chain(&anyhow::Error::from(e))).into());
         }
     };
     check_memory_against(what, need, available_memory())
@@ -527,12 +551,46 @@ impl glorot_experiments::Observer for Stderr {
     }
 }
 
+/// The width the live display is cut to: the terminal's own, else `$COLUMNS`, else 80.
 fn terminal_width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .filter(|&w: &usize| w >= 20)
+    choose_width(stderr_columns(), std::env::var("COLUMNS").ok().as_deref())
+}
+
+/// The narrowest width believed (a smaller one is a broken report, not a terminal).
+const MIN_WIDTH: usize = 20;
+
+/// The width from the terminal's report (`tty`), else from `$COLUMNS`, else 80; a value
+/// below [`MIN_WIDTH`] is ignored.
+fn choose_width(tty: Option<usize>, columns: Option<&str>) -> usize {
+    tty.filter(|&w| w >= MIN_WIDTH)
+        .or_else(|| {
+            columns
+                .and_then(|c| c.trim().parse().ok())
+                .filter(|&w: &usize| w >= MIN_WIDTH)
+        })
         .unwrap_or(80)
+}
+
+/// The column count of the terminal on stderr (`ioctl(TIOCGWINSZ)`), read at each draw so
+/// a resized window is followed; `None` when stderr is not a terminal.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn stderr_columns() -> Option<usize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` through its pointer argument, which
+    // points to one owned here; on failure (not a terminal) it writes nothing.
+    let rc = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &raw mut size) };
+    (rc == 0 && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+#[cfg(not(unix))]
+fn stderr_columns() -> Option<usize> {
+    None
 }
 
 fn truncate(s: &str, width: usize) -> String {
@@ -628,6 +686,42 @@ mod tests {
         ] {
             assert_eq!(parse_init(&init_name(init)).unwrap(), init);
         }
+    }
+
+    #[test]
+    fn the_terminal_width_comes_first_then_columns_then_80() {
+        // The terminal's report wins over $COLUMNS (which a shell sets only for itself and
+        // does not update for a child on resize).
+        assert_eq!(choose_width(Some(213), Some("100")), 213);
+        assert_eq!(choose_width(Some(213), None), 213);
+        // Not a terminal (or no ioctl): $COLUMNS, then 80.
+        assert_eq!(choose_width(None, Some("132")), 132);
+        assert_eq!(choose_width(None, Some(" 132 ")), 132);
+        assert_eq!(choose_width(None, None), 80);
+        // Nonsense is ignored at each step: a zero or tiny report, a non-number.
+        assert_eq!(choose_width(Some(0), Some("120")), 120);
+        assert_eq!(choose_width(Some(5), None), 80);
+        assert_eq!(choose_width(None, Some("wide")), 80);
+        assert_eq!(choose_width(None, Some("10")), 80);
+        assert_eq!(choose_width(Some(MIN_WIDTH), None), MIN_WIDTH);
+    }
+
+    #[test]
+    fn a_cause_already_in_the_line_is_not_repeated() {
+        let line = |levels: &[&str]| chain_of(levels.iter().map(|s| (*s).to_owned()));
+        assert_eq!(line(&["a", "b", "c"]), "a: b: c");
+        assert_eq!(
+            line(&["incomplete deflate stream", "incomplete deflate stream"]),
+            "incomplete deflate stream"
+        );
+        assert_eq!(
+            line(&[
+                "cannot read m.gz: No such file or directory (os error 2)",
+                "No such file or directory (os error 2)"
+            ]),
+            "cannot read m.gz: No such file or directory (os error 2)"
+        );
+        assert_eq!(line(&["outer", "", "root"]), "outer: root");
     }
 
     #[test]

@@ -21,6 +21,11 @@ use serde::Serialize;
 
 /// Datasets: fetch, verify, info.
 #[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  glorot data fetch
+  glorot data verify --data-dir ~/datasets/mnist
+  glorot data info --dataset fashion-mnist --json")]
 pub(crate) struct DataArgs {
     #[command(subcommand)]
     command: DataCommand,
@@ -48,10 +53,24 @@ pub(crate) struct DataArgs {
 enum DataCommand {
     /// Make sure the dataset is present and intact, downloading what is missing from
     /// public mirrors (each file's size and SHA-256 checked before it is kept).
+    #[command(after_help = "\
+Examples:
+  glorot data fetch
+  glorot data fetch --dataset fashion-mnist --data-dir ~/datasets/fashion-mnist
+  # A local copy served over HTTP first, then the public mirrors
+  glorot data fetch --mirror http://127.0.0.1:8000/")]
     Fetch(FetchArgs),
     /// Check each file's SHA-256 against the published digest, and validate the format.
+    #[command(after_help = "\
+Examples:
+  glorot data verify
+  glorot data verify --data-dir ~/datasets/mnist --json")]
     Verify,
     /// Show where the dataset is, its files and digests, and examples per class per split.
+    #[command(after_help = "\
+Examples:
+  glorot data info
+  glorot data info --validation-size 5000 --json")]
     Info(InfoArgs),
 }
 

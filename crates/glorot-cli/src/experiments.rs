@@ -18,7 +18,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use glorot_experiments::{Data, Observer as _, Options, ReplayChoice, RunContext, reference};
+use glorot_experiments::{
+    Data, Observer as _, Options, ReplayChoice, RunContext, reference, report,
+};
 use glorot_mlp::Precision;
 
 use crate::common::{
@@ -29,6 +31,16 @@ use crate::common::{
 /// Options of `glorot experiments`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
+Examples:
+  # Everything the notebook did, into results/ (what `cargo xtask experiments` runs)
+  glorot experiments --out results
+  # Every path in about a minute, into results/quick
+  glorot experiments --quick
+  # Part 1 only, in double precision
+  glorot experiments --parts 1 --precision f64
+  # The notebook's own numbers, replayed bit for bit: Part 1's first epoch
+  glorot experiments --replay-notebook --replay-parts 1 --replay-epochs 1
+
 Results go to DIR (default `results`; `cargo xtask experiments` passes <workspace>/results):
   part1.json, part2.json (journal in part2/, one CSV row per trial in part2/trials.csv),
   part3.json, replay.json (with --replay-notebook), plots/*.png|svg, REPORT.md.
@@ -126,11 +138,18 @@ pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let notebook = reference::notebook()?;
-    let data = Data::from_loaded(args.data.load()?);
-    let ctx = RunContext::new(
+    let mut data = Data::from_loaded(args.data.load()?);
+    let mut ctx = RunContext::new(
         std::iter::once("glorot".to_owned()).chain(std::env::args().skip(1)),
         manifest(plan),
     );
+    // Results files name places the way the report does: relative to the repository
+    // holding them (or to the results directory), a place outside by its name only, so
+    // that committed results read the same on every machine. The data's digests, not its
+    // directory, identify it (and decide what is reused).
+    let places = report::Places::of(&out);
+    ctx.command = places.command(&ctx.command);
+    data.info.dir = places.show(&data.info.dir);
     let err = Stderr::new(false);
     err.message(&format!(
         "glorot experiments: results in {} ({} worker(s) x {} BLAS thread(s))",
@@ -165,7 +184,7 @@ pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
             .collect();
     let stopped = stop_requested();
     for e in &errors {
-        err.message(&format!("glorot experiments: {e:#}"));
+        err.message(&format!("glorot experiments: {}", crate::common::chain(e)));
     }
     let written = glorot_experiments::finish(&out, &notebook)?;
     err.message(&format!(

@@ -9,6 +9,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use glorot_experiments::count;
 use glorot_mlp::{Activation, EpochMetrics, Init, Precision, Shuffle};
 use glorot_search::{
     ClaimStatus, GridSpec, Journal, PRESETS, RunOptions, SearchContext, SearchData, SearchObserver,
@@ -407,9 +408,9 @@ fn run_search(args: RunArgs) -> Result<()> {
             journal::store_shard_count(&args.out, shard.count)?;
         }
         err.line(format!(
-            "search: {} trials ({source}){}, {} to run; {} workers x {} BLAS threads; \
+            "search: {} ({source}){}, {} to run; {} x {}; \
              {} training and {} validation images; results in {}",
-            grid.len(),
+            count(grid.len(), "trial", "trials"),
             if shard == Shard::ALL {
                 String::new()
             } else {
@@ -418,8 +419,8 @@ fn run_search(args: RunArgs) -> Result<()> {
             mine.iter()
                 .filter(|t| !finished_before.contains(&t.id))
                 .count(),
-            plan.workers,
-            plan.blas_threads,
+            count(plan.workers, "worker", "workers"),
+            count(plan.blas_threads, "BLAS thread", "BLAS threads"),
             data.train_len(),
             data.validation_len(),
             args.out.display()
@@ -563,8 +564,8 @@ fn finish_run(
             })
             .collect();
         bail!(
-            "{} trials failed and will be rerun next time: {}",
-            outcome.failed,
+            "{} and will be rerun next time: {}",
+            count(outcome.failed, "trial failed", "trials failed"),
             failures.join("; ")
         );
     }
@@ -602,7 +603,11 @@ fn store_grid(out: &Path, grid: &ValidGrid, err: &Stderr) -> Result<()> {
             path.display()
         )),
         StoredGrid::ReplacedUnreadable(e) => {
-            err.warn(format!("replacing unreadable {}: {e}", path.display()));
+            err.warn(format!(
+                "replacing unreadable {}: {}",
+                path.display(),
+                common::chain(&e.into())
+            ));
         }
         _ => {}
     }
@@ -618,7 +623,7 @@ fn describe_ranked(r: &Ranked) -> String {
         _ => "no accuracy".to_owned(),
     };
     format!(
-        "{} (hidden {}x{}, {}, lr {}, batch {}, {}, {} epochs, {}{}) seed {}: {acc}",
+        "{} (hidden {}x{}, {}, lr {}, batch {}, {}, {}, {}{}) seed {}: {acc}",
         r.id,
         c.hidden.first().copied().unwrap_or(0),
         c.hidden.len(),
@@ -626,7 +631,7 @@ fn describe_ranked(r: &Ranked) -> String {
         c.learning_rate,
         c.batch_size,
         init_name(c.init),
-        c.epochs,
+        count(c.epochs, "epoch", "epochs"),
         c.precision,
         if c.repeat > 0 {
             format!(", repeat {}", c.repeat)
@@ -824,8 +829,8 @@ impl<'a> SearchProgress<'a> {
     fn finish(&self, outcome: &glorot_search::RunOutcome) {
         let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         self.err.line(format!(
-            "search: {} trials recorded in {} ({} of {} in this shard done; grid of {})",
-            outcome.recorded,
+            "search: {} recorded in {} ({} of {} in this shard done; grid of {})",
+            count(outcome.recorded, "trial", "trials"),
             human_duration(self.started.elapsed()),
             s.done,
             s.in_shard,
@@ -1091,7 +1096,10 @@ fn status(args: StatusArgs) -> Result<()> {
     }
     let not_started = r.missing.len() - r.failed.len().min(r.missing.len());
     if not_started > 0 {
-        out(format!("not finished: {not_started} trials"))?;
+        out(format!(
+            "not finished: {}",
+            count(not_started, "trial", "trials")
+        ))?;
     }
     if !r.in_progress.is_empty() {
         out(format!("in progress ({}):", r.in_progress.len()))?;
@@ -1203,8 +1211,16 @@ Examples:
   glorot search best --out results/search --top 10
   # Retrain the best from its seed and measure the test set once (writes best_test.json)
   glorot search best --out results/search --test
+  # The same, keeping the retrained model (`glorot eval --weights best.safetensors`)
+  glorot search best --out results/search --test --save-weights best.safetensors
 
-With --test, pass the same data options as the search (the data is checked against it).")]
+With --test, pass the same data options as the search (the data is checked against it).
+
+A trial depends only on its configuration and its seed: `search best` prints the
+`glorot train` command that retrains it (--hidden, --activation, --init, --lr,
+--batch-size, --epochs, --precision, --shuffle, --seed and the --blas-threads it ran
+with); with the search's data options added, its validation curve equals the trial's
+record bit for bit. Any trial's seed and configuration are in trials/<id>.json.")]
 struct BestArgs {
     /// The results directory.
     #[arg(long, value_name = "DIR", default_value = "results/search")]
@@ -1220,6 +1236,11 @@ struct BestArgs {
     /// the retrained curve can match the record bit for bit].
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     blas_threads: Option<usize>,
+    /// Save the retrained model's weights here (safetensors, as `glorot train
+    /// --save-weights`; the file's metadata names the trial and its seed). With --test,
+    /// whose retraining it keeps.
+    #[arg(long, value_name = "FILE", requires = "test")]
+    save_weights: Option<PathBuf>,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -1232,6 +1253,30 @@ struct BestArgs {
     data: DataOpts,
 }
 
+/// The `glorot train` command that retrains trial `r` (its configuration and seed, on
+/// `blas_threads` BLAS threads when known); the search's data options are to be added.
+fn train_command(r: &Ranked, blas_threads: Option<usize>) -> String {
+    let c = &r.config;
+    let hidden: Vec<String> = c.hidden.iter().map(ToString::to_string).collect();
+    let mut cmd = format!(
+        "glorot train --hidden {} --activation {} --init {} --lr {} --batch-size {} --epochs {} \
+         --precision {} --shuffle {} --seed {}",
+        hidden.join(","),
+        c.activation,
+        init_name(c.init),
+        c.learning_rate,
+        c.batch_size,
+        c.epochs,
+        c.precision,
+        c.shuffle,
+        r.seed
+    );
+    if let Some(t) = blas_threads {
+        cmd.push_str(&format!(" --blas-threads {t}"));
+    }
+    cmd
+}
+
 /// The one look at the test set, as `best --json` prints it (`best_test.json` holds its
 /// key and evaluation: [`glorot_search::BestTest`]).
 #[derive(Debug, Serialize)]
@@ -1239,6 +1284,9 @@ struct BestTest {
     schema_version: u32,
     trial: Ranked,
     evaluation: TestEvaluation,
+    /// Where the retrained weights were saved (`--save-weights`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weights: Option<PathBuf>,
     test_images: usize,
     data: DataInfo,
     manifest: glorot_search::Manifest,
@@ -1247,6 +1295,8 @@ struct BestTest {
 #[derive(Debug, Serialize)]
 struct BestReport {
     best: Option<Ranked>,
+    /// The `glorot train` command retraining the best trial (plus the data options).
+    reproduce: String,
     top: Vec<Ranked>,
     finished: usize,
     total: usize,
@@ -1279,7 +1329,12 @@ fn best(args: BestArgs) -> Result<()> {
     } else {
         None
     };
+    let ran_with = records
+        .iter()
+        .find(|r| r.id == best.id)
+        .map(|r| r.manifest.blas_threads);
     let report = BestReport {
+        reproduce: train_command(&best, ran_with),
         best: Some(best.clone()),
         top: summary.ranking.iter().take(args.top).cloned().collect(),
         finished: summary.finished,
@@ -1296,6 +1351,10 @@ fn best(args: BestArgs) -> Result<()> {
     } else {
         out(format!("best: {}", describe_ranked(&best)))?;
     }
+    out(format!(
+        "retrain it with: {} (and the search's data options)",
+        report.reproduce
+    ))?;
     if let Some(t) = &report.test {
         let e = &t.evaluation;
         out(format!(
@@ -1314,6 +1373,9 @@ fn best(args: BestArgs) -> Result<()> {
             "wrote {}",
             args.out.join("best_test.json").display()
         ))?;
+        if let Some(p) = &t.weights {
+            out(format!("saved the retrained weights to {}", p.display()))?;
+        }
     }
     Ok(())
 }
@@ -1358,11 +1420,29 @@ fn test_best(
         glorot_search::memory::run_bytes(std::slice::from_ref(&trial), &data, 1),
     )?;
     err.line(format!(
-        "retraining {} from seed {} ({} epochs, {} BLAS threads) to evaluate the test set once",
-        trial.id, trial.seed, trial.config.epochs, threads
+        "retraining {} from seed {} ({}, {}) to evaluate the test set once",
+        trial.id,
+        trial.seed,
+        count(trial.config.epochs, "epoch", "epochs"),
+        count(threads, "BLAS thread", "BLAS threads")
     ));
+    if let Some(parent) = args
+        .save_weights
+        .as_deref()
+        .and_then(Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
     let progress = RetrainProgress { err };
-    let evaluation = glorot_search::evaluate_on_test_observed(&trial, &data, record, &progress)?;
+    let evaluation = glorot_search::evaluate_on_test_saving(
+        &trial,
+        &data,
+        record,
+        &progress,
+        args.save_weights.as_deref(),
+    )?;
     err.clear();
     let Some(evaluation) = evaluation else {
         if common::stop_requested() {
@@ -1383,6 +1463,7 @@ fn test_best(
         schema_version: 1,
         trial: best.clone(),
         evaluation,
+        weights: args.save_weights.clone(),
         test_images: data.test_len(),
         data: info,
         manifest: common::manifest(plan),

@@ -7,8 +7,10 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use glorot_experiments::count;
 use glorot_experiments::train::{
-    FitJob, TRAIN_SCHEMA_VERSION, TrainOutput, evaluate, evaluate_bytes, fit, fit_bytes,
+    FitJob, Interruption, TRAIN_SCHEMA_VERSION, TrainOutput, evaluate, evaluate_bytes, fit,
+    fit_bytes,
 };
 use glorot_mlp::{
     Activation, Arithmetic, BatchEvent, EpochMetrics, Evaluation, GradCheckOptions,
@@ -130,7 +132,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         }
         Some(path) => {
             let info = glorot_mlp::read_weights_info(path)
-                .with_context(|| format!("cannot start from {}", path.display()))?;
+                .context("cannot start from the saved weights")?;
             let mut model = info.config.clone();
             if let Some(hidden) = &args.hidden {
                 let mut layers = vec![inputs];
@@ -168,20 +170,20 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
     )?;
 
     err.line(format!(
-        "training {} {} ({}, {}), {precision}, {} epochs, batch {}, lr {}, seed {}, shuffle {}; \
-         {} training and {} validation images; {} BLAS threads",
+        "training {} {} ({}, {}), {precision}, {}, batch {}, lr {}, seed {}, shuffle {}; \
+         {} training and {} validation images; {}",
         join(valid_model.layers(), "-"),
         model.activation,
         model.head,
         init_name(model.init),
-        train.epochs,
+        count(train.epochs, "epoch", "epochs"),
         train.batch_size,
         train.learning_rate,
         train.seed,
         train.shuffle,
         loaded.mnist.train.len(),
         loaded.mnist.validation.len(),
-        plan.blas_threads,
+        count(plan.blas_threads, "BLAS thread", "BLAS threads"),
     ));
     if let Some(path) = &args.from_weights {
         err.line(format!("starting from {}", path.display()));
@@ -196,7 +198,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         save: args.save_weights.as_deref(),
     };
     let mut progress = TrainProgress::new(&err, job.train.epochs());
-    let (report, saved) = match precision {
+    let (report, end) = match precision {
         Precision::F32 => fit::<f32>(job, &mut progress)?,
         Precision::F64 => fit::<f64>(job, &mut progress)?,
     };
@@ -208,7 +210,8 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         train,
         parameters: valid_model.num_parameters(),
         from_weights: args.from_weights.clone(),
-        weights: saved.then(|| args.save_weights.clone()).flatten(),
+        weights: end.saved.then(|| args.save_weights.clone()).flatten(),
+        interrupted: end.interrupted,
         data: loaded.info(),
         final_val_accuracy: report.final_val_accuracy(),
         best_val_accuracy: report.best_val_accuracy(),
@@ -226,8 +229,18 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
     }
     match output.report.status {
         Status::Cancelled { epoch } => bail!(
-            "interrupted during epoch {epoch}; {} finished epochs {}",
-            output.report.epochs.len(),
+            "interrupted {}{}; {} {}",
+            end.interrupted
+                .map_or_else(|| format!("during epoch {epoch}"), |at| at.to_string()),
+            match &output.weights {
+                Some(p) => format!(": weights saved to {} (marked interrupted)", p.display()),
+                None => String::new(),
+            },
+            count(
+                output.report.epochs.len(),
+                "finished epoch",
+                "finished epochs"
+            ),
             match &args.out {
                 Some(p) => format!("written to {}", p.display()),
                 None => "reported above".to_owned(),
@@ -258,8 +271,8 @@ fn print_train_summary(o: &TrainOutput, out_path: Option<&Path>) -> Result<()> {
     let r = &o.report;
     match r.status {
         Status::Completed => out(format!(
-            "completed {} epochs in {}",
-            r.epochs.len(),
+            "completed {} in {}",
+            count(r.epochs.len(), "epoch", "epochs"),
             human_duration(Duration::from_secs_f64(r.seconds))
         ))?,
         Status::Diverged { epoch, .. } => out(format!("diverged in epoch {epoch}"))?,
@@ -288,7 +301,13 @@ fn print_train_summary(o: &TrainOutput, out_path: Option<&Path>) -> Result<()> {
         out(format!("wrote {}", p.display()))?;
     }
     if let Some(p) = &o.weights {
-        out(format!("saved weights to {}", p.display()))?;
+        match &o.interrupted {
+            Some(at) => out(format!(
+                "saved the weights reached {at} to {} (marked interrupted)",
+                p.display()
+            ))?,
+            None => out(format!("saved weights to {}", p.display()))?,
+        }
     }
     Ok(())
 }
@@ -434,6 +453,14 @@ struct EvalOutput {
     model: ModelConfig,
     precision: Precision,
     split: &'static str,
+    /// Where the training that wrote the weights was interrupted (absent for a finished
+    /// one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interrupted: Option<Interruption>,
+    /// The weights file's further metadata (`interrupted`; `trial` and `seed` from
+    /// `glorot search best --save-weights`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    metadata: std::collections::BTreeMap<String, String>,
     evaluation: Evaluation,
     data: DataInfo,
     manifest: Manifest,
@@ -442,8 +469,14 @@ struct EvalOutput {
 /// `glorot eval`.
 pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
     let plan = single_thread_plan(args.blas_threads)?;
-    let info = glorot_mlp::read_weights_info(&args.weights)
-        .with_context(|| format!("cannot read {}", args.weights.display()))?;
+    let info = glorot_mlp::read_weights_info(&args.weights).context("cannot read the weights")?;
+    let interrupted = Interruption::of_weights(&info.metadata);
+    if let Some(at) = interrupted {
+        Stderr::new(false).warn(format!(
+            "{} holds the weights of an interrupted training (stopped {at})",
+            args.weights.display()
+        ));
+    }
     let loaded = args.data.load()?;
     let precision = args.precision.unwrap_or(info.precision);
     let split = loaded.mnist.split(args.split.split());
@@ -463,6 +496,8 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
         model: info.config.clone(),
         precision,
         split: args.split.split().name(),
+        interrupted,
+        metadata: info.metadata.clone(),
         evaluation,
         data: loaded.info(),
         manifest: common::manifest(plan),
@@ -472,10 +507,10 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
     } else {
         let e = &output.evaluation;
         out(format!(
-            "{} on {} ({} images): accuracy {:.2}% ({} correct), loss {:.6}",
+            "{} on {} ({}): accuracy {:.2}% ({} correct), loss {:.6}",
             args.weights.display(),
             output.split,
-            e.samples,
+            count(e.samples, "image", "images"),
             e.accuracy,
             e.correct,
             e.loss
@@ -511,6 +546,9 @@ pub(crate) struct GradcheckArgs {
 #[derive(Subcommand, Debug)]
 enum GradcheckMode {
     /// Every entry of every parameter of small random f64 networks (the default).
+    #[command(
+        after_help = "Examples:\n  glorot gradcheck full\n  glorot gradcheck full --layers 784,32,10 --activation tanh --stencil central2 --tolerance 1e-4"
+    )]
     Full(FullCheckArgs),
     /// The notebook's Part 3 procedure on one MNIST image.
     #[command(
@@ -703,22 +741,25 @@ fn full_check(args: &FullCheckArgs) -> Result<()> {
         print_json(&results)?;
     } else {
         out(format!(
-            "gradient check of {} on {} random rows: {:?} differences, h = {}, tolerance {}",
+            "gradient check of {} on {}: {} differences, h = {}, tolerance {}",
             join(&args.layers, "-"),
-            args.rows,
-            options.stencil,
+            count(args.rows, "random row", "random rows"),
+            match options.stencil {
+                Stencil::Central2 => "second-order central",
+                Stencil::Central4 => "fourth-order central",
+            },
             options.step,
             options.tolerance
         ))?;
         for r in &results {
             out(format!(
-                "  {:<7} {:<21} {}  max relative error {:.3e}  ({} entries, {} ReLU kinks skipped)",
+                "  {:<7} {:<21} {}  max relative error {:.3e}  ({}, {} skipped)",
                 r.activation.to_string(),
                 r.head.to_string(),
                 if r.passed { "ok    " } else { "FAILED" },
                 r.max_rel_error,
-                r.checked,
-                r.kinks
+                count(r.checked, "entry", "entries"),
+                count(r.kinks, "ReLU kink", "ReLU kinks")
             ))?;
         }
     }
@@ -766,9 +807,9 @@ fn notebook_check(args: &NotebookCheckArgs) -> Result<()> {
     let train = &loaded.mnist.train;
     if args.sample >= train.len() {
         return usage(format!(
-            "--sample {} is out of range: the training split has {} images",
+            "--sample {} is out of range: the training split has {}",
             args.sample,
-            train.len()
+            count(train.len(), "image", "images")
         ));
     }
     let (x, y) = glorot_experiments::data::example(train, args.sample);

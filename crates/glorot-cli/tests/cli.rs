@@ -15,7 +15,12 @@ fn every_command_has_help_with_examples() {
         &["search", "status"],
         &["search", "merge"],
         &["search", "best"],
+        &["gradcheck", "full"],
+        &["experiments"],
         &["data"],
+        &["data", "fetch"],
+        &["data", "verify"],
+        &["data", "info"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");
@@ -26,9 +31,10 @@ fn every_command_has_help_with_examples() {
             "{args:?}:\n{}",
             r.stdout
         );
-        if cmd[0] != "data" {
-            assert!(r.stdout.contains("Examples:"), "{args:?}:\n{}", r.stdout);
-        }
+        // The examples themselves parse: `every_command_has_examples_and_they_parse` in
+        // src/main.rs walks clap's whole command tree.
+        assert!(r.stdout.contains("Examples:"), "{args:?}:\n{}", r.stdout);
+        assert!(r.stdout.contains("\n  glorot "), "{args:?}:\n{}", r.stdout);
     }
     // The top level lists the commands; no arguments is a usage error that shows help.
     let top = sb.run(&["--help"]);
@@ -254,6 +260,120 @@ fn train_then_eval_round_trips_through_saved_weights() {
     );
 }
 
+/// Ctrl-C (SIGINT) in the middle of `glorot train --save-weights`: the weights reached so
+/// far are saved, marked interrupted in the file and in the JSON, and `eval` reads them.
+#[test]
+fn sigint_during_training_saves_the_weights_reached_marked_interrupted() {
+    use std::io::{BufRead, BufReader, Read};
+    let sb = Sandbox::new();
+    // 1000 batches of one image per epoch, far more epochs than the test waits for.
+    let args = with_data(&[
+        "train",
+        "--hidden",
+        "32",
+        "--lr",
+        "0.1",
+        "--batch-size",
+        "1",
+        "--epochs",
+        "1000",
+        "--out",
+        "runs/curves.json",
+        "--save-weights",
+        "runs/model.safetensors",
+        "--json",
+    ]);
+    let mut child = sb
+        .cmd(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first epoch's line (stderr is not a terminal: one line per epoch).
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the training ended before its first epoch:\n{seen}"
+        );
+        seen.push_str(&line);
+        if line.trim_start().starts_with("epoch") && line.contains("accuracy") {
+            break;
+        }
+    }
+    crate::support::kill(&mut child, "-INT");
+    stderr.read_to_string(&mut seen).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let r = crate::support::Run::from(
+        std::process::Output {
+            status: out.status,
+            stdout: out.stdout,
+            stderr: seen.into_bytes(),
+        },
+        &["train", "(SIGINT)"],
+    );
+    r.expect_code(1).stderr_has(&[
+        "interrupted after epoch ",
+        ": weights saved to runs/model.safetensors (marked interrupted)",
+    ]);
+    let run = r.json();
+    assert_eq!(read_json(&sb.join("runs/curves.json")), run);
+    assert_eq!(run["report"]["status"]["kind"], "cancelled", "{run}");
+    assert_eq!(run["weights"], "runs/model.safetensors");
+    let at = &run["interrupted"];
+    let (epoch, batch) = (at["epoch"].as_u64().unwrap(), at["batch"].as_u64().unwrap());
+    assert_eq!(at["batches"], 1000);
+    assert!(epoch >= 1 && (1..=1000).contains(&batch), "{at}");
+    let finished = run["report"]["epochs"].as_array().unwrap().len() as u64;
+    // Stopped within the epoch after the last finished one (possibly after its last
+    // batch, before its validation), or before the next epoch started.
+    assert!(
+        epoch == finished + 1 || (epoch == finished && batch == 1000),
+        "{at} with {finished} finished epochs"
+    );
+
+    // eval reads the file, says it is interrupted, and the weights are trained ones.
+    let e = sb.run(&with_data(&[
+        "eval",
+        "--weights",
+        "runs/model.safetensors",
+        "--json",
+    ]));
+    e.ok()
+        .stderr_has(&["holds the weights of an interrupted training (stopped after epoch"]);
+    let e = e.json();
+    assert_eq!(&e["interrupted"], at);
+    // At least one epoch at lr 0.1 on the synthetic classes (chance: 10 %).
+    assert!(e["evaluation"]["accuracy"].as_f64().unwrap() > 50.0, "{e}");
+    // Stopped after a validated epoch: the weights are exactly those it validated.
+    if epoch == finished {
+        let last = &run["report"]["epochs"][finished as usize - 1];
+        assert_eq!(e["evaluation"]["loss"], last["val_loss"]);
+    }
+    // A finished training's file carries no mark.
+    sb.run(&with_data(&[
+        "train",
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--save-weights",
+        "done.safetensors",
+        "-q",
+    ]))
+    .ok();
+    let e = sb.run(&with_data(&[
+        "eval",
+        "--weights",
+        "done.safetensors",
+        "--json",
+    ]));
+    assert!(e.ok().json().get("interrupted").is_none());
+    assert!(!e.stderr.contains("interrupted"), "{}", e.stderr);
+}
+
 #[test]
 fn train_in_f64_without_shuffling_and_human_output() {
     let sb = Sandbox::new();
@@ -368,4 +488,228 @@ fn notebook_gradcheck_follows_the_notebook_procedure() {
     ]))
     .expect_code(1)
     .stderr_has(&["w0"]);
+}
+
+/// The segments of an error line (`glorot: error: a: b: c` gives `a`, `b`, `c`) where one
+/// repeats another or is contained in an earlier one: a cause printed twice.
+fn repeated_segments(line: &str) -> Vec<String> {
+    let message = line.strip_prefix("glorot: error: ").unwrap_or(line);
+    let segments: Vec<&str> = message.split(": ").map(str::trim).collect();
+    let mut repeats = Vec::new();
+    for (i, s) in segments.iter().enumerate() {
+        // Short segments (`a`, `lr`) may meet by chance inside longer words.
+        if s.len() < 6 {
+            continue;
+        }
+        if segments[..i].iter().any(|earlier| earlier.contains(s)) {
+            repeats.push((*s).to_owned());
+        }
+    }
+    repeats
+}
+
+#[test]
+fn the_repetition_check_sees_repeated_causes() {
+    assert_eq!(
+        repeated_segments(
+            "glorot: error: data/x.gz: corrupt gzip data: incomplete deflate stream: incomplete deflate stream"
+        ),
+        ["incomplete deflate stream"]
+    );
+    assert_eq!(
+        repeated_segments("glorot: error: cannot read m.safetensors: m.safetensors: No such file"),
+        ["m.safetensors"]
+    );
+    assert!(repeated_segments("glorot: error: cannot read m.safetensors: No such file").is_empty());
+}
+
+/// Many ways to fail, each printing its cause chain once: no segment of an error message
+/// repeats another (the chain printer's guard in common.rs, and library errors whose
+/// `Display` leaves the cause to `source()`).
+#[test]
+fn no_error_message_repeats_a_cause() {
+    use glorot_mnist::FileRole;
+    let sb = Sandbox::new();
+    let copy = |name: &str| {
+        let dir = sb.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for role in FileRole::ALL {
+            std::fs::copy(
+                sb.join("data").join(role.gz_name()),
+                dir.join(role.gz_name()),
+            )
+            .unwrap();
+        }
+        dir
+    };
+    let images = FileRole::TrainImages.gz_name();
+    // Gzip magic, then garbage: the decompressor's own error.
+    let corrupt = copy("corrupt");
+    let mut bytes = std::fs::read(corrupt.join(&images)).unwrap();
+    for b in bytes.iter_mut().skip(10).take(64) {
+        *b ^= 0x5a;
+    }
+    std::fs::write(corrupt.join(&images), bytes).unwrap();
+    // A gzip stream cut in half: "incomplete deflate stream".
+    let truncated = copy("truncated");
+    let bytes = std::fs::read(truncated.join(&images)).unwrap();
+    std::fs::write(truncated.join(&images), &bytes[..bytes.len() / 2]).unwrap();
+    // A file missing, an empty file, a directory where a file should be.
+    let missing = copy("missing");
+    std::fs::remove_file(missing.join(&images)).unwrap();
+    let empty = copy("empty");
+    std::fs::write(empty.join(&images), b"").unwrap();
+    let dir_file = copy("dirfile");
+    std::fs::remove_file(dir_file.join(&images)).unwrap();
+    std::fs::create_dir(dir_file.join(&images)).unwrap();
+    // Weights: junk, a directory, truncated safetensors.
+    std::fs::write(sb.join("junk.safetensors"), b"hello").unwrap();
+    std::fs::create_dir(sb.join("dir.safetensors")).unwrap();
+    sb.run(&with_data(&[
+        "train",
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--save-weights",
+        "m.safetensors",
+        "-q",
+    ]))
+    .ok();
+    let weights = std::fs::read(sb.join("m.safetensors")).unwrap();
+    std::fs::write(sb.join("cut.safetensors"), &weights[..weights.len() / 2]).unwrap();
+    // Grids: bad JSON, bad TOML, an unknown field.
+    std::fs::write(sb.join("bad.json"), "{\"hidden\": [8,").unwrap();
+    std::fs::write(sb.join("bad.toml"), "hidden = [8,\n").unwrap();
+    std::fs::write(sb.join("odd.json"), "{\"hiddn\": [8]}").unwrap();
+    // A file where a directory is needed.
+    std::fs::write(sb.join("afile"), b"x").unwrap();
+
+    let data_in = |dir: &str| -> Vec<String> {
+        [
+            "train",
+            "--epochs",
+            "1",
+            "--data-dir",
+            dir,
+            "--no-verify",
+            "--validation-size",
+            "200",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+    };
+    let mut cases: Vec<Vec<String>> = Vec::new();
+    for dir in [
+        "corrupt",
+        "truncated",
+        "missing",
+        "empty",
+        "dirfile",
+        "nowhere",
+        "afile",
+    ] {
+        cases.push(data_in(dir));
+    }
+    for dir in ["corrupt", "truncated", "missing", "dirfile"] {
+        cases.push(
+            ["data", "verify", "--data-dir", dir]
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        );
+    }
+    let own = |args: &[&str]| -> Vec<String> {
+        with_data(args).iter().map(ToString::to_string).collect()
+    };
+    for w in [
+        "missing.safetensors",
+        "junk.safetensors",
+        "dir.safetensors",
+        "cut.safetensors",
+    ] {
+        cases.push(own(&["eval", "--weights", w]));
+        cases.push(own(&["train", "--from-weights", w, "--epochs", "1"]));
+    }
+    cases.push(own(&[
+        "train",
+        "--epochs",
+        "1",
+        "--out",
+        "afile/run.json",
+        "-q",
+    ]));
+    cases.push(own(&[
+        "train",
+        "--epochs",
+        "1",
+        "--save-weights",
+        "afile/m.safetensors",
+        "-q",
+    ]));
+    for grid in ["missing.json", "bad.json", "bad.toml", "odd.json"] {
+        cases.push(own(&["search", "run", "--grid-file", grid, "--out", "s"]));
+    }
+    cases.push(own(&["search", "run", "--grid", "tiny", "--out", "afile"]));
+    cases.push(vec![
+        "search".into(),
+        "status".into(),
+        "--out".into(),
+        "nowhere".into(),
+    ]);
+    cases.push(own(&["search", "best", "--out", "afile"]));
+    cases.push(own(&[
+        "experiments",
+        "--quick",
+        "--out",
+        "afile",
+        "--parts",
+        "3",
+    ]));
+    for bad in [
+        &["train", "--lr", "-1"][..],
+        &["train", "--hidden", "8,x"],
+        &["eval"],
+    ] {
+        cases.push(bad.iter().map(ToString::to_string).collect());
+    }
+
+    let mut problems = Vec::new();
+    let show = std::env::var_os("GLOROT_SHOW_ERRORS").is_some();
+    for args in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = sb.run(&args);
+        assert_ne!(
+            r.code,
+            Some(0),
+            "`glorot {}` succeeded:\n{}",
+            args.join(" "),
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("error"),
+            "`glorot {}`: no error message:\n{}",
+            args.join(" "),
+            r.stderr
+        );
+        #[allow(clippy::print_stderr)]
+        if show {
+            eprintln!(
+                "glorot {}\n  {}",
+                args.join(" "),
+                r.stderr.trim().replace('\n', "\n  ")
+            );
+        }
+        for line in r.stderr.lines().filter(|l| l.contains("error")) {
+            let repeats = repeated_segments(line);
+            if !repeats.is_empty() {
+                problems.push(format!(
+                    "`glorot {}`: {line}\n  repeats {repeats:?}",
+                    args.join(" ")
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

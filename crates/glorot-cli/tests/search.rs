@@ -10,7 +10,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::support::{Run, Sandbox, curves, read_json, with_data};
+use crate::support::{Run, Sandbox, curves, kill, read_json, with_data};
 
 /// The `tiny` preset (8 trials of a 8- or 16-unit network, 1 epoch) on the synthetic data.
 fn tiny(out: &str) -> Vec<&str> {
@@ -203,6 +203,158 @@ fn tiny_grid_end_to_end() {
     .stderr_has(&["other data"]);
 }
 
+/// `search best --test --save-weights` keeps the retrained model, which `eval` scores as
+/// `search best` did; and the `glorot train` command `search best` prints retrains a trial
+/// bit for bit (every trial of the tiny grid, not only the best).
+#[test]
+fn the_best_model_is_saved_and_every_trial_retrains_with_glorot_train() {
+    let sb = Sandbox::new();
+    sb.run(&tiny("results")).ok();
+    let t = sb.run(&with_data(&[
+        "search",
+        "best",
+        "--out",
+        "results",
+        "--test",
+        "--save-weights",
+        "models/best.safetensors",
+        "--json",
+        "-q",
+    ]));
+    t.ok();
+    let t = t.json();
+    let best = &t["best"];
+    assert_eq!(t["test"]["weights"], "models/best.safetensors");
+    // The saved model scores what `search best` reported: the test accuracy and loss of
+    // the retraining, and the validation accuracy of the trial's record.
+    let test = sb
+        .run(&with_data(&[
+            "eval",
+            "--weights",
+            "models/best.safetensors",
+            "--split",
+            "test",
+            "--json",
+        ]))
+        .json();
+    assert_eq!(
+        test["evaluation"]["accuracy"],
+        t["test"]["evaluation"]["test_accuracy"]
+    );
+    assert_eq!(
+        test["evaluation"]["loss"],
+        t["test"]["evaluation"]["test_loss"]
+    );
+    // The file's metadata names the trial and its seed.
+    assert_eq!(test["metadata"]["trial"], best["id"]);
+    assert_eq!(test["metadata"]["seed"], best["seed"].to_string());
+    assert!(test.get("interrupted").is_none());
+    let val = sb
+        .run(&with_data(&[
+            "eval",
+            "--weights",
+            "models/best.safetensors",
+            "--json",
+        ]))
+        .json();
+    assert_eq!(val["evaluation"]["accuracy"], best["final_val_accuracy"]);
+    // --save-weights keeps the retraining of --test: alone it is a usage error.
+    sb.run(&[
+        "search",
+        "best",
+        "--out",
+        "results",
+        "--save-weights",
+        "x.safetensors",
+    ])
+    .expect_code(2);
+
+    // The printed command retrains the best trial: same curve, same final accuracy.
+    let command = t["reproduce"].as_str().unwrap();
+    let human = sb.run(&["search", "best", "--out", "results"]);
+    human.ok();
+    assert!(human.stdout.contains(command), "{}", human.stdout);
+    let mut retrained = 0;
+    for path in std::fs::read_dir(sb.join("results/trials")).unwrap() {
+        let path = path.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let record = read_json(&path);
+        // The command for this trial, as `search best` writes it (see its --help): the
+        // record's configuration and seed, the BLAS threads it ran with.
+        let c = &record["config"];
+        let hidden: Vec<String> = c["hidden"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let mut args: Vec<String> = [
+            "train",
+            "--hidden",
+            &hidden.join(","),
+            "--activation",
+            c["activation"].as_str().unwrap(),
+            "--lr",
+            &c["learning_rate"].to_string(),
+            "--batch-size",
+            &c["batch_size"].to_string(),
+            "--epochs",
+            &c["epochs"].to_string(),
+            "--precision",
+            c["precision"].as_str().unwrap(),
+            "--seed",
+            &record["seed"].to_string(),
+            "--blas-threads",
+            &record["manifest"]["blas_threads"].to_string(),
+            "--json",
+            "-q",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        args.extend(crate::support::DATA.iter().map(ToString::to_string));
+        if record["id"] == best["id"] {
+            // The same flags as the printed command (init and shuffle at their defaults).
+            let printed: Vec<&str> = command.split_whitespace().skip(1).collect();
+            for flag in ["--hidden", "--activation", "--lr", "--batch-size", "--seed"] {
+                let at = |v: &[&str]| {
+                    v.iter()
+                        .position(|a| *a == flag)
+                        .map(|i| v[i + 1].to_owned())
+                };
+                let mine: Vec<&str> = args.iter().map(String::as_str).collect();
+                assert_eq!(at(&printed), at(&mine), "{flag} in {command}");
+            }
+            let mut exact: Vec<&str> = printed;
+            exact.extend(["--json", "-q"]);
+            exact.extend(crate::support::DATA);
+            let run = sb.run(&exact);
+            run.ok();
+            assert_eq!(run.json()["final_val_accuracy"], best["final_val_accuracy"]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = sb.run(&args);
+        run.ok();
+        let run = run.json();
+        assert_eq!(
+            curves(&run["report"]),
+            curves(&record),
+            "{}: `glorot {}` does not retrain it",
+            record["id"],
+            args.join(" ")
+        );
+        assert_eq!(
+            run["final_val_accuracy"], record["final_val_accuracy"],
+            "{}",
+            record["id"]
+        );
+        retrained += 1;
+    }
+    assert_eq!(retrained, 8, "the tiny grid's 8 trials");
+}
+
 #[test]
 fn axes_from_flags_and_incompatible_results_directories() {
     let sb = Sandbox::new();
@@ -354,14 +506,6 @@ fn wait_for_records(child: &mut Child, dir: &Path, n: usize) -> usize {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-}
-
-fn kill(child: &mut Child, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
 }
 
 #[test]

@@ -86,6 +86,15 @@ pub(crate) fn with_data<'a>(args: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
+/// Sends `signal` (`-INT`, `-TERM`) to `child` with the `kill` command.
+pub(crate) fn kill(child: &mut std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
 /// A finished process.
 #[derive(Debug)]
 pub(crate) struct Run {

@@ -65,7 +65,7 @@ pub mod train;
 pub use data::{Data, DataSpec, Loaded};
 pub use error::{Error, Result};
 pub use observer::{NoopObserver, Observer, ProgressEvent};
-pub use support::{RunContext, RunManifest, SCHEMA_VERSION, Seeds, duration};
+pub use support::{RunContext, RunManifest, SCHEMA_VERSION, Seeds, count, duration};
 
 use crate::support::read_json;
 
@@ -188,9 +188,8 @@ pub fn run_parts(
                 let p = part2::run(out, studied, &part2_options, ctx, notebook, observer)?;
                 if let Some(b) = &p.best {
                     say(format!(
-                        "[part 2] best of {} finished trials: {} with {:.2}% validation \
-                         accuracy{}",
-                        p.finished,
+                        "[part 2] best of {}: {} with {:.2}% validation accuracy{}",
+                        count(p.finished, "finished trial", "finished trials"),
                         b.id,
                         b.final_val_accuracy.unwrap_or(f64::NAN),
                         p.best_test

@@ -367,7 +367,8 @@ struct GridProgress<'a> {
 impl SearchObserver for GridProgress<'_> {
     fn on_plan(&self, in_shard: usize, already_done: usize) {
         self.progress.note(&format!(
-            "{in_shard} trials, {already_done} already in the journal, {} to run",
+            "{}, {already_done} already in the journal, {} to run",
+            crate::count(in_shard, "trial", "trials"),
             in_shard - already_done
         ));
     }

@@ -491,9 +491,9 @@ pub fn run(
             .sum();
         let progress = Progress::new("replay", total, observer);
         progress.note(&format!(
-            "{} runs to replay ({} epochs each, f64, no shuffling, {} at a time)",
-            jobs.len(),
-            options.epochs,
+            "{} to replay ({} each, f64, no shuffling, {} at a time)",
+            crate::count(jobs.len(), "run", "runs"),
+            crate::count(options.epochs, "epoch", "epochs"),
             options.workers.min(jobs.len())
         ));
         let splits = Splits::<f64>::new(&data.mnist);

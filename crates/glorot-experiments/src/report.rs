@@ -3,7 +3,7 @@
 //! results files alone, so it always describes what is on disk.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use glorot_mlp::Activation;
 
@@ -13,7 +13,7 @@ use crate::part2::Part2File;
 use crate::part3::Part3File;
 use crate::reference::Notebook;
 use crate::replay::ReplayFile;
-use crate::support::{RunManifest, duration, write_file};
+use crate::support::{RunManifest, count, duration, write_file};
 
 /// What the report is written from.
 #[derive(Debug)]
@@ -34,8 +34,78 @@ pub struct Inputs<'a> {
 
 /// Writes `REPORT.md` into `out`.
 pub fn write(out: &Path, inputs: &Inputs<'_>) -> Result<()> {
-    let text = render(inputs);
+    let text = render(inputs, &Places::of(out));
     write_file(&out.join("REPORT.md"), text.as_bytes())
+}
+
+/// What the report's paths are shown relative to, so that it reads the same on any
+/// machine: the repository holding the results directory, else the results directory.
+#[derive(Clone, Debug, Default)]
+pub struct Places {
+    /// The workspace root (the directory with `Cargo.toml` and `crates/`) above the
+    /// results directory, if any.
+    repo: Option<PathBuf>,
+    /// The results directory, absolute.
+    out: Option<PathBuf>,
+}
+
+impl Places {
+    /// The places of the results directory `out`.
+    pub fn of(out: &Path) -> Self {
+        let out = std::fs::canonicalize(out).ok();
+        let repo = out.as_deref().and_then(|o| {
+            o.ancestors()
+                .find(|d| d.join("Cargo.toml").is_file() && d.join("crates").is_dir())
+                .map(Path::to_path_buf)
+        });
+        Places { repo, out }
+    }
+
+    /// `path` as the report shows it: relative paths as written; an absolute one inside
+    /// the repository relative to it (`results`, `data/mnist`), else inside the results
+    /// directory relative to it; anything else by its last component only, marked as
+    /// outside (`…/mnist`), since it names a place on one machine.
+    pub fn show(&self, path: &str) -> String {
+        let p = Path::new(path);
+        if !p.is_absolute() {
+            return path.to_owned();
+        }
+        let p = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        for base in [&self.repo, &self.out].into_iter().flatten() {
+            if let Ok(rel) = p.strip_prefix(base) {
+                return if rel.as_os_str().is_empty() {
+                    ".".to_owned()
+                } else {
+                    rel.display().to_string()
+                };
+            }
+        }
+        match p.file_name() {
+            Some(name) => format!("…/{}", name.to_string_lossy()),
+            None => "…".to_owned(),
+        }
+    }
+
+    /// Whether [`Places::show`] shortens `path` to a place outside the repository.
+    fn outside(&self, path: &str) -> bool {
+        self.show(path).starts_with('…')
+    }
+
+    /// A command line with each absolute path in it shown by [`Places::show`] (also in
+    /// `--flag=PATH`).
+    pub fn command(&self, command: &str) -> String {
+        command
+            .split(' ')
+            .map(|word| match word.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") && value.starts_with('/') => {
+                    format!("{flag}={}", self.show(value))
+                }
+                _ if word.starts_with('/') => self.show(word),
+                _ => word.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 fn act(a: Activation) -> &'static str {
@@ -77,8 +147,8 @@ fn figure(s: &mut String, inputs: &Inputs<'_>, name: &str, alt: &str) {
     }
 }
 
-/// `REPORT.md`'s text.
-pub fn render(inputs: &Inputs<'_>) -> String {
+/// `REPORT.md`'s text, its paths shown relative to `places`.
+pub fn render(inputs: &Inputs<'_>, places: &Places) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# glorot experiments: report\n");
     let _ = writeln!(
@@ -86,10 +156,12 @@ pub fn render(inputs: &Inputs<'_>) -> String {
         "Written by `glorot experiments` (`cargo xtask experiments`) from the results files \
          beside it: `part1.json`, `part2.json` (journal in `part2/`, one row per trial in \
          `part2/trials.csv`), `part3.json` and `replay.json`. Their format is documented in \
-         `docs/results.md`. The notebook is `../shared/seed/notebook.txt`; its printed \
-         numbers are in `reference/notebook_numbers.json`.\n"
+         `docs/results.md`. The notebook is cited by name and line, as \"the notebook \
+         (notebook.txt), line N\"; it is not part of this repository: every number it \
+         printed, with its line, is in `reference/notebook_numbers.json`.\n"
     );
-    what_ran(&mut s, inputs);
+    what_ran(&mut s, inputs, places);
+    revisions(&mut s, inputs);
     part1(&mut s, inputs);
     part2(&mut s, inputs);
     part3(&mut s, inputs);
@@ -118,7 +190,7 @@ fn manifests<'a>(inputs: &Inputs<'a>) -> Vec<(&'static str, &'a RunManifest, boo
     v
 }
 
-fn what_ran(s: &mut String, inputs: &Inputs<'_>) {
+fn what_ran(s: &mut String, inputs: &Inputs<'_>, places: &Places) {
     let ms = manifests(inputs);
     let _ = writeln!(s, "## What ran\n");
     if ms.is_empty() {
@@ -151,14 +223,14 @@ fn what_ran(s: &mut String, inputs: &Inputs<'_>) {
             duration(*compute),
             m.precision,
             m.machine.git_revision,
-            m.command
+            places.command(&m.command)
         );
     }
     let m = ms[0].1;
     let mc = &m.machine;
     let _ = writeln!(
         s,
-        "\nMachine: `{}`, {} ({} logical CPUs), {}; {}BLAS: {}, {} thread(s) per run, {} run(s) \
+        "\nMachine: `{}`, {} ({} logical CPUs), {}; {}BLAS: {}, {} per run, {} \
          at a time; `{}` build of glorot {}.\n",
         mc.host,
         mc.cpu,
@@ -170,8 +242,8 @@ fn what_ran(s: &mut String, inputs: &Inputs<'_>) {
             format!("kernels: {}; ", mc.isa)
         },
         mc.blas,
-        mc.blas_threads,
-        mc.workers,
+        count(mc.blas_threads, "thread", "threads"),
+        count(mc.workers, "run", "runs"),
         m.profile,
         mc.glorot_version
     );
@@ -190,15 +262,72 @@ fn what_ran(s: &mut String, inputs: &Inputs<'_>) {
         .collect();
     let _ = writeln!(
         s,
-        "Data: MNIST from `{}`: {} training, {} validation, {} test images{}, pixels {}. \
+        "Data: MNIST from `{}`{}: {} training, {} validation, {} test images{}, pixels {}. \
          SHA-256 of the decompressed files: {}.\n",
-        d.dir,
+        places.show(&d.dir),
+        if places.outside(&d.dir) {
+            " (a directory outside the repository; the digests identify the files)"
+        } else {
+            ""
+        },
         d.train,
         d.validation,
         d.test,
         if d.subset { " (subset)" } else { "" },
         d.scale,
         checks.join(", ")
+    );
+}
+
+/// Which revision produced each part: a part from a `-dirty` revision (uncommitted
+/// changes, so the revision alone does not name the code) or from another revision than
+/// the newest part's is flagged, with what is known of why.
+fn revisions(s: &mut String, inputs: &Inputs<'_>) {
+    let ms = manifests(inputs);
+    let Some(newest) = ms.iter().max_by(|a, b| a.1.started_at.cmp(&b.1.started_at)) else {
+        return;
+    };
+    let newest_rev = &newest.1.machine.git_revision;
+    let mut notes = Vec::new();
+    for (name, m, _, compute) in &ms {
+        let rev = &m.machine.git_revision;
+        let mut flags = Vec::new();
+        if rev.ends_with("-dirty") {
+            flags.push(
+                "built from a work tree with uncommitted changes (`-dirty`): the revision \
+                 alone does not name the code"
+                    .to_owned(),
+            );
+        }
+        if rev != newest_rev {
+            let why = if *name == "Replay" {
+                format!(
+                    "the replay runs only with `--replay-notebook` and took {} of compute, so \
+                     it is kept from its own invocation",
+                    duration(*compute)
+                )
+            } else {
+                "`glorot experiments` keeps finished results and reruns only what is missing, \
+                 so this part was kept from an earlier invocation"
+                    .to_owned()
+            };
+            flags.push(format!(
+                "from an older revision than the newest part ({} at {}): {why}",
+                newest.0, newest.1.started_at
+            ));
+        }
+        if flags.is_empty() {
+            notes.push(format!("- {name}: `{rev}`."));
+        } else {
+            notes.push(format!("- {name}: `{rev}`, **{}**.", flags.join("; ")));
+        }
+    }
+    let _ = writeln!(
+        s,
+        "Revisions (`git describe --always --dirty` of the build that wrote each part; the \
+         newest part is {}, `{newest_rev}`):\n\n{}\n",
+        newest.0,
+        notes.join("\n")
     );
 }
 
@@ -210,17 +339,22 @@ fn part1(s: &mut String, inputs: &Inputs<'_>) {
     let _ = writeln!(
         s,
         "784-500-500-10, tanh hidden layers, sigmoid outputs with the notebook's summed \
-         binary cross-entropy, SGD with learning rate {}, batch {}, {} epochs, {}, the \
+         binary cross-entropy, SGD with learning rate {}, batch {}, {}, {}, the \
          training set shuffled every epoch (seed {}). The three runs share the seed, so they \
          see the same data order and differ only in their initial weights.\n",
-        t.learning_rate, t.batch_size, t.epochs, t.precision, t.seed
+        t.learning_rate,
+        t.batch_size,
+        count(t.epochs, "epoch", "epochs"),
+        t.precision,
+        t.seed
     );
     let _ = writeln!(
         s,
         "Parameters: **{}** (weights and biases). The notebook printed 0.648784 million \
-         ({}): {}.\n",
+         ({}; the notebook (notebook.txt), line {}): {}.\n",
         group(p.parameters),
         group(p.notebook_parameters),
+        nb.parameter_count.line,
         p.notebook_parameters_bug
     );
     let _ = write!(s, "| epoch |");
@@ -274,16 +408,24 @@ fn part1(s: &mut String, inputs: &Inputs<'_>) {
     };
     let _ = writeln!(
         s,
-        "| initialization | notebook final val % | this run | difference | test % (this run) | replay |\n\
+        "| initialization | notebook final val % (notebook.txt line) | this run | difference | test % (this run) | replay |\n\
          | --- | --- | --- | --- | --- | --- |"
     );
     for r in &p.runs {
+        let line = nb
+            .part1
+            .runs
+            .iter()
+            .find(|n| n.run == r.name)
+            .and_then(|n| n.epochs.last())
+            .and_then(|e| e.val_accuracy.line)
+            .map_or(String::new(), |l| format!(" (line {l})"));
         let diff = r
             .final_val_accuracy
             .map(|v| v - r.notebook_final_val_accuracy);
         let _ = writeln!(
             s,
-            "| {} | {:.2} | {} | {} | {} | {} |",
+            "| {} | {:.2}{line} | {} | {} | {} | {} |",
             r.name,
             r.notebook_final_val_accuracy,
             opt(r.final_val_accuracy, 2),
@@ -297,7 +439,6 @@ fn part1(s: &mut String, inputs: &Inputs<'_>) {
         let _ = writeln!(s, "- {}", part1_sentence(r, p, replay_final(&r.name)));
     }
     let _ = writeln!(s);
-    let _ = nb;
 }
 
 fn part1_sentence(r: &crate::part1::Part1Run, p: &Part1File, replayed: Option<f64>) -> String {
@@ -326,8 +467,8 @@ fn part1_sentence(r: &crate::part1::Part1Run, p: &Part1File, replayed: Option<f6
         " (this is a quick run on a subset with fewer epochs, so it is not comparable)".to_owned()
     } else if p.train.epochs != 10 {
         format!(
-            " (after {} epochs; the notebook trained 10, so this is not comparable)",
-            p.train.epochs
+            " (after {}; the notebook trained 10, so this is not comparable)",
+            count(p.train.epochs, "epoch", "epochs")
         )
     } else {
         String::new()
@@ -500,13 +641,14 @@ fn part2(s: &mut String, inputs: &Inputs<'_>) {
     let _ = writeln!(
         s,
         "The notebook reported **{:.2}%** with {} units, {}, learning rate {}, batch {} \
-         (trial {} of its loop).",
+         (trial {} of its loop; the notebook (notebook.txt), line {}).",
         nbb.val_accuracy,
         nbb.hidden,
         act(nbb.activation),
         nbb.learning_rate,
         nbb.batch_size,
-        nbb.trial_index
+        nbb.trial_index,
+        inputs.notebook.part2.best.line
     );
     let same_cfg = p.trials.iter().find(|t| {
         t.hidden == nbb.hidden
@@ -693,7 +835,7 @@ fn replay(s: &mut String, inputs: &Inputs<'_>) {
          seeded with {} consumed in the notebook's cell order (Part 1's three networks, the \
          135 grid trials, one network per Part 3 cell); parts and trials not replayed are \
          skipped by advancing the generator past their draws. Replayed so far: {} of 3 \
-         Part 1 runs, {} of 135 grid trials ({} of them for all {} epochs), Part 3 {}. Wall \
+         Part 1 runs, {} of 135 grid trials ({} of them for all {}), Part 3 {}. Wall \
          time of the replayed runs: Part 1 {}, Part 2 {}, Part 3 {}.\n",
         r.numpy_seed,
         r.part1.len(),
@@ -703,7 +845,7 @@ fn replay(s: &mut String, inputs: &Inputs<'_>) {
             .iter()
             .filter(|t| t.epochs.len() >= r.epochs_requested)
             .count(),
-        r.epochs_requested,
+        count(r.epochs_requested, "epoch", "epochs"),
         if r.part3.is_some() { "yes" } else { "no" },
         duration(r.seconds.part1),
         duration(r.seconds.part2),
@@ -875,7 +1017,117 @@ fn mismatch_cause(section: &str, run: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::group;
+    use super::*;
+    use crate::support::read_json;
+
+    #[test]
+    fn paths_are_shown_relative_to_the_repository_or_by_name() {
+        let places = Places {
+            repo: Some(PathBuf::from("/srv/glorot")),
+            out: Some(PathBuf::from("/srv/glorot/results")),
+        };
+        assert_eq!(places.show("/srv/glorot/results"), "results");
+        assert_eq!(places.show("/srv/glorot/data/mnist"), "data/mnist");
+        assert_eq!(places.show("data/mnist"), "data/mnist");
+        assert_eq!(places.show("/home/me/mnist"), "…/mnist");
+        assert!(places.outside("/home/me/mnist") && !places.outside("/srv/glorot/data"));
+        assert_eq!(
+            places.command("glorot experiments --out /srv/glorot/results --data-dir=/mnt/d/mnist"),
+            "glorot experiments --out results --data-dir=…/mnist"
+        );
+        // Outside any repository: relative to the results directory.
+        let loose = Places {
+            repo: None,
+            out: Some(PathBuf::from("/tmp/r")),
+        };
+        assert_eq!(loose.show("/tmp/r/part2"), "part2");
+        assert_eq!(loose.show("/tmp/r"), ".");
+    }
+
+    /// The report of the committed `results/` names no place on one machine and no file
+    /// outside the repository, and says which revision produced each part.
+    #[test]
+    fn the_report_of_the_committed_results_is_portable() {
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results");
+        let p1 = read_json::<Part1File>(&out.join("part1.json")).unwrap();
+        let p2 = read_json::<Part2File>(&out.join("part2.json")).unwrap();
+        let p3 = read_json::<Part3File>(&out.join("part3.json")).unwrap();
+        let rp = read_json::<ReplayFile>(&out.join("replay.json")).unwrap();
+        let notebook = crate::reference::notebook().unwrap();
+        let inputs = Inputs {
+            part1: p1.as_ref(),
+            part2: p2.as_ref(),
+            part3: p3.as_ref(),
+            replay: rp.as_ref(),
+            plots: &[],
+            notebook: &notebook,
+        };
+        let text = render(&inputs, &Places::of(&out));
+        if let Some(path) = std::env::var_os("GLOROT_REPORT_PREVIEW") {
+            std::fs::write(path, &text).unwrap();
+        }
+        for (i, line) in text.lines().enumerate() {
+            for absolute in [
+                "`/",
+                "(/",
+                "../shared",
+                "/work/",
+                "/home/",
+                "/tmp/",
+                "/Users/",
+            ] {
+                assert!(
+                    !line.contains(absolute),
+                    "REPORT.md line {}: {absolute:?} in {line}",
+                    i + 1
+                );
+            }
+        }
+        assert!(text.contains("the notebook (notebook.txt), line"));
+        if p1.is_some() {
+            assert!(text.contains("Revisions ("), "{text}");
+            assert!(text.contains("- Part 1: `"), "{text}");
+        }
+    }
+
+    #[test]
+    fn revisions_flag_dirty_and_older_parts() {
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results");
+        let Some(mut p1) = read_json::<Part1File>(&out.join("part1.json")).unwrap() else {
+            return;
+        };
+        let mut p3 = read_json::<Part3File>(&out.join("part3.json"))
+            .unwrap()
+            .expect("part3.json beside part1.json");
+        p1.manifest.machine.git_revision = "abc1234".to_owned();
+        p1.manifest.started_at = "2026-01-01T00:00:00Z".to_owned();
+        p3.manifest.machine.git_revision = "def5678-dirty".to_owned();
+        p3.manifest.started_at = "2026-02-01T00:00:00Z".to_owned();
+        let notebook = crate::reference::notebook().unwrap();
+        let inputs = Inputs {
+            part1: Some(&p1),
+            part2: None,
+            part3: Some(&p3),
+            replay: None,
+            plots: &[],
+            notebook: &notebook,
+        };
+        let mut s = String::new();
+        revisions(&mut s, &inputs);
+        assert!(
+            s.contains("the newest part is Part 3, `def5678-dirty`"),
+            "{s}"
+        );
+        let part1 = s.lines().find(|l| l.starts_with("- Part 1")).unwrap();
+        assert!(
+            part1.contains("from an older revision than the newest part"),
+            "{s}"
+        );
+        assert!(!part1.contains("uncommitted"), "{s}");
+        let part3 = s.lines().find(|l| l.starts_with("- Part 3")).unwrap();
+        assert!(part3.contains("uncommitted changes"), "{s}");
+        assert!(!part3.contains("older revision"), "{s}");
+    }
 
     #[test]
     fn thousands_separators() {

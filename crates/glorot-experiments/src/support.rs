@@ -156,6 +156,13 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// `n` and the noun that goes with it: `count(1, "epoch", "epochs")` is `1 epoch`,
+/// `count(2, "epoch", "epochs")` is `2 epochs` (the one plural rule of the messages and
+/// the report).
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Serializes `value` as pretty JSON (and a newline) and writes it atomically
 /// (temporary file, rename), creating the parent directory.
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -214,6 +221,14 @@ pub(crate) fn run_pool<J: Sync, R: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        assert_eq!(count(0, "epoch", "epochs"), "0 epochs");
+        assert_eq!(count(1, "epoch", "epochs"), "1 epoch");
+        assert_eq!(count(2, "BLAS thread", "BLAS threads"), "2 BLAS threads");
+        assert_eq!(count(1, "entry", "entries"), "1 entry");
+    }
 
     #[test]
     fn rfc3339_known_instants() {

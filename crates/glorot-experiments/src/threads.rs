@@ -44,9 +44,12 @@ pub fn plan_threads(
     let blas_threads = blas.unwrap_or(if workers > 1 { 1 } else { cpus });
     if workers * blas_threads > cpus && !oversubscribe {
         return Err(Error::InvalidOptions(format!(
-            "{workers} workers x {blas_threads} BLAS threads = {} threads on {cpus} CPUs would \
-             oversubscribe the machine; lower --workers or --blas-threads, or pass --oversubscribe",
-            workers * blas_threads
+            "{} x {} = {} threads on {} would oversubscribe the machine; lower --workers or \
+             --blas-threads, or pass --oversubscribe",
+            crate::count(workers, "worker", "workers"),
+            crate::count(blas_threads, "BLAS thread", "BLAS threads"),
+            workers * blas_threads,
+            crate::count(cpus, "CPU", "CPUs")
         )));
     }
     Ok(ThreadPlan {

@@ -1,6 +1,7 @@
 //! One training or evaluation of a model on the prepared data (`glorot train`,
 //! `glorot eval`), and the results file of a training ([`TrainOutput`]).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use glorot_mlp::{
@@ -9,7 +10,7 @@ use glorot_mlp::{
 };
 use glorot_tensor::one_hot;
 use ndarray::Array2;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::{Compute, DataInfo, Loaded};
 use crate::error::{Context as _, Error, Result};
@@ -33,6 +34,10 @@ pub struct TrainOutput {
     pub from_weights: Option<PathBuf>,
     /// Where the trained weights were saved, if anywhere.
     pub weights: Option<PathBuf>,
+    /// Where an interrupted training stopped (the weights saved, if any, are those of
+    /// that point); absent when the training was not interrupted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interruption>,
     /// The data.
     pub data: DataInfo,
     /// Validation accuracy after the last epoch (null when diverged).
@@ -59,19 +64,97 @@ pub struct FitJob<'a> {
     pub loaded: &'a Loaded,
     /// Evaluate the test split at the end.
     pub test: bool,
-    /// Save the trained weights here when the training completes.
+    /// Save the trained weights here when the training completes, or, marked as
+    /// interrupted ([`INTERRUPTED_KEY`]), when the observer stops it.
     pub save: Option<&'a Path>,
 }
 
-/// Trains `job` in `F`, reporting to `observer`; returns the report and whether the
-/// weights were saved.
+/// The weights file's metadata key marking the weights of an interrupted training; its
+/// value is the [`Interruption`] as JSON.
+pub const INTERRUPTED_KEY: &str = "interrupted";
+
+/// Where an interrupted training stopped: its weights are those after `batch` of the
+/// `batches` minibatches of epoch `epoch` (`0, 0`: before the first batch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interruption {
+    /// The epoch of the last finished batch, from 1 (0: none finished).
+    pub epoch: usize,
+    /// The last finished batch within that epoch, from 1 (0: none finished).
+    pub batch: usize,
+    /// Batches per epoch.
+    pub batches: usize,
+}
+
+impl Interruption {
+    /// The interruption recorded in a weights file's metadata
+    /// ([`glorot_mlp::WeightsInfo::metadata`]), if any; a value that does not parse is
+    /// reported as none.
+    pub fn of_weights(metadata: &BTreeMap<String, String>) -> Option<Self> {
+        serde_json::from_str(metadata.get(INTERRUPTED_KEY)?).ok()
+    }
+}
+
+impl std::fmt::Display for Interruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.batch == 0 {
+            write!(f, "before the first batch")
+        } else {
+            write!(
+                f,
+                "after epoch {}, batch {} of {}",
+                self.epoch, self.batch, self.batches
+            )
+        }
+    }
+}
+
+/// What [`fit`] did besides training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FitEnd {
+    /// Whether the weights were saved (to [`FitJob::save`]).
+    pub saved: bool,
+    /// Where the training stopped when it was interrupted.
+    pub interrupted: Option<Interruption>,
+}
+
+/// Passes everything on to the caller's observer, remembering the last finished batch.
+struct LastBatch<'a> {
+    inner: &'a mut dyn glorot_mlp::Observer,
+    last: Interruption,
+}
+
+impl glorot_mlp::Observer for LastBatch<'_> {
+    fn on_epoch_start(&mut self, epoch: usize, batches: usize) {
+        self.inner.on_epoch_start(epoch, batches);
+    }
+    fn on_batch(&mut self, event: &glorot_mlp::BatchEvent) {
+        self.last = Interruption {
+            epoch: event.epoch,
+            batch: event.batch,
+            batches: event.batches,
+        };
+        self.inner.on_batch(event);
+    }
+    fn on_epoch_end(&mut self, metrics: &glorot_mlp::EpochMetrics) {
+        self.inner.on_epoch_end(metrics);
+    }
+    fn should_stop(&self) -> bool {
+        self.inner.should_stop()
+    }
+}
+
+/// Trains `job` in `F`, reporting to `observer`; returns the report, whether the weights
+/// were saved and where an interrupted training stopped. The weights are saved (when
+/// [`FitJob::save`] names a file) after a completed training, and after an interrupted
+/// one with the [`Interruption`] under [`INTERRUPTED_KEY`] in the file's metadata; never
+/// after a diverged one.
 ///
 /// # Errors
 /// When the weights cannot be read or saved, or the model refuses the data.
 pub fn fit<F: Compute>(
     job: FitJob<'_>,
     observer: &mut dyn glorot_mlp::Observer,
-) -> Result<(TrainReport, bool)> {
+) -> Result<(TrainReport, FitEnd)> {
     let m = &job.loaded.mnist;
     let classes = glorot_mnist::NUM_CLASSES;
     let train_x = F::images(&m.train.images);
@@ -92,21 +175,35 @@ pub fn fit<F: Compute>(
         Some((path, stored)) => load_weights::<F>(path, job.model, stored)?,
     };
     let mut trainer = Trainer::new(mlp, job.train.clone())?;
-    let report = trainer.fit(&data, observer)?;
+    let mut tracked = LastBatch {
+        inner: observer,
+        last: Interruption {
+            epoch: 0,
+            batch: 0,
+            batches: 0,
+        },
+    };
+    let report = trainer.fit(&data, &mut tracked)?;
+    let interrupted = matches!(report.status, Status::Cancelled { .. }).then_some(tracked.last);
+    let mut metadata = BTreeMap::new();
+    if let Some(at) = interrupted {
+        let json = serde_json::to_string(&at).expect("an interruption always serializes");
+        metadata.insert(INTERRUPTED_KEY.to_owned(), json);
+    }
     let mut saved = false;
     if let Some(path) = job.save
-        && matches!(report.status, Status::Completed)
+        && matches!(report.status, Status::Completed | Status::Cancelled { .. })
     {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
         }
         trainer
             .model()
-            .save(path)
+            .save_with_metadata(path, &metadata)
             .with_context(|| format!("cannot save the weights to {}", path.display()))?;
         saved = true;
     }
-    Ok((report, saved))
+    Ok((report, FitEnd { saved, interrupted }))
 }
 
 /// Upper bound of the bytes [`fit`] allocates for `model` and `train` on `loaded` (with

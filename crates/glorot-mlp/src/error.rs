@@ -69,7 +69,7 @@ pub enum Error {
     #[error("weight initialization failed")]
     Init(#[from] glorot_tensor::Error),
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -78,7 +78,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A safetensors file could not be written or parsed.
-    #[error("{path}: not a valid safetensors file: {source}")]
+    #[error("{path}: not a valid safetensors file")]
     Safetensors {
         /// The file.
         path: PathBuf,

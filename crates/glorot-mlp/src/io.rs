@@ -11,12 +11,16 @@
 //! | `dtype` | `f32` or `f64` |
 //! | `config` | the [`ModelConfig`] as JSON |
 //!
+//! and any further keys the writer added with [`Mlp::save_with_metadata`] (the CLI marks
+//! an interrupted training with `interrupted`, the retrained best trial of a search with
+//! `trial` and `seed`), returned in [`WeightsInfo::metadata`].
+//!
 //! So Python users read the weights without glorot:
 //! `safetensors.numpy.load_file("model.safetensors")["w0"]` (or `safetensors.torch`), and
 //! `json.loads(safe_open(path, "np").metadata()["config"])` for the architecture.
 //! (PyTorch's `nn.Linear` stores `weight` as `(out, in)`: transpose `w<i>`.)
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -103,7 +107,12 @@ pub struct WeightsInfo {
     pub config: ModelConfig,
     /// The element type of the tensors.
     pub precision: Precision,
+    /// The header's other `__metadata__` entries (those [`Mlp::save_with_metadata`] added).
+    pub metadata: BTreeMap<String, String>,
 }
+
+/// The `__metadata__` keys this module writes itself.
+const RESERVED_KEYS: [&str; 4] = ["format", "format_version", "dtype", "config"];
 
 impl<F: Float> Mlp<F> {
     /// Writes the parameters and config to `path` as safetensors (see the [module
@@ -115,6 +124,28 @@ impl<F: Float> Mlp<F> {
     /// [`Error::Safetensors`] when the tensors cannot be serialized, [`Error::Io`] when
     /// writing fails.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.save_with_metadata(path, &BTreeMap::new())
+    }
+
+    /// As [`Mlp::save`], with `extra` entries in the header's `__metadata__` besides the
+    /// format's own (read back in [`WeightsInfo::metadata`]).
+    ///
+    /// # Errors
+    /// As [`Mlp::save`].
+    ///
+    /// # Panics
+    /// When `extra` holds one of the format's own keys (`format`, `format_version`,
+    /// `dtype`, `config`): a programming error.
+    #[track_caller]
+    pub fn save_with_metadata(
+        &self,
+        path: impl AsRef<Path>,
+        extra: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        assert!(
+            RESERVED_KEYS.iter().all(|k| !extra.contains_key(*k)),
+            "extra metadata may not replace the format's own keys"
+        );
         let path = path.as_ref();
         let tensors: Vec<(String, Bytes)> = ParamId::all(self.depth())
             .map(|id| {
@@ -128,12 +159,13 @@ impl<F: Float> Mlp<F> {
             .collect();
         let config = serde_json::to_string(self.config().config())
             .expect("a model config always serializes");
-        let metadata = HashMap::from([
+        let mut metadata = HashMap::from([
             ("format".to_string(), FORMAT.to_string()),
             ("format_version".to_string(), FORMAT_VERSION.to_string()),
             ("dtype".to_string(), F::NAME.to_string()),
             ("config".to_string(), config),
         ]);
+        metadata.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         let bytes = safetensors::serialize(
             tensors.iter().map(|(name, b)| (name.as_str(), b)),
             Some(metadata),
@@ -358,7 +390,16 @@ fn read_info(path: &Path, bytes: &[u8]) -> Result<WeightsInfo> {
         .map_err(|e| mismatch(format!("dtype: {e}")))?;
     let config: ModelConfig = serde_json::from_str(field("config")?)
         .map_err(|e| mismatch(format!("config is not a model config: {e}")))?;
-    Ok(WeightsInfo { config, precision })
+    let metadata = meta
+        .iter()
+        .filter(|(k, _)| !RESERVED_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(WeightsInfo {
+        config,
+        precision,
+        metadata,
+    })
 }
 
 #[cfg(test)]
@@ -406,6 +447,24 @@ mod tests {
         }
         // Overwriting works (atomic rename over an existing file).
         m64.save(&p).unwrap();
+        assert!(read_weights_info(&p).unwrap().metadata.is_empty());
+    }
+
+    #[test]
+    fn extra_metadata_is_written_and_read_back_apart_from_the_formats_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Mlp::<f32>::new(cfg(&[3, 2]).validate().unwrap(), WeightSource::Seed(3)).unwrap();
+        let p = dir.path().join("m.safetensors");
+        let extra = BTreeMap::from([
+            ("interrupted".to_string(), "{\"epoch\":2}".to_string()),
+            ("trial".to_string(), "t0007".to_string()),
+        ]);
+        m.save_with_metadata(&p, &extra).unwrap();
+        let info = read_weights_info(&p).unwrap();
+        assert_eq!(info.metadata, extra);
+        assert_eq!(info.precision, Precision::F32);
+        // The weights load as any others.
+        assert_eq!(Mlp::<f32>::load(&p).unwrap(), m);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::DatasetKind;
 #[non_exhaustive]
 pub enum Error {
     /// The operating system refused a read, write, rename or directory listing.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file or directory being accessed.
         path: PathBuf,
@@ -31,7 +31,7 @@ pub enum Error {
     },
 
     /// The file starts with the gzip magic bytes but does not decompress.
-    #[error("{}: corrupt gzip data: {source}", file.display())]
+    #[error("{}: corrupt gzip data", file.display())]
     Gzip {
         /// The file that failed to decompress.
         file: PathBuf,

@@ -52,7 +52,7 @@ pub enum Error {
         expected: String,
     },
     /// Reading or writing a file failed.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}")]
     Io {
         /// What was being done (`reading`, `writing`, `renaming into`, ...).
         action: &'static str,

@@ -47,7 +47,7 @@ pub use journal::{
 pub use manifest::Manifest;
 pub use runner::{
     Quiet, RunOptions, RunOutcome, SearchData, SearchObserver, TestEvaluation, evaluate_on_test,
-    evaluate_on_test_observed, run, run_trial,
+    evaluate_on_test_observed, evaluate_on_test_saving, run, run_trial,
 };
 pub use shard::Shard;
 pub use spec::{GridSpec, MAX_HIDDEN_LAYERS, MAX_TRIALS, PRESETS, Trial, ValidGrid};

@@ -520,8 +520,8 @@ fn train_trial(
         lost,
     };
     let result = match trial.config.precision {
-        Precision::F32 => fit_trial::<f32>(trial, data, data.sets_f32(false), &mut forward),
-        Precision::F64 => fit_trial::<f64>(trial, data, data.sets_f64(false), &mut forward),
+        Precision::F32 => fit_trial::<f32>(trial, data, data.sets_f32(false), &mut forward, None),
+        Precision::F64 => fit_trial::<f64>(trial, data, data.sets_f64(false), &mut forward, None),
     };
     let seconds = clock.elapsed().as_secs_f64();
     let (status, epochs) = match result {
@@ -654,6 +654,19 @@ pub fn evaluate_on_test_observed(
     recorded: Option<&TrialRecord>,
     observer: &dyn SearchObserver,
 ) -> Result<Option<TestEvaluation>> {
+    evaluate_on_test_saving(trial, data, recorded, observer, None)
+}
+
+/// As [`evaluate_on_test_observed`], also saving the retrained model's weights to `save`
+/// when the retraining completes ([`glorot_mlp::Mlp::save_with_metadata`], with the
+/// trial's id under `trial` and its seed under `seed` in the file's metadata).
+pub fn evaluate_on_test_saving(
+    trial: &Trial,
+    data: &SearchData,
+    recorded: Option<&TrialRecord>,
+    observer: &dyn SearchObserver,
+    save: Option<&std::path::Path>,
+) -> Result<Option<TestEvaluation>> {
     if data.test_x.is_none() {
         return Ok(None);
     }
@@ -664,8 +677,8 @@ pub fn evaluate_on_test_observed(
         lost: &not_lost,
     };
     let report = match trial.config.precision {
-        Precision::F32 => fit_trial::<f32>(trial, data, data.sets_f32(true), &mut forward)?,
-        Precision::F64 => fit_trial::<f64>(trial, data, data.sets_f64(true), &mut forward)?,
+        Precision::F32 => fit_trial::<f32>(trial, data, data.sets_f32(true), &mut forward, save)?,
+        Precision::F64 => fit_trial::<f64>(trial, data, data.sets_f64(true), &mut forward, save)?,
     };
     let (Some(test_accuracy), Some(test_loss)) = (report.test_accuracy, report.test_loss) else {
         return Ok(None);
@@ -714,12 +727,14 @@ impl SearchData {
     }
 }
 
-/// Builds, trains and (when `sets` has a test split) tests the trial's model.
+/// Builds, trains and (when `sets` has a test split) tests the trial's model; saves its
+/// weights to `save` when the training completes.
 fn fit_trial<F: MlpFloat>(
     trial: &Trial,
     data: &SearchData,
     sets: Sets<'_, F>,
     observer: &mut dyn Observer,
+    save: Option<&std::path::Path>,
 ) -> glorot_mlp::Result<TrainReport> {
     let (model, train) = trial_configs(trial, data.inputs(), data.classes());
     let model = Mlp::<F>::new(model.validate()?, WeightSource::Seed(trial.seed))?;
@@ -733,7 +748,17 @@ fn fit_trial<F: MlpFloat>(
         validation: EvalData::new(sets.val_x, &data.val_labels)?,
         test,
     };
-    trainer.fit(&fit, observer)
+    let report = trainer.fit(&fit, observer)?;
+    if let Some(path) = save
+        && report.status == Status::Completed
+    {
+        let metadata = std::collections::BTreeMap::from([
+            ("trial".to_owned(), trial.id.to_string()),
+            ("seed".to_owned(), trial.seed.to_string()),
+        ]);
+        trainer.model().save_with_metadata(path, &metadata)?;
+    }
+    Ok(report)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
