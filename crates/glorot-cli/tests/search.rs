@@ -247,7 +247,10 @@ fn the_best_model_is_saved_and_every_trial_retrains_with_glorot_train() {
     );
     // The file's metadata names the trial and its seed.
     assert_eq!(test["metadata"]["trial"], best["id"]);
-    assert_eq!(test["metadata"]["seed"], best["seed"].to_string());
+    assert_eq!(
+        test["metadata"]["seed"], best["seed"],
+        "the same decimal string"
+    );
     assert!(test.get("interrupted").is_none());
     let val = sb
         .run(&with_data(&[
@@ -305,7 +308,8 @@ fn the_best_model_is_saved_and_every_trial_retrains_with_glorot_train() {
             "--precision",
             c["precision"].as_str().unwrap(),
             "--seed",
-            &record["seed"].to_string(),
+            // The record's seed is a decimal string: passed on as it is.
+            record["seed"].as_str().unwrap(),
             "--blas-threads",
             &record["manifest"]["blas_threads"].to_string(),
             "--json",
