@@ -19,8 +19,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use glorot_mnist::download::{FetchEvent, FetchOutcome, Fetched, Mirror, Verified};
 use glorot_mnist::{
-    Candidate, DataRoot, DatasetKind, DigestCheck, FileDigest, FileRole, RawDataset, Source,
-    Split, Verify,
+    Candidate, DataRoot, DatasetKind, DigestCheck, FileDigest, FileRole, RawDataset, Source, Split,
+    Verify,
 };
 use serde::Serialize;
 
@@ -343,19 +343,15 @@ fn download_target(candidates: &[Candidate]) -> Option<&Candidate> {
 /// The error when `kind` is missing and downloads are forbidden: what was searched, which
 /// files to put where (with sizes and digests), and where to get them.
 fn offline_message(kind: DatasetKind, searched: &[PathBuf], target: Option<&Candidate>) -> String {
-    let mut msg = format!(
-        "{kind} is not here and downloads are off (--offline or {OFFLINE_ENV}); searched:"
-    );
+    let mut msg =
+        format!("{kind} is not here and downloads are off (--offline or {OFFLINE_ENV}); searched:");
     if searched.is_empty() {
         msg.push_str(" nothing (no --data-dir, no environment variable, no home directory)");
     }
     for dir in searched {
         msg.push_str(&format!("\n  - {}", dir.display()));
     }
-    let place = target.map_or_else(
-        || "a directory".to_owned(),
-        |t| t.dir.display().to_string(),
-    );
+    let place = target.map_or_else(|| "a directory".to_owned(), |t| t.dir.display().to_string());
     msg.push_str(&format!(
         "\nPut these four files in {place} (or in a directory passed with --data-dir or named \
          by {}), as .gz or decompressed:",
@@ -524,7 +520,11 @@ impl Reporter<'_> {
                     }
                     _ => "its SHA-256 is the published one",
                 };
-                writeln!(self.err, "  saved {} ({bytes} bytes; {how})", path.display())
+                writeln!(
+                    self.err,
+                    "  saved {} ({bytes} bytes; {how})",
+                    path.display()
+                )
             }
             _ => Ok(()),
         };
@@ -1057,7 +1057,12 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect();
-            move |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            }
         };
         assert_eq!(
             Network::from_env(kind, false, &[], no_env).unwrap(),
@@ -1083,9 +1088,12 @@ mod tests {
                 "{no}"
             );
         }
-        let e = Network::from_env(kind, false, &[], env(&[("GLOROT_OFFLINE", "maybe")]))
-            .unwrap_err();
-        assert!(e.is::<UsageError>() && e.to_string().contains("GLOROT_OFFLINE"), "{e}");
+        let e =
+            Network::from_env(kind, false, &[], env(&[("GLOROT_OFFLINE", "maybe")])).unwrap_err();
+        assert!(
+            e.is::<UsageError>() && e.to_string().contains("GLOROT_OFFLINE"),
+            "{e}"
+        );
 
         let mirrors = env(&[(
             "GLOROT_MNIST_MIRROR",
@@ -1107,10 +1115,18 @@ mod tests {
             Network::from_env(DatasetKind::FashionMnist, false, &[], &mirrors).unwrap(),
             Network::Mirrors(Mirror::defaults(DatasetKind::FashionMnist))
         );
-        let e = Network::from_env(kind, false, &[], env(&[("GLOROT_MNIST_MIRROR", "ftp://x/")]))
-            .unwrap_err();
+        let e = Network::from_env(
+            kind,
+            false,
+            &[],
+            env(&[("GLOROT_MNIST_MIRROR", "ftp://x/")]),
+        )
+        .unwrap_err();
         assert!(e.is::<UsageError>(), "{e}");
-        assert!(e.to_string().starts_with("GLOROT_MNIST_MIRROR: `ftp://x/`"), "{e}");
+        assert!(
+            e.to_string().starts_with("GLOROT_MNIST_MIRROR: `ftp://x/`"),
+            "{e}"
+        );
         assert!(parse_mirror("http:///x").is_err());
         assert!(parse_mirror("127.0.0.1:8000").is_err());
         let cli = Cli::try_parse_from([
@@ -1151,7 +1167,10 @@ mod tests {
         let msg = format!("{e:#}");
         let target = dir.path().join("glorot/mnist").display().to_string();
         assert!(msg.contains(&format!("searched:\n  - {target}\n")), "{msg}");
-        assert!(msg.contains(&format!("Put these four files in {target}")), "{msg}");
+        assert!(
+            msg.contains(&format!("Put these four files in {target}")),
+            "{msg}"
+        );
         for needle in [
             "train-images-idx3-ubyte.gz    9912422 bytes, SHA-256 \
              440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609 (decompressed: \
@@ -1225,8 +1244,8 @@ mod tests {
         let root = DataRoot::workspace(dir.path().join("data"));
         let candidates =
             glorot_mnist::candidates_given_env(DatasetKind::Mnist, None, None, Some(&root));
-        let e = find_or_fetch_in(DatasetKind::Mnist, candidates, &net, &mut err, false)
-            .unwrap_err();
+        let e =
+            find_or_fetch_in(DatasetKind::Mnist, candidates, &net, &mut err, false).unwrap_err();
         let msg = format!("{e:#}");
         assert!(
             msg.contains(&format!(

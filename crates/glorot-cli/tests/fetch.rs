@@ -90,7 +90,10 @@ fn data_fetch_writes_where_every_command_reads_and_train_fetches_on_first_use() 
     // ...where `train` finds them, from anywhere, offline, with nothing more asked.
     let r = glorot(&there, &xdg, &[("GLOROT_OFFLINE", "1")], TRAIN);
     r.ok();
-    assert_eq!(r.json()["report"]["epochs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        r.json()["report"]["epochs"].as_array().map(Vec::len),
+        Some(1)
+    );
     assert_eq!(server.requests().len(), 4);
 
     // A fresh data home, offline: the error lists what was searched and what to put
@@ -113,13 +116,26 @@ fn data_fetch_writes_where_every_command_reads_and_train_fetches_on_first_use() 
     r.ok().stderr_has(&[
         "mnist is not in",
         "downloading it",
-        &format!("saved {}", fresh.join("glorot/mnist/t10k-labels-idx1-ubyte.gz").display()),
+        &format!(
+            "saved {}",
+            fresh
+                .join("glorot/mnist/t10k-labels-idx1-ubyte.gz")
+                .display()
+        ),
     ]);
     assert_eq!(server.requests().len(), 8);
-    glorot_mnist::verify_dir(&fresh.join("glorot/mnist"), glorot_mnist::DatasetKind::Mnist)
-        .unwrap();
+    glorot_mnist::verify_dir(
+        &fresh.join("glorot/mnist"),
+        glorot_mnist::DatasetKind::Mnist,
+    )
+    .unwrap();
     // A directory named by --data-dir is not filled by itself.
-    let r = glorot(&here, &fresh, &online, &["train", "--data-dir", "empty", "-q"]);
+    let r = glorot(
+        &here,
+        &fresh,
+        &online,
+        &["train", "--data-dir", "empty", "-q"],
+    );
     r.expect_code(1)
         .stderr_has(&["empty (from --data-dir)", "glorot data fetch"]);
     assert_eq!(server.requests().len(), 8);

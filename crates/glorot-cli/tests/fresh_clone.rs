@@ -99,7 +99,11 @@ fn cargo_xtask_experiments_quick_fetches_mnist_in_a_fresh_clone() {
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::fs::File::create(t.path().join("xtask.err")).unwrap());
-    for var in ["GLOROT_MNIST_DIR", "GLOROT_OFFLINE", "CARGO_TERM_PROGRESS_WHEN"] {
+    for var in [
+        "GLOROT_MNIST_DIR",
+        "GLOROT_OFFLINE",
+        "CARGO_TERM_PROGRESS_WHEN",
+    ] {
         cmd.env_remove(var);
     }
     // cargo and rustup keep using their own homes, not the empty HOME.
@@ -158,7 +162,11 @@ fn cargo_xtask_experiments_quick_fetches_mnist_in_a_fresh_clone() {
     // Inside the workspace, the per-user data directory is not used, and nothing was
     // written to the (empty) home.
     assert!(!xdg.exists(), "{} was created", xdg.display());
-    assert_eq!(std::fs::read_dir(&home).unwrap().count(), 0, "HOME was written to");
+    assert_eq!(
+        std::fs::read_dir(&home).unwrap().count(),
+        0,
+        "HOME was written to"
+    );
 }
 
 /// The target directory this test was built in: `<target>/<profile>/deps/<test binary>`.
@@ -178,7 +186,11 @@ fn tail(dir: &Path) -> String {
             let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             let from = lines.len().saturating_sub(40);
-            format!("--- {name} (last {} lines)\n{}", lines.len() - from, lines[from..].join("\n"))
+            format!(
+                "--- {name} (last {} lines)\n{}",
+                lines.len() - from,
+                lines[from..].join("\n")
+            )
         })
         .collect::<Vec<_>>()
         .join("\n")

@@ -109,9 +109,11 @@ impl RemoteFile {
     pub fn max_bytes(&self) -> u64 {
         match &self.idx {
             None => self.bytes,
-            Some(idx) => self
-                .bytes
-                .max(idx.bytes.saturating_add(idx.bytes / 100).saturating_add(1 << 16)),
+            Some(idx) => self.bytes.max(
+                idx.bytes
+                    .saturating_add(idx.bytes / 100)
+                    .saturating_add(1 << 16),
+            ),
         }
     }
 }

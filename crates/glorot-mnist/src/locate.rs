@@ -336,8 +336,7 @@ pub fn find_workspace_data_root(start: &Path) -> Option<PathBuf> {
 
 fn is_glorot_workspace(dir: &Path) -> bool {
     let has_line = |path: PathBuf, wanted: &str| {
-        std::fs::read_to_string(path)
-            .is_ok_and(|text| text.lines().any(|l| l.trim() == wanted))
+        std::fs::read_to_string(path).is_ok_and(|text| text.lines().any(|l| l.trim() == wanted))
     };
     has_line(dir.join("Cargo.toml"), "[workspace]")
         && has_line(
@@ -382,9 +381,7 @@ fn user_data_root_from(
     let base = match platform {
         Platform::Unix => absolute("XDG_DATA_HOME")
             .or_else(|| absolute("HOME").map(|h| h.join(".local").join("share"))),
-        Platform::MacOs => {
-            absolute("HOME").map(|h| h.join("Library").join("Application Support"))
-        }
+        Platform::MacOs => absolute("HOME").map(|h| h.join("Library").join("Application Support")),
         // Checked for emptiness only: tests on other systems pass Windows paths.
         Platform::Windows => var("LOCALAPPDATA")
             .filter(|v| !v.is_empty())
@@ -424,7 +421,13 @@ mod tests {
         let root = root.map(DataRoot::workspace);
         find_among(
             kind,
-            candidates_from(kind, explicit, env.map(Path::to_owned), root.as_ref(), system),
+            candidates_from(
+                kind,
+                explicit,
+                env.map(Path::to_owned),
+                root.as_ref(),
+                system,
+            ),
         )
         .map(|c| c.dir)
     }
@@ -536,7 +539,11 @@ mod tests {
     /// A directory laid out as the glorot workspace: a `[workspace]` manifest and the
     /// `glorot-mnist` package under `crates/`.
     fn glorot_workspace(dir: &Path) {
-        std::fs::write(dir.join("Cargo.toml"), "[workspace]\nmembers = [\"crates/*\"]\n").unwrap();
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"crates/*\"]\n",
+        )
+        .unwrap();
         let member = dir.join("crates/glorot-mnist");
         std::fs::create_dir_all(&member).unwrap();
         std::fs::write(
@@ -563,7 +570,11 @@ mod tests {
     fn another_cargo_workspace_is_not_glorots() {
         let t = tempfile::tempdir().unwrap();
         // A user's own workspace, with a member of its own.
-        std::fs::write(t.path().join("Cargo.toml"), "[workspace]\nmembers = [\"app\"]\n").unwrap();
+        std::fs::write(
+            t.path().join("Cargo.toml"),
+            "[workspace]\nmembers = [\"app\"]\n",
+        )
+        .unwrap();
         let app = t.path().join("app");
         std::fs::create_dir_all(&app).unwrap();
         std::fs::write(app.join("Cargo.toml"), "[package]\nname = \"app\"\n").unwrap();
@@ -655,7 +666,10 @@ mod tests {
             fetch(Some("/x"), Some("/e"), Some(&root)),
             at("/x", Source::Explicit)
         );
-        assert_eq!(fetch(None, Some("/e"), Some(&root)), at("/e", Source::EnvVar));
+        assert_eq!(
+            fetch(None, Some("/e"), Some(&root)),
+            at("/e", Source::EnvVar)
+        );
         assert_eq!(
             fetch(None, None, Some(&root)),
             at("/r/fashion-mnist", Source::UserData)

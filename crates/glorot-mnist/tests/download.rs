@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 
 use glorot_mnist::download::{
-    Content, FetchEvent, FetchOutcome, Mirror, MirrorFailure, RemoteFile, Verified, download,
-    fetch,
+    Content, FetchEvent, FetchOutcome, Mirror, MirrorFailure, RemoteFile, Verified, download, fetch,
 };
 use glorot_mnist::{DatasetKind, Error, FileRole, idx};
 use sha2::{Digest, Sha256};
@@ -349,7 +348,10 @@ fn a_recompressed_copy_is_accepted_by_its_content() {
     let fast = gzip_at(&content, 1);
     assert_ne!(stored, published);
     assert_ne!(fast, published);
-    assert!(stored.len() as u64 > remote.bytes, "stored blocks are larger");
+    assert!(
+        stored.len() as u64 > remote.bytes,
+        "stored blocks are larger"
+    );
     let server = Server::start(HashMap::from([
         route("stored", Reply::Body(stored.clone())),
         route("fast", Reply::Body(fast.clone())),
@@ -420,7 +422,11 @@ fn wrong_content_is_rejected_naming_both_digests() {
     ] {
         assert!(msg.contains(&needle), "message lacks {needle}: {msg}");
     }
-    assert!(list_dir(dir.path()).is_empty(), "{:?}", list_dir(dir.path()));
+    assert!(
+        list_dir(dir.path()).is_empty(),
+        "{:?}",
+        list_dir(dir.path())
+    );
 }
 
 /// A truncated or corrupt gzip, data that is not gzip at all, a gzip expanding past the
@@ -437,7 +443,10 @@ fn broken_or_oversized_copies_are_rejected_cleanly() {
     longer_content.extend_from_slice(&[0; 784]);
     let limit = remote.max_bytes();
     let server = Server::start(HashMap::from([
-        route("truncated", Reply::Body(stored[..stored.len() / 2].to_vec())),
+        route(
+            "truncated",
+            Reply::Body(stored[..stored.len() / 2].to_vec()),
+        ),
         route("corrupt", Reply::Body(corrupt)),
         route("raw", Reply::Body(content.clone())),
         route("expands", Reply::Body(idx::gzip(&longer_content))),
@@ -461,12 +470,20 @@ fn broken_or_oversized_copies_are_rejected_cleanly() {
     .enumerate()
     {
         assert!(
-            matches!(e.attempts[i].failure, MirrorFailure::NotDecompressible { .. }),
+            matches!(
+                e.attempts[i].failure,
+                MirrorFailure::NotDecompressible { .. }
+            ),
             "{}: {:?}",
             prefixes[i],
             e.attempts[i].failure
         );
-        assert!(reasons[i].contains(needle), "{}: {}", prefixes[i], reasons[i]);
+        assert!(
+            reasons[i].contains(needle),
+            "{}: {}",
+            prefixes[i],
+            reasons[i]
+        );
         assert!(reasons[i].contains(&remote.sha256), "{}", reasons[i]);
     }
     assert_eq!(
@@ -476,7 +493,11 @@ fn broken_or_oversized_copies_are_rejected_cleanly() {
             found: limit + 1
         }
     );
-    assert!(list_dir(dir.path()).is_empty(), "{:?}", list_dir(dir.path()));
+    assert!(
+        list_dir(dir.path()).is_empty(),
+        "{:?}",
+        list_dir(dir.path())
+    );
 }
 
 /// The shared copy of MNIST is recompressed (`../shared/README.md`: its `.gz` bytes differ
@@ -490,7 +511,10 @@ fn fetch_accepts_the_real_files_as_published_or_recompressed() {
     };
     let mut routes = HashMap::new();
     let mut served = HashMap::new();
-    for (role, path) in FileRole::ALL.iter().zip(glorot_mnist::find_files(&real).unwrap()) {
+    for (role, path) in FileRole::ALL
+        .iter()
+        .zip(glorot_mnist::find_files(&real).unwrap())
+    {
         let bytes = std::fs::read(&path).unwrap();
         // A raw file is served gzip-compressed, as a mirror would.
         let bytes = if idx::is_gzip(&bytes) {
