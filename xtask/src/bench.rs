@@ -2118,6 +2118,22 @@ fn print_report(
 // ---------------------------------------------------------------------------
 // Manifest and files
 
+/// `path` as the bench JSON records it, so that committed files name no place on one
+/// machine: relative to the workspace `root` when inside it (`target/release/glorot`),
+/// else its last component marked as outside (`…/mnist`), as `results/REPORT.md` shows
+/// paths.
+fn portable(root: &Path, path: &Path) -> String {
+    let canonical = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let path = canonical(path);
+    match path.strip_prefix(canonical(root)) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        Ok(_) => ".".to_owned(),
+        Err(_) => path
+            .file_name()
+            .map_or("…".to_owned(), |n| format!("…/{}", n.to_string_lossy())),
+    }
+}
+
 fn manifest(
     root: &Path,
     opts: &Options,
@@ -2156,7 +2172,12 @@ fn manifest(
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     let mut child_env = Map::new();
     for (k, v) in &env.set {
-        child_env.insert(k.clone(), Value::from(v.clone()));
+        let v = if k == "GLOROT_MNIST_DIR" {
+            portable(root, Path::new(v))
+        } else {
+            v.clone()
+        };
+        child_env.insert(k.clone(), Value::from(v));
     }
     for k in &env.remove {
         child_env.insert(k.clone(), Value::Null);
@@ -2186,8 +2207,8 @@ fn manifest(
         "git_dirty": dirty,
         "rustc": rustc,
         "python": python.versions,
-        "glorot_binary": glorot.map(|g| g.exe.display().to_string()),
-        "mnist_dir": mnist_dir.display().to_string(),
+        "glorot_binary": glorot.map(|g| portable(root, &g.exe)),
+        "mnist_dir": portable(root, mnist_dir),
         "child_env": child_env,
         "original_env": env.original,
         "workload": {
@@ -2397,6 +2418,19 @@ mod tests {
         assert!(r[3].missing.as_deref().unwrap().contains("jax"));
         let jax = s.iter().find(|x| x.imp == Impl::Jax).unwrap();
         assert_eq!(jax.failures, 1);
+    }
+
+    #[test]
+    fn paths_are_recorded_relative_to_the_workspace_or_by_name() {
+        // Paths that do not exist are taken as written.
+        let root = Path::new("/nonexistent/glorot");
+        let bin = root.join("target/release/glorot");
+        assert_eq!(portable(root, &bin), "target/release/glorot");
+        assert_eq!(portable(root, root), ".");
+        assert_eq!(
+            portable(root, Path::new("/nonexistent/shared/mnist")),
+            "…/mnist"
+        );
     }
 
     #[test]

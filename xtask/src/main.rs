@@ -1,7 +1,10 @@
 //! Workspace automation, run as `cargo xtask <command>` (see `.cargo/config.toml`).
 //!
 //! - `cargo xtask experiments [ARGS]`: checks the system BLAS, builds the `glorot`
-//!   binary in release mode and runs `glorot experiments --out results ARGS`.
+//!   binary in release mode and runs `glorot experiments --out results ARGS` from the
+//!   workspace root, so a missing MNIST is downloaded into `data/mnist` (`--offline`,
+//!   `--mirror URL` and the variables `GLOROT_OFFLINE`, `GLOROT_MNIST_MIRROR`,
+//!   `GLOROT_MNIST_DIR` reach glorot unchanged).
 //! - `cargo xtask test [ARGS]`: checks the system BLAS, then `cargo test --workspace ARGS`.
 //! - `cargo xtask ci`: what CI runs, cheapest first: fmt, clippy, doc, tests.
 //! - `cargo xtask bench [ARGS]`: the side-by-side benchmark (see `bench/README.md`).
@@ -33,7 +36,10 @@ usage: cargo xtask <command> [args]
 commands:
   experiments [ARGS]  run the notebook's studies in release mode, results in results/
                       (ARGS go to `glorot experiments`; try `cargo xtask experiments --help`;
-                      --keep-openblas-env keeps OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE)
+                      --keep-openblas-env keeps OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE).
+                      MNIST is downloaded into data/mnist on first use; --offline (or
+                      GLOROT_OFFLINE=1) forbids it, --mirror URL (or GLOROT_MNIST_MIRROR)
+                      replaces the public mirrors, GLOROT_MNIST_DIR names your own copy
   test [ARGS]         run the whole test suite (ARGS go to `cargo test`)
   ci                  fmt --check, clippy -D warnings, doc -D warnings, tests, arm, standalone
   standalone          glorot-tensor from a crate outside the workspace, as its README says,

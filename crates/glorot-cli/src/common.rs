@@ -160,10 +160,24 @@ pub(crate) fn parse_positive_f64(s: &str) -> Result<f64, String> {
 #[command(next_help_heading = "Data")]
 pub(crate) struct DataOpts {
     /// Directory holding the four IDX files (gzip or not). Default: $GLOROT_MNIST_DIR
-    /// (resp. $GLOROT_FASHION_MNIST_DIR), then <workspace>/data/<dataset>, then system
-    /// directories.
+    /// (resp. $GLOROT_FASHION_MNIST_DIR), else <workspace>/data/<dataset> inside the glorot
+    /// workspace or $XDG_DATA_HOME/glorot/<dataset> (~/.local/share/glorot/<dataset>)
+    /// outside it, downloaded there when missing.
     #[arg(long, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+    /// Never download a missing dataset; say which files to put where instead (also
+    /// GLOROT_OFFLINE=1).
+    #[arg(long)]
+    pub(crate) offline: bool,
+    /// Mirror to download a missing dataset from (repeatable or comma-separated). Default:
+    /// $GLOROT_MNIST_MIRROR (resp. $GLOROT_FASHION_MNIST_MIRROR), else the public mirrors.
+    #[arg(
+        long = "mirror",
+        value_name = "URL",
+        value_delimiter = ',',
+        value_parser = crate::data::parse_mirror
+    )]
+    pub(crate) mirrors: Vec<String>,
     /// Which dataset the directory holds: mnist or fashion-mnist.
     #[arg(long, value_name = "NAME", default_value = "mnist", value_parser = parse_dataset)]
     pub(crate) dataset: DatasetKind,
@@ -203,21 +217,12 @@ impl DataOpts {
         }
     }
 
-    /// Locates the dataset: `--data-dir`, else the environment variable, else the
-    /// workspace's `data/` directory, else system directories.
+    /// Locates the dataset: `--data-dir`, else the environment variable, else the default
+    /// directory (the glorot workspace's `data/`, else the per-user data directory),
+    /// downloading it there when missing unless offline ([`crate::data::find_or_fetch`]).
     pub(crate) fn locate(&self) -> Result<PathBuf> {
-        let cwd = std::env::current_dir().ok();
-        let root = cwd
-            .as_deref()
-            .and_then(glorot_mnist::find_workspace_data_root);
-        glorot_mnist::locate(self.dataset, self.data_dir.as_deref(), root.as_deref()).with_context(
-            || {
-                format!(
-                    "cannot find the {} files (fetch them with `glorot data fetch`, or pass --data-dir)",
-                    self.dataset
-                )
-            },
-        )
+        let net = crate::data::Network::new(self.dataset, self.offline, &self.mirrors)?;
+        crate::data::find_or_fetch(self.dataset, self.data_dir.as_deref(), &net)
     }
 
     /// Locates, reads, verifies, splits and limits the dataset.

@@ -1,23 +1,30 @@
-//! `glorot data`: fetch, verify and describe the datasets.
+//! `glorot data`: fetch, verify and describe the datasets; and [`find_or_fetch`], which
+//! every command that needs data goes through.
 //!
-//! Where the files are looked for, in order: `--data-dir`, then `GLOROT_MNIST_DIR`
-//! (`GLOROT_FASHION_MNIST_DIR`), then `<workspace>/data/mnist` (`data/fashion-mnist`;
-//! `./data/...` outside a Cargo workspace), then system package directories
-//! (`/usr/share/datasets/fashion-mnist`). `fetch` downloads what is missing into the
-//! first of `--data-dir`, the environment variable's directory, the workspace data
-//! directory. All printing happens here; the library reports through values and a
-//! progress callback.
+//! Where the files are looked for, in order ([`glorot_mnist::candidates`]): `--data-dir`,
+//! else `GLOROT_MNIST_DIR` (`GLOROT_FASHION_MNIST_DIR`), else the default directory:
+//! `<workspace>/data/mnist` (`data/fashion-mnist`) inside the glorot workspace, the per-user
+//! `$XDG_DATA_HOME/glorot/mnist` (`~/.local/share/glorot/mnist`) outside it; then system
+//! package directories (`/usr/share/datasets/fashion-mnist`). `fetch` downloads what is
+//! missing into the first of `--data-dir`, the environment variable's directory, the
+//! default directory. The other commands download a missing dataset into the default
+//! directory only (a directory the user named is taken at its word), unless `--offline`
+//! or `GLOROT_OFFLINE=1`. All printing happens here; the library reports through values
+//! and a progress callback.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use glorot_mnist::download::{FetchEvent, FetchOutcome, Fetched, Mirror};
+use glorot_mnist::download::{FetchEvent, FetchOutcome, Fetched, Mirror, Verified};
 use glorot_mnist::{
-    Candidate, DatasetKind, DigestCheck, FileDigest, RawDataset, Source, Split, Verify,
+    Candidate, DataRoot, DatasetKind, DigestCheck, FileDigest, FileRole, RawDataset, Source, Split,
+    Verify,
 };
 use serde::Serialize;
+
+use crate::common::UsageError;
 
 /// Datasets: fetch, verify, info.
 #[derive(Args, Debug)]
@@ -31,7 +38,8 @@ pub(crate) struct DataArgs {
     command: DataCommand,
 
     /// Directory holding the dataset's four files (raw or .gz) [default: $GLOROT_MNIST_DIR
-    /// or $GLOROT_FASHION_MNIST_DIR, then <workspace>/data/<dataset>]
+    /// or $GLOROT_FASHION_MNIST_DIR, then <workspace>/data/<dataset> inside the glorot
+    /// workspace, else $XDG_DATA_HOME/glorot/<dataset> (~/.local/share/glorot/<dataset>)]
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
@@ -76,10 +84,15 @@ Examples:
 
 #[derive(Args, Debug)]
 struct FetchArgs {
-    /// Mirror base URL to try, in order (repeatable) [default: the public mirrors
+    /// Mirror base URL to try, in order (repeatable or comma-separated) [default:
+    /// $GLOROT_MNIST_MIRROR (resp. $GLOROT_FASHION_MNIST_MIRROR), else the public mirrors
     /// torchvision and TensorFlow Datasets use].
-    #[arg(long = "mirror", value_name = "URL")]
+    #[arg(long = "mirror", value_name = "URL", value_delimiter = ',', value_parser = parse_mirror)]
     mirrors: Vec<String>,
+    /// Download nothing: check what is there and, if files are missing, say which to put
+    /// where [also GLOROT_OFFLINE=1].
+    #[arg(long)]
+    offline: bool,
 }
 
 #[derive(Args, Debug)]
@@ -116,23 +129,22 @@ pub(crate) fn run(args: DataArgs) -> anyhow::Result<()> {
     let progress = crate::common::Stderr::new(false).is_live();
     run_with(
         args,
-        &cwd,
+        glorot_mnist::default_data_root(&cwd),
         &mut std::io::stdout().lock(),
         &mut stderr.lock(),
         progress,
     )
 }
 
-/// [`run`] with the working directory and output streams passed in (for tests).
+/// [`run`] with the default data root and output streams passed in (for tests).
 fn run_with(
     args: DataArgs,
-    cwd: &Path,
+    root: Option<DataRoot>,
     out: &mut dyn Write,
     err: &mut dyn Write,
     progress: bool,
 ) -> anyhow::Result<()> {
     let kind = DatasetKind::from(args.dataset);
-    let root = glorot_mnist::default_data_root(cwd);
     let verify = if args.no_verify {
         Verify::Skip
     } else {
@@ -141,12 +153,15 @@ fn run_with(
     let ctx = Ctx {
         kind,
         data_dir: args.data_dir.as_deref(),
-        root: &root,
+        root: root.as_ref(),
         verify,
         json: args.json,
     };
     match args.command {
-        DataCommand::Fetch(f) => fetch(&ctx, &f.mirrors, out, err, progress),
+        DataCommand::Fetch(f) => {
+            let net = Network::new(kind, f.offline, &f.mirrors)?;
+            fetch(&ctx, &net, out, err, progress)
+        }
         DataCommand::Verify => verify_cmd(&ctx, out),
         DataCommand::Info(i) => info(&ctx, i.validation_size, out),
     }
@@ -155,7 +170,7 @@ fn run_with(
 struct Ctx<'a> {
     kind: DatasetKind,
     data_dir: Option<&'a Path>,
-    root: &'a Path,
+    root: Option<&'a DataRoot>,
     verify: Verify,
     json: bool,
 }
@@ -163,28 +178,223 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// The directory holding the dataset, and why it was searched.
     fn locate(&self) -> anyhow::Result<Candidate> {
-        let dir = glorot_mnist::locate(self.kind, self.data_dir, Some(self.root))?;
-        Ok(self.candidate(dir))
-    }
-
-    fn candidate(&self, dir: PathBuf) -> Candidate {
-        let source = glorot_mnist::candidates(self.kind, self.data_dir, Some(self.root))
-            .into_iter()
-            .find(|c| c.dir == dir)
-            .map_or(Source::Explicit, |c| c.source);
-        Candidate { dir, source }
+        Ok(glorot_mnist::find(self.kind, self.data_dir, self.root)?)
     }
 }
 
+/// `DIR (why it was chosen)`.
 fn describe(c: &Candidate, kind: DatasetKind) -> String {
     let why = match c.source {
         Source::Explicit => "from --data-dir".to_owned(),
         Source::EnvVar => format!("from {}", kind.env_var()),
-        Source::DataRoot => "the workspace data directory".to_owned(),
+        Source::DataRoot => "the glorot workspace's data directory".to_owned(),
+        Source::UserData => "your data directory outside the glorot workspace".to_owned(),
         Source::System => "a system package directory".to_owned(),
         _ => "searched".to_owned(),
     };
     format!("{} ({why})", c.dir.display())
+}
+
+// ---------------------------------------------------------------------------------------
+// Network: offline, mirrors
+
+/// Whether a missing dataset may be downloaded, and from where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Network {
+    /// `--offline` or `GLOROT_OFFLINE`: never touch the network.
+    Offline,
+    /// Download from these mirrors, in order.
+    Mirrors(Vec<Mirror>),
+}
+
+/// The environment variable that forbids downloads, as `--offline` does.
+pub(crate) const OFFLINE_ENV: &str = "GLOROT_OFFLINE";
+
+impl Network {
+    /// From the flags, else the environment: `--offline` or `GLOROT_OFFLINE=1`;
+    /// `--mirror URL...`, else `GLOROT_MNIST_MIRROR` (comma-separated), else the public
+    /// mirrors. A malformed variable is a usage error naming it.
+    pub(crate) fn new(
+        kind: DatasetKind,
+        offline: bool,
+        mirrors: &[String],
+    ) -> anyhow::Result<Network> {
+        Network::from_env(kind, offline, mirrors, |var| std::env::var(var).ok())
+    }
+
+    /// [`Network::new`] reading variables through `var` (for tests).
+    fn from_env(
+        kind: DatasetKind,
+        offline: bool,
+        mirrors: &[String],
+        var: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Network> {
+        if offline || parse_switch(OFFLINE_ENV, var(OFFLINE_ENV).as_deref())? {
+            return Ok(Network::Offline);
+        }
+        if !mirrors.is_empty() {
+            return Ok(Network::Mirrors(mirrors.iter().map(Mirror::new).collect()));
+        }
+        let name = kind.mirror_env_var();
+        let from_env: Vec<Mirror> = var(name)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(|m| {
+                parse_mirror(m)
+                    .map(Mirror::new)
+                    .map_err(|e| UsageError(format!("{name}: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Network::Mirrors(if from_env.is_empty() {
+            Mirror::defaults(kind)
+        } else {
+            from_env
+        }))
+    }
+}
+
+/// A yes/no environment variable: unset, empty, `0`, `false`, `no`, `off` are no; `1`,
+/// `true`, `yes`, `on` are yes (any case); anything else is a usage error.
+fn parse_switch(name: &str, value: Option<&str>) -> anyhow::Result<bool> {
+    let value = value.unwrap_or("").trim();
+    match value.to_ascii_lowercase().as_str() {
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        "1" | "true" | "yes" | "on" => Ok(true),
+        _ => Err(UsageError(format!(
+            "{name}={value:?}: expected 1, true, yes or on (or 0, false, no, off)"
+        ))
+        .into()),
+    }
+}
+
+/// A mirror's base URL (clap value parser): `http://` or `https://` and a host.
+pub(crate) fn parse_mirror(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let lower = s.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(s.to_owned()),
+        _ => Err(format!(
+            "`{s}` is not a mirror URL: expected http://HOST[:PORT]/PATH/ or https://..., \
+             the directory holding the four .gz files"
+        )),
+    }
+}
+
+/// Finds `kind` as every command does ([`glorot_mnist::find`] with the default data root
+/// for the working directory) and, when it is missing from the default directory,
+/// downloads it there through [`ensure_dataset`], with progress on stderr (live on a
+/// terminal, plain lines otherwise). A directory named by `--data-dir` or the environment
+/// variable is never filled by itself: a missing file there is an error saying how to
+/// fetch it. Offline, a missing dataset is an error listing what was searched and which
+/// files to put where.
+pub(crate) fn find_or_fetch(
+    kind: DatasetKind,
+    data_dir: Option<&Path>,
+    net: &Network,
+) -> anyhow::Result<PathBuf> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let root = glorot_mnist::default_data_root(&cwd);
+    let progress = crate::common::Stderr::new(false).is_live();
+    find_or_fetch_in(
+        kind,
+        glorot_mnist::candidates(kind, data_dir, root.as_ref()),
+        net,
+        &mut std::io::stderr().lock(),
+        progress,
+    )
+}
+
+/// [`find_or_fetch`] among `candidates` ([`glorot_mnist::candidates`]), progress to `err`.
+fn find_or_fetch_in(
+    kind: DatasetKind,
+    candidates: Vec<Candidate>,
+    net: &Network,
+    err: &mut dyn Write,
+    progress: bool,
+) -> anyhow::Result<PathBuf> {
+    match glorot_mnist::find_among(kind, candidates.clone()) {
+        Ok(found) => Ok(found.dir),
+        Err(e @ glorot_mnist::Error::MissingFiles { .. }) => {
+            let named = candidates
+                .first()
+                .map(|c| describe(c, kind))
+                .unwrap_or_default();
+            Err(anyhow::Error::new(e).context(format!(
+                "cannot find the {kind} files in {named}: put them there, or fetch them with \
+                 `glorot data fetch --dataset {kind}` (with the same --data-dir or {})",
+                kind.env_var()
+            )))
+        }
+        Err(glorot_mnist::Error::NotFound { searched, .. }) => {
+            if *net == Network::Offline {
+                let target = download_target(&candidates);
+                anyhow::bail!("{}", offline_message(kind, &searched, target));
+            }
+            let searched: Vec<String> = searched.iter().map(|d| d.display().to_string()).collect();
+            writeln!(
+                err,
+                "{kind} is not in {}: downloading it (--offline or {OFFLINE_ENV}=1 forbids \
+                 this)",
+                if searched.is_empty() {
+                    "any directory searched".to_owned()
+                } else {
+                    searched.join(", ")
+                }
+            )?;
+            let (target, _) = ensure_dataset(kind, candidates, net, err, progress)?;
+            Ok(target.dir)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot use the {kind} files"))),
+    }
+}
+
+/// Where a download goes: the first candidate that is not a system directory (the
+/// explicit or environment directory, else the default one).
+fn download_target(candidates: &[Candidate]) -> Option<&Candidate> {
+    candidates.iter().find(|c| c.source != Source::System)
+}
+
+/// The error when `kind` is missing and downloads are forbidden: what was searched, which
+/// files to put where (with sizes and digests), and where to get them.
+fn offline_message(kind: DatasetKind, searched: &[PathBuf], target: Option<&Candidate>) -> String {
+    let mut msg =
+        format!("{kind} is not here and downloads are off (--offline or {OFFLINE_ENV}); searched:");
+    if searched.is_empty() {
+        msg.push_str(" nothing (no --data-dir, no environment variable, no home directory)");
+    }
+    for dir in searched {
+        msg.push_str(&format!("\n  - {}", dir.display()));
+    }
+    let place = target.map_or_else(|| "a directory".to_owned(), |t| t.dir.display().to_string());
+    msg.push_str(&format!(
+        "\nPut these four files in {place} (or in a directory passed with --data-dir or named \
+         by {}), as .gz or decompressed:",
+        kind.env_var()
+    ));
+    for role in FileRole::ALL {
+        let k = kind.known(role);
+        msg.push_str(&format!(
+            "\n  {:<27} {:>9} bytes, SHA-256 {} (decompressed: {} bytes, SHA-256 {})",
+            role.gz_name(),
+            k.gz_bytes,
+            k.gz_sha256,
+            k.idx_bytes,
+            k.idx_sha256
+        ));
+    }
+    msg.push_str(&format!(
+        "\nThey are on the public mirrors ({}), or serve your own copy over HTTP and point \
+         {} (or --mirror) at it with downloads on. A recompressed copy is fine: its \
+         decompressed SHA-256 is what counts.",
+        kind.default_mirrors().join(", "),
+        kind.mirror_env_var()
+    ));
+    msg
 }
 
 // ---------------------------------------------------------------------------------------
@@ -199,13 +409,13 @@ struct FetchReport<'a> {
 
 fn fetch(
     ctx: &Ctx<'_>,
-    mirrors: &[String],
+    net: &Network,
     out: &mut dyn Write,
     err: &mut dyn Write,
     progress: bool,
 ) -> anyhow::Result<()> {
-    let (target, fetched) =
-        ensure_dataset(ctx.kind, ctx.data_dir, ctx.root, mirrors, err, progress)?;
+    let candidates = glorot_mnist::candidates(ctx.kind, ctx.data_dir, ctx.root);
+    let (target, fetched) = ensure_dataset(ctx.kind, candidates, net, err, progress)?;
     if ctx.json {
         let report = FetchReport {
             dataset: ctx.kind,
@@ -218,7 +428,11 @@ fn fetch(
         for f in &fetched {
             let how = match &f.outcome {
                 FetchOutcome::AlreadyPresent => "present, verified".to_owned(),
-                FetchOutcome::Downloaded { url } => format!("downloaded from {url}, verified"),
+                FetchOutcome::Downloaded {
+                    url,
+                    verified: Verified::Recompressed,
+                } => format!("downloaded from {url}, verified (a recompressed copy)"),
+                FetchOutcome::Downloaded { url, .. } => format!("downloaded from {url}, verified"),
             };
             writeln!(out, "{:<28} {how}", f.file)?;
         }
@@ -228,50 +442,59 @@ fn fetch(
 }
 
 /// Finds `kind` as every `glorot` command does (`data_dir`, then the environment
-/// variable, then `<data_root>/<dataset>`, then system directories) and makes sure its
-/// four files are there and match the published digests, downloading what is missing from
-/// `mirrors` (empty: the public mirrors) into the first of `data_dir`, the environment
-/// variable's directory, `<data_root>/<dataset>`. Progress goes to `err` (`progress`:
-/// draw percentages, for a terminal). This is `glorot data fetch`; commands that need
-/// the data can call it with `data_root = glorot_mnist::default_data_root(&cwd)`.
+/// variable, then `<root>/<dataset>`, then system directories) and makes sure its four
+/// files are there and match the published digests, downloading what is missing from the
+/// mirrors of `net` into the first of `data_dir`, the environment variable's directory,
+/// `<root>/<dataset>`. Progress goes to `err` (`progress`: draw percentages, for a
+/// terminal). Offline, files already there are verified and a missing one is an error
+/// saying what to put where. This is `glorot data fetch`, and what [`find_or_fetch`]
+/// calls for a missing dataset. `candidates` come from [`glorot_mnist::candidates`].
 pub(crate) fn ensure_dataset(
     kind: DatasetKind,
-    data_dir: Option<&Path>,
-    data_root: &Path,
-    mirrors: &[String],
+    candidates: Vec<Candidate>,
+    net: &Network,
     err: &mut dyn Write,
     progress: bool,
 ) -> anyhow::Result<(Candidate, Vec<Fetched>)> {
-    let ctx = Ctx {
-        kind,
-        data_dir,
-        root: data_root,
-        verify: Verify::Digests,
-        json: false,
-    };
-    let mirrors: Vec<Mirror> = if mirrors.is_empty() {
-        Mirror::defaults(kind)
-    } else {
-        mirrors.iter().map(Mirror::new).collect()
-    };
     // Where the dataset would be found; else where a download goes.
-    let target = match glorot_mnist::locate(kind, data_dir, Some(data_root)) {
-        Ok(dir) => ctx.candidate(dir),
+    let target = match glorot_mnist::find_among(kind, candidates.clone()) {
+        Ok(found) => found,
         Err(glorot_mnist::Error::NotFound { .. } | glorot_mnist::Error::MissingFiles { .. }) => {
-            let dir = glorot_mnist::fetch_dir(kind, data_dir, Some(data_root))
-                .context("no directory to download into")?;
-            ctx.candidate(dir)
+            download_target(&candidates).cloned().context(
+                "no directory to download into (outside the glorot workspace with no home \
+                 directory): pass --data-dir or set the dataset's environment variable",
+            )?
         }
         Err(e) => return Err(e.into()),
     };
     writeln!(err, "{kind}: {}", describe(&target, kind))?;
+    let mirrors = match net {
+        Network::Mirrors(mirrors) => mirrors.as_slice(),
+        Network::Offline => {
+            if glorot_mnist::find_files(&target.dir).is_err() {
+                anyhow::bail!(
+                    "{}",
+                    offline_message(kind, std::slice::from_ref(&target.dir), Some(&target))
+                );
+            }
+            let present = glorot_mnist::verify_dir(&target.dir, kind)?
+                .into_iter()
+                .map(|d| Fetched {
+                    file: d.role.file_name().to_owned(),
+                    path: d.path,
+                    outcome: FetchOutcome::AlreadyPresent,
+                })
+                .collect();
+            return Ok((target, present));
+        }
+    };
     let mut reporter = Reporter {
         err,
         progress,
         failed: None,
     };
     let fetched =
-        glorot_mnist::download::fetch(&target.dir, kind, &mirrors, &mut |e| reporter.event(e));
+        glorot_mnist::download::fetch(&target.dir, kind, mirrors, &mut |e| reporter.event(e));
     reporter.finish_line();
     if let Some(e) = reporter.failed {
         return Err(e.into());
@@ -296,16 +519,31 @@ impl Reporter<'_> {
                 received,
                 total,
             } if self.progress => {
-                let pct = (received * 100).checked_div(total).unwrap_or(100);
+                let pct = (received * 100).checked_div(total).unwrap_or(100).min(100);
                 write!(self.err, "\r  {file}: {pct:>3}% of {total} bytes")
             }
             FetchEvent::Rejected { url, failure, .. } => {
                 self.finish_line();
                 writeln!(self.err, "  rejected {url}: {failure}")
             }
-            FetchEvent::Saved { path, .. } => {
+            FetchEvent::Saved {
+                path,
+                bytes,
+                verified,
+                ..
+            } => {
                 self.finish_line();
-                writeln!(self.err, "  saved {}", path.display())
+                let how = match verified {
+                    Verified::Recompressed => {
+                        "a recompressed copy: its decompressed SHA-256 is the canonical one"
+                    }
+                    _ => "its SHA-256 is the published one",
+                };
+                writeln!(
+                    self.err,
+                    "  saved {} ({bytes} bytes; {how})",
+                    path.display()
+                )
             }
             _ => Ok(()),
         };
@@ -539,12 +777,14 @@ mod tests {
         Data(DataArgs),
     }
 
-    /// Runs `glorot data ARGS` in `cwd`, returning (result, stdout, stderr).
-    fn glorot_data(cwd: &Path, args: &[&str]) -> (anyhow::Result<()>, String, String) {
+    /// Runs `glorot data ARGS` with `<dir>/user-data` as the default data root, returning
+    /// (result, stdout, stderr).
+    fn glorot_data(dir: &Path, args: &[&str]) -> (anyhow::Result<()>, String, String) {
         let cli = Cli::try_parse_from(["glorot", "data"].iter().chain(args)).unwrap();
         let Top::Data(args) = cli.command;
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let r = run_with(args, cwd, &mut out, &mut err, false);
+        let root = DataRoot::user(dir.join("user-data"));
+        let r = run_with(args, Some(root), &mut out, &mut err, false);
         (
             r,
             String::from_utf8(out).unwrap(),
@@ -822,5 +1062,231 @@ mod tests {
             .split_whitespace()
             .collect();
         assert_eq!(ones, ["1", "5678", "1064", "1135"], "{out}");
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn offline_and_mirrors_from_flags_then_environment() {
+        let kind = DatasetKind::Mnist;
+        let env = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            }
+        };
+        assert_eq!(
+            Network::from_env(kind, false, &[], no_env).unwrap(),
+            Network::Mirrors(Mirror::defaults(kind))
+        );
+        assert_eq!(
+            Network::from_env(kind, true, &["http://x/".to_owned()], no_env).unwrap(),
+            Network::Offline
+        );
+        for yes in ["1", "true", "YES", " on "] {
+            assert_eq!(
+                Network::from_env(kind, false, &[], env(&[("GLOROT_OFFLINE", yes)])).unwrap(),
+                Network::Offline,
+                "{yes}"
+            );
+        }
+        for no in ["", "0", "false", "No", "off"] {
+            assert!(
+                matches!(
+                    Network::from_env(kind, false, &[], env(&[("GLOROT_OFFLINE", no)])).unwrap(),
+                    Network::Mirrors(_)
+                ),
+                "{no}"
+            );
+        }
+        let e =
+            Network::from_env(kind, false, &[], env(&[("GLOROT_OFFLINE", "maybe")])).unwrap_err();
+        assert!(
+            e.is::<UsageError>() && e.to_string().contains("GLOROT_OFFLINE"),
+            "{e}"
+        );
+
+        let mirrors = env(&[(
+            "GLOROT_MNIST_MIRROR",
+            "http://127.0.0.1:8000/, https://m.example/mnist",
+        )]);
+        assert_eq!(
+            Network::from_env(kind, false, &[], &mirrors).unwrap(),
+            Network::Mirrors(vec![
+                Mirror::new("http://127.0.0.1:8000/"),
+                Mirror::new("https://m.example/mnist/"),
+            ])
+        );
+        // The flag beats the variable; Fashion-MNIST has a variable of its own.
+        assert_eq!(
+            Network::from_env(kind, false, &["http://flag/".to_owned()], &mirrors).unwrap(),
+            Network::Mirrors(vec![Mirror::new("http://flag/")])
+        );
+        assert_eq!(
+            Network::from_env(DatasetKind::FashionMnist, false, &[], &mirrors).unwrap(),
+            Network::Mirrors(Mirror::defaults(DatasetKind::FashionMnist))
+        );
+        let e = Network::from_env(
+            kind,
+            false,
+            &[],
+            env(&[("GLOROT_MNIST_MIRROR", "ftp://x/")]),
+        )
+        .unwrap_err();
+        assert!(e.is::<UsageError>(), "{e}");
+        assert!(
+            e.to_string().starts_with("GLOROT_MNIST_MIRROR: `ftp://x/`"),
+            "{e}"
+        );
+        assert!(parse_mirror("http:///x").is_err());
+        assert!(parse_mirror("127.0.0.1:8000").is_err());
+        let cli = Cli::try_parse_from([
+            "glorot",
+            "data",
+            "fetch",
+            "--mirror",
+            "http://a/,http://b/",
+            "--mirror=http://c/",
+        ])
+        .unwrap();
+        let Top::Data(DataArgs {
+            command: DataCommand::Fetch(f),
+            ..
+        }) = cli.command
+        else {
+            panic!("expected fetch")
+        };
+        assert_eq!(f.mirrors, ["http://a/", "http://b/", "http://c/"]);
+    }
+
+    /// Offline with nothing anywhere: the error lists what was searched, each file with
+    /// its sizes and digests (`../shared/README.md`), where to put them and where to get
+    /// them; nothing is created.
+    #[test]
+    fn offline_and_missing_says_what_to_put_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = DataRoot::user(dir.path().join("glorot"));
+        let mut err = Vec::new();
+        let e = find_or_fetch_in(
+            DatasetKind::Mnist,
+            glorot_mnist::candidates_given_env(DatasetKind::Mnist, None, None, Some(&root)),
+            &Network::Offline,
+            &mut err,
+            false,
+        )
+        .unwrap_err();
+        let msg = format!("{e:#}");
+        let target = dir.path().join("glorot/mnist").display().to_string();
+        assert!(msg.contains(&format!("searched:\n  - {target}\n")), "{msg}");
+        assert!(
+            msg.contains(&format!("Put these four files in {target}")),
+            "{msg}"
+        );
+        for needle in [
+            "train-images-idx3-ubyte.gz    9912422 bytes, SHA-256 \
+             440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609 (decompressed: \
+             47040016 bytes, SHA-256 \
+             ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db)",
+            "t10k-labels-idx1-ubyte.gz",
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "GLOROT_MNIST_MIRROR",
+            "GLOROT_MNIST_DIR",
+            "--offline",
+        ] {
+            assert!(msg.contains(needle), "lacks {needle}: {msg}");
+        }
+        assert!(err.is_empty());
+        assert!(!dir.path().join("glorot").exists(), "nothing created");
+        // `glorot data fetch --offline` says the same, for the directory it would fill.
+        let named = dir.path().join("named");
+        let (r, _, _) = glorot_data(
+            dir.path(),
+            &["fetch", "--offline", "--data-dir", named.to_str().unwrap()],
+        );
+        let msg = format!("{:#}", r.unwrap_err());
+        assert!(msg.contains("downloads are off"), "{msg}");
+        assert!(
+            msg.contains(&format!("Put these four files in {}", named.display())),
+            "{msg}"
+        );
+        assert!(!named.exists(), "nothing created");
+    }
+
+    /// A directory the user named is never filled by itself: the error says how to fetch
+    /// into it, and no mirror is asked (a closed loopback port would say "transfer
+    /// failed").
+    #[test]
+    fn a_named_directory_is_not_filled_by_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let named = dir.path().join("mine");
+        let net = Network::Mirrors(vec![Mirror::new(format!(
+            "http://127.0.0.1:{}/",
+            closed_port()
+        ))]);
+        let mut err = Vec::new();
+        let root = DataRoot::user(dir.path().join("root"));
+        let e = find_or_fetch_in(
+            DatasetKind::Mnist,
+            glorot_mnist::candidates(DatasetKind::Mnist, Some(&named), Some(&root)),
+            &net,
+            &mut err,
+            false,
+        )
+        .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains(&format!("in {} (from --data-dir)", named.display())),
+            "{msg}"
+        );
+        assert!(msg.contains("glorot data fetch --dataset mnist"), "{msg}");
+        assert!(!msg.contains("transfer failed"), "{msg}");
+        assert!(err.is_empty());
+        assert!(!named.exists() && !dir.path().join("root").exists());
+    }
+
+    /// The default directory is filled from the mirrors: with every mirror down, the
+    /// error is the downloader's (each mirror tried), after saying what it does.
+    #[test]
+    fn a_missing_default_directory_is_downloaded_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = closed_port();
+        let net = Network::Mirrors(vec![Mirror::new(format!("http://127.0.0.1:{port}/"))]);
+        let mut err = Vec::new();
+        let root = DataRoot::workspace(dir.path().join("data"));
+        let candidates =
+            glorot_mnist::candidates_given_env(DatasetKind::Mnist, None, None, Some(&root));
+        let e =
+            find_or_fetch_in(DatasetKind::Mnist, candidates, &net, &mut err, false).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains(&format!(
+                "could not download train-images-idx3-ubyte.gz from any mirror:\n  - \
+                 http://127.0.0.1:{port}/train-images-idx3-ubyte.gz: transfer failed"
+            )),
+            "{msg}"
+        );
+        let err = String::from_utf8(err).unwrap();
+        let target = dir.path().join("data/mnist");
+        assert!(
+            err.starts_with(&format!(
+                "mnist is not in {}: downloading it",
+                target.display()
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains("(the glorot workspace's data directory)"),
+            "{err}"
+        );
+        // The directory exists (created for the download) and holds nothing half-written.
+        assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
     }
 }

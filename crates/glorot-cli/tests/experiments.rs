@@ -68,6 +68,8 @@ fn glorot(dir: &Path, args: &[&str]) -> Output {
     c.args(args)
         .current_dir(dir)
         .env_remove("GLOROT_MNIST_DIR")
+        // Never a download: a test lacking data fails with a message.
+        .env("GLOROT_OFFLINE", "1")
         .stdin(Stdio::null());
     c.output().expect("the glorot binary runs")
 }
@@ -212,10 +214,27 @@ fn quick_run_writes_valid_results_and_resumes() {
         );
     }
 
-    // The same command again resumes: every Part 1 run and grid trial is reused.
-    let second = glorot(tmp.path(), &args);
+    // The same command again, with the directories given as absolute paths, resumes:
+    // every Part 1 run and grid trial is reused (the data's digests decide, not its
+    // directory), and the rewritten files still name no place on this machine: the
+    // command and the data directory are shown as the report shows them (`…/data`).
+    let abs_out = tmp.path().join("res");
+    let abs_data = tmp.path().join("data");
+    let mut again: Vec<&str> = args.clone();
+    again[3] = abs_out.to_str().unwrap();
+    again[7] = abs_data.to_str().unwrap();
+    let second = glorot(tmp.path(), &again);
     expect_code(&second, 0, "glorot experiments --quick (again)");
     let p1 = check_schema(&out, "part1");
+    let manifest = &p1["manifest"];
+    let tmp_text = tmp.path().to_str().unwrap();
+    assert_eq!(manifest["dataset"]["dir"], "…/data", "{manifest}");
+    let command = manifest["command"].as_str().unwrap();
+    assert!(
+        !command.contains(tmp_text)
+            && command.contains("--out …/res --workers 2 --data-dir …/data"),
+        "{command}"
+    );
     assert!(
         p1["runs"]
             .as_array()

@@ -39,13 +39,19 @@ impl Sandbox {
     }
 
     /// `glorot` with `args`, run in the sandbox with a clean environment (no dataset or
-    /// shard variables from the caller).
+    /// shard variables from the caller). It never downloads (`GLOROT_OFFLINE=1`), and its
+    /// per-user data directory is `xdg/` in the sandbox, so a test lacking data fails
+    /// with a message instead of reaching the network or the user's files.
     pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_glorot"));
         c.args(args).current_dir(self.path());
+        c.env("GLOROT_OFFLINE", "1")
+            .env("XDG_DATA_HOME", self.join("xdg"));
         for var in [
             "GLOROT_MNIST_DIR",
             "GLOROT_FASHION_MNIST_DIR",
+            "GLOROT_MNIST_MIRROR",
+            "GLOROT_FASHION_MNIST_MIRROR",
             "GLOROT_SHARD_COUNT",
             "SLURM_ARRAY_TASK_ID",
             "SLURM_ARRAY_TASK_MIN",

@@ -5,8 +5,9 @@
 //! ```
 //!
 //! Without `DIR`, the dataset is looked for as `glorot` does: `GLOROT_MNIST_DIR`
-//! (`GLOROT_FASHION_MNIST_DIR`), then `<workspace>/data/mnist` (`fashion-mnist`), then
-//! system package directories.
+//! (`GLOROT_FASHION_MNIST_DIR`), then `<workspace>/data/mnist` (`fashion-mnist`) inside
+//! the glorot workspace or the per-user data directory outside it
+//! (`~/.local/share/glorot/mnist` on Linux), then system package directories.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,8 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => dir = Some(PathBuf::from(arg)),
         }
     }
-    let root = glorot_mnist::find_workspace_data_root(&std::env::current_dir()?);
-    let dir = glorot_mnist::locate(kind, dir.as_deref(), root.as_deref())?;
+    let root = glorot_mnist::default_data_root(&std::env::current_dir()?);
+    let dir = glorot_mnist::locate(kind, dir.as_deref(), root.as_ref())?;
 
     let options = LoadOptions {
         dataset: kind,

@@ -38,6 +38,16 @@ impl DatasetKind {
         }
     }
 
+    /// The environment variable listing mirrors to download this dataset from instead of
+    /// the public ones ([`DatasetKind::default_mirrors`]), comma-separated:
+    /// `GLOROT_MNIST_MIRROR` or `GLOROT_FASHION_MNIST_MIRROR`.
+    pub fn mirror_env_var(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "GLOROT_MNIST_MIRROR",
+            DatasetKind::FashionMnist => "GLOROT_FASHION_MNIST_MIRROR",
+        }
+    }
+
     /// Directories where a system package installs this dataset, searched after the
     /// workspace's data root. Debian's `dataset-fashion-mnist` installs the `.gz` files in
     /// `/usr/share/datasets/fashion-mnist`.
@@ -191,8 +201,9 @@ pub struct KnownFile {
     pub idx_sha256: &'static str,
     /// Length of the `.gz` the public mirrors serve.
     pub gz_bytes: u64,
-    /// SHA-256 of the `.gz` the public mirrors serve; a download is accepted only if it
-    /// matches this and `gz_bytes`.
+    /// SHA-256 of the `.gz` the public mirrors serve. A download is accepted when it
+    /// matches this and `gz_bytes`, or when it is a recompressed copy: gzip data that
+    /// decompresses to exactly `idx_bytes` bytes with SHA-256 `idx_sha256`.
     pub gz_sha256: &'static str,
 }
 

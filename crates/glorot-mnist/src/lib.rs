@@ -18,8 +18,9 @@
 //!   options ([`LoadOptions`]).
 //! - **Location** ([`locate`]): explicit directory > `GLOROT_MNIST_DIR` /
 //!   `GLOROT_FASHION_MNIST_DIR` > `<data root>/mnist` (resp. `fashion-mnist`) > system
-//!   package directories. The data root is a parameter; [`find_workspace_data_root`]
-//!   implements the workspace's rule (`<workspace>/data`).
+//!   package directories. The data root is a parameter; [`default_data_root`] implements
+//!   the rule every glorot command uses: the glorot workspace's `data/` when run inside
+//!   it, else the per-user data directory (`$XDG_DATA_HOME/glorot` on Linux).
 //! - **No printing, no network by default.** The downloader sits behind the `download`
 //!   feature and reports progress through a callback.
 //!
@@ -67,8 +68,8 @@ pub use dataset::{
 pub use error::Error;
 pub use kind::{DatasetKind, FileRole, KnownFile, UnknownDataset};
 pub use locate::{
-    Candidate, Source, candidates, default_data_root, env_dir, fetch_dir, find_files,
-    find_workspace_data_root, locate,
+    Candidate, DataRoot, Source, candidates, candidates_given_env, default_data_root, env_dir,
+    fetch_dir, find, find_among, find_files, find_workspace_data_root, locate, user_data_root,
 };
 
 /// Rows per image.
