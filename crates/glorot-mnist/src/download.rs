@@ -574,12 +574,14 @@ fn try_mirror(
     // Percentages against the announced length (a recompressed copy has its own).
     let total = announced.unwrap_or(file.bytes);
     // Stream into a temporary file in the same directory (so the rename is atomic); it is
-    // deleted on drop, i.e. on every early return below.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file.name))
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(local)?;
+    // deleted on drop, i.e. on every early return below. Created like every other file
+    // glorot writes (0666 less the umask; tempfile's default is 0600).
+    let prefix = format!(".{}.", file.name);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".partial");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir).map_err(local)?;
     let mut reader = body.as_reader();
     let mut hasher = Sha256::new();
     let mut received = 0u64;

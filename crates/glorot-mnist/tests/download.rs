@@ -97,6 +97,16 @@ fn a_good_file_is_accepted() {
     assert_eq!(log.last().unwrap(), &format!("saved {url}"));
     // The saved file reads as images.
     assert_eq!(idx::read_images(&bytes, &path).unwrap().count(), 3);
+    // It is created like every other file glorot writes (0666 less the umask), not 0600
+    // (tempfile's default): compared with a file this process creates plainly.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"").unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), mode(&plain));
+    }
 }
 
 #[test]
