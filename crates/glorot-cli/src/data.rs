@@ -319,16 +319,18 @@ fn find_or_fetch_in(
 ) -> anyhow::Result<PathBuf> {
     match glorot_mnist::find_among(kind, candidates.clone()) {
         Ok(found) => Ok(found.dir),
-        Err(e @ glorot_mnist::Error::MissingFiles { .. }) => {
+        Err(glorot_mnist::Error::MissingFiles { dir, missing }) => {
+            // One message from the error's parts: the directory is named once.
             let named = candidates
                 .first()
-                .map(|c| describe(c, kind))
-                .unwrap_or_default();
-            Err(anyhow::Error::new(e).context(format!(
-                "cannot find the {kind} files in {named}: put them there, or fetch them with \
-                 `glorot data fetch --dataset {kind}` (with the same --data-dir or {})",
+                .map_or_else(|| dir.display().to_string(), |c| describe(c, kind));
+            anyhow::bail!(
+                "cannot find the {kind} files in {named}: missing {} (each as NAME or NAME.gz); \
+                 put them there, or fetch them with `glorot data fetch --dataset {kind}` (with \
+                 the same --data-dir or {})",
+                missing.join(", "),
                 kind.env_var()
-            )))
+            )
         }
         Err(glorot_mnist::Error::NotFound { searched, .. }) => {
             if *net == Network::Offline {
