@@ -8,24 +8,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::file_server::FileServer;
+use crate::file_server::{FileServer, mirror_dir};
 use crate::support::{Run, real_mnist};
-
-/// The four files of the real MNIST, as `.gz` (as a mirror serves them), in `dir`.
-fn mirror_dir(real: &Path, dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    for path in glorot_mnist::find_files(real).unwrap() {
-        let bytes = std::fs::read(&path).unwrap();
-        let bytes = if glorot_mnist::idx::is_gzip(&bytes) {
-            bytes
-        } else {
-            glorot_mnist::idx::gzip(&bytes)
-        };
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let name = format!("{}.gz", name.strip_suffix(".gz").unwrap_or(&name));
-        std::fs::write(dir.join(name), bytes).unwrap();
-    }
-}
 
 /// `glorot args` in `cwd` with `xdg` as the data home and only `env` added to a
 /// dataset-free environment.

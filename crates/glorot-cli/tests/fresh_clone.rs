@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use file_server::FileServer;
+use file_server::{FileServer, mirror_dir};
 
 /// Longest the clone's build and quick run may take before the test kills it.
 const LIMIT: Duration = Duration::from_secs(30 * 60);
@@ -51,18 +51,7 @@ fn cargo_xtask_experiments_quick_fetches_mnist_in_a_fresh_clone() {
         .expect("GLOROT_MNIST_DIR names the directory whose files the test serves");
     let t = tempfile::tempdir().unwrap();
     let mirror = t.path().join("mirror");
-    std::fs::create_dir_all(&mirror).unwrap();
-    for path in glorot_mnist::find_files(&real).unwrap() {
-        let bytes = std::fs::read(&path).unwrap();
-        let bytes = if glorot_mnist::idx::is_gzip(&bytes) {
-            bytes
-        } else {
-            glorot_mnist::idx::gzip(&bytes)
-        };
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let name = format!("{}.gz", name.strip_suffix(".gz").unwrap_or(&name));
-        std::fs::write(mirror.join(name), bytes).unwrap();
-    }
+    mirror_dir(&real, &mirror);
     let server = FileServer::serve(&mirror, LIMIT);
 
     let clone = t.path().join("glorot");
