@@ -92,7 +92,8 @@ options:
                         it detects), avx2 (each restricted to AVX2; see bench/README.md)
                         (default native,avx2 on an x86-64 CPU with AVX-512F, else native)
   --limit N             use only the first N training and N validation samples
-  --mnist-dir DIR       MNIST gzip IDX files (default $GLOROT_MNIST_DIR, else data/mnist)
+  --mnist-dir DIR       MNIST gzip IDX files (default $GLOROT_MNIST_DIR, else data/mnist,
+                        fetched there by `glorot data fetch` when missing)
   --out DIR             results folder (default results/bench)
   --timeout SECS        give up on one measurement after SECS (default 1800)
   --python EXE          interpreter that creates bench/.venv (default python3)
@@ -553,13 +554,36 @@ impl Options {
         Ok(Some(o))
     }
 
+    /// The MNIST directory: `--mnist-dir`, else `GLOROT_MNIST_DIR`, else the workspace's
+    /// `data/mnist`, which `glorot data fetch` fills when it lacks the files (as every
+    /// `glorot` command does on first use; `GLOROT_OFFLINE=1` forbids it). A directory
+    /// named by the flag or the variable is never filled.
     fn mnist_dir(&self, root: &Path) -> Result<PathBuf> {
+        let file_in = |dir: &Path| dir.join("train-images-idx3-ubyte.gz");
         let dir = match (&self.mnist_dir, env::var_os("GLOROT_MNIST_DIR")) {
             (Some(d), _) => d.clone(),
             (None, Some(d)) => PathBuf::from(d),
-            (None, None) => root.join("data/mnist"),
+            (None, None) => {
+                let dir = root.join("data/mnist");
+                if !file_in(&dir).is_file() {
+                    say("bench: MNIST is not in data/mnist: fetching it with `glorot data fetch`");
+                    let exe = match &self.glorot {
+                        Some(exe) => exe.clone(),
+                        None => build_release_glorot()?,
+                    };
+                    let status = Command::new(&exe)
+                        .args(["data", "fetch"])
+                        .current_dir(root)
+                        .status()
+                        .with_context(|| format!("could not start {}", exe.display()))?;
+                    if !status.success() {
+                        bail!("`glorot data fetch` failed ({status}): see its message above");
+                    }
+                }
+                dir
+            }
         };
-        let file = dir.join("train-images-idx3-ubyte.gz");
+        let file = file_in(&dir);
         if !file.is_file() {
             bail!(
                 "no MNIST at {} (missing {}): pass --mnist-dir, set GLOROT_MNIST_DIR, \
