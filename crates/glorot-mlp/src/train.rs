@@ -733,6 +733,42 @@ mod tests {
         );
     }
 
+    /// Each epoch trains at its scheduled rate and records it; the default records the
+    /// config's rate bit for bit.
+    #[test]
+    fn every_epoch_records_its_learning_rate() {
+        let (x, labels) = blobs(30, 3);
+        let y = one_hot::<f64>(&labels, 3);
+        let data = FitData {
+            train: TrainData::new(x.view(), y.view()).unwrap(),
+            validation: EvalData::new(x.view(), &labels).unwrap(),
+            test: None,
+        };
+        let (m, t) = setup(Shuffle::Never, 0.3, 4);
+        let (_, report) = train(&m, &t, &data, &mut NoopObserver).unwrap();
+        assert!(report.epochs.iter().all(|e| e.lr == Some(0.3)));
+        let scheduled = TrainConfig {
+            lr_schedule: crate::LrSchedule::Step {
+                every: 2,
+                gamma: 0.1,
+            },
+            warmup_epochs: 1,
+            ..t.config().clone()
+        }
+        .validate()
+        .unwrap();
+        let (with_schedule, report) = train(&m, &scheduled, &data, &mut NoopObserver).unwrap();
+        let lrs: Vec<f64> = report.epochs.iter().map(|e| e.lr.unwrap()).collect();
+        // Warm-up 0.3 / 2, then k = 0, 1, 2: 0.3, 0.3, 0.3 * 0.1 (hand calculation).
+        assert_eq!(lrs.len(), 4);
+        for (got, want) in lrs.iter().zip([0.15, 0.3, 0.3, 0.03]) {
+            approx::assert_relative_eq!(*got, want, max_relative = 1e-15);
+        }
+        // The rates were used: the same run at a constant 0.3 ends elsewhere.
+        let (constant, _) = train(&m, &t, &data, &mut NoopObserver).unwrap();
+        assert_ne!(with_schedule, constant);
+    }
+
     #[test]
     fn cancellation_is_reported() {
         let (x, labels) = blobs(30, 3);
