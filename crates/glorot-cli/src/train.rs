@@ -108,9 +108,9 @@ pub(crate) struct TrainArgs {
     weight_decay: Option<f64>,
     /// Learning rate per epoch: constant, step:EVERY:GAMMA (times GAMMA every EVERY
     /// epochs), cosine or cosine:MIN_LR (cosine annealing to MIN_LR over the epochs after
-    /// the warm-up), plateau:PATIENCE:FACTOR[:THRESHOLD] (times FACTOR when the validation
-    /// loss has not improved by a relative THRESHOLD, default 1e-4, for more than PATIENCE
-    /// epochs).
+    /// the warm-up), plateau:PATIENCE:FACTOR or plateau:PATIENCE:FACTOR:THRESHOLD (times
+    /// FACTOR when the validation loss has not improved by a relative THRESHOLD, default
+    /// 1e-4, for more than PATIENCE epochs).
     #[arg(long, value_name = "SPEC", default_value = "constant", value_parser = parse_lr_schedule)]
     lr_schedule: LrSchedule,
     /// Epochs of linear warm-up before the schedule: epoch e <= N trains at lr * e / (N + 1).
@@ -337,7 +337,12 @@ fn optimizer_of(args: &TrainArgs) -> Result<Optimizer> {
     let momentum_kind = matches!(kind, OptimizerArg::Momentum | OptimizerArg::Nesterov);
     let adam_kind = matches!(kind, OptimizerArg::Adam | OptimizerArg::Adamw);
     for (flag, given, applies, to) in [
-        ("--momentum", args.momentum.is_some(), momentum_kind, "momentum and nesterov"),
+        (
+            "--momentum",
+            args.momentum.is_some(),
+            momentum_kind,
+            "momentum and nesterov",
+        ),
         ("--beta1", args.beta1.is_some(), adam_kind, "adam and adamw"),
         ("--beta2", args.beta2.is_some(), adam_kind, "adam and adamw"),
         ("--eps", args.eps.is_some(), adam_kind, "adam and adamw"),
@@ -418,7 +423,11 @@ fn schedule_text(train: &TrainConfig) -> String {
     match (train.lr_schedule.is_default(), train.warmup_epochs) {
         (true, 0) => String::new(),
         (false, 0) => format!(" ({})", train.lr_schedule),
-        (_, w) => format!(" ({}, warm-up {})", train.lr_schedule, count(w, "epoch", "epochs")),
+        (_, w) => format!(
+            " ({}, warm-up {})",
+            train.lr_schedule,
+            count(w, "epoch", "epochs")
+        ),
     }
 }
 

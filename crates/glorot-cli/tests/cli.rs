@@ -175,21 +175,36 @@ fn bad_optimizer_and_schedule_values_exit_2() {
     let sb = Sandbox::new();
     let cases: &[(&[&str], &str)] = &[
         (&["--optimizer", "rmsprop"], "rmsprop"),
-        (&["--optimizer", "momentum", "--momentum", "1"], "--momentum 1"),
-        (&["--optimizer", "nesterov", "--momentum", "0"], "--momentum 0"),
+        (
+            &["--optimizer", "momentum", "--momentum", "1"],
+            "--momentum 1",
+        ),
+        (
+            &["--optimizer", "nesterov", "--momentum", "0"],
+            "--momentum 0",
+        ),
         (&["--optimizer", "adam", "--beta1", "1.5"], "--beta1 1.5"),
         (&["--optimizer", "adamw", "--beta2", "-0.1"], "--beta2 -0.1"),
         (&["--optimizer", "adam", "--eps", "0"], "--eps 0"),
         (&["--weight-decay", "-1"], "--weight-decay -1"),
         (&["--weight-decay", "nan"], "--weight-decay NaN"),
         (&["--momentum", "0.9"], "--momentum applies to"),
-        (&["--optimizer", "momentum", "--beta1", "0.9"], "--beta1 applies to"),
+        (
+            &["--optimizer", "momentum", "--beta1", "0.9"],
+            "--beta1 applies to",
+        ),
         (&["--lr-schedule", "linear"], "step:EVERY:GAMMA"),
         (&["--lr-schedule", "step:0:0.5"], "lr_schedule.every"),
         (&["--lr-schedule", "step:2:half"], "lr_schedule.gamma"),
         (&["--lr-schedule", "plateau:2:1.5"], "lr_schedule.factor"),
-        (&["--lr-schedule", "cosine:0.5", "--lr", "0.1"], "lr_schedule.min_lr"),
-        (&["--warmup", "10", "--epochs", "10"], "--warmup 10 must be less than --epochs 10"),
+        (
+            &["--lr-schedule", "cosine:0.5", "--lr", "0.1"],
+            "lr_schedule.min_lr",
+        ),
+        (
+            &["--warmup", "10", "--epochs", "10"],
+            "--warmup 10 must be less than --epochs 10",
+        ),
         (&["--warmup", "-1"], "-1"),
     ];
     for (flags, message) in cases {

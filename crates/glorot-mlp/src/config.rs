@@ -649,7 +649,10 @@ mod tests {
     fn defaults_serialize_as_before_optimizers_existed() {
         // The serialized default config at main 0758d1e, before these fields existed.
         let before = r#"{"epochs":10,"batch_size":32,"learning_rate":0.01,"seed":"0","shuffle":"every_epoch","precision":"f32","arithmetic":"fast"}"#;
-        assert_eq!(serde_json::to_string(&TrainConfig::default()).unwrap(), before);
+        assert_eq!(
+            serde_json::to_string(&TrainConfig::default()).unwrap(),
+            before
+        );
         let read: TrainConfig = serde_json::from_str(before).unwrap();
         assert_eq!(read, TrainConfig::default());
         let adam = TrainConfig {

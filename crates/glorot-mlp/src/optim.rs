@@ -365,7 +365,8 @@ impl<F: Float> OptimizerState<F> {
                         } else {
                             g - (g - *m) * w1c
                         };
-                        *v = *v * b2 + w2 * g * g;
+                        // exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2).
+                        *v = *v * b2 + w2 * (g * g);
                         let denom = v.sqrt() / sqrt_correction2 + eps;
                         *p = *p - step_size * (*m / denom);
                     }

@@ -6,11 +6,12 @@
 //! - during the warm-up (`e <= W`): `lr * e / (W + 1)`, rising linearly towards `lr`;
 //! - after it, with `k = e - W - 1` (0 for the first epoch after the warm-up) and
 //!   `T = E - W` epochs left:
-//!   - [`LrSchedule::Constant`]: `lr`;
-//!   - [`LrSchedule::Step`]: `lr * gamma^floor(k / every)` (`torch.optim.lr_scheduler.StepLR`);
-//!   - [`LrSchedule::Cosine`]: `min_lr + (lr - min_lr) * (1 + cos(pi * k / T)) / 2`
+//!   - constant ([`LrSchedule::Constant`]), `lr`;
+//!   - step ([`LrSchedule::Step`]), `lr * gamma^floor(k / every)`
+//!     (`torch.optim.lr_scheduler.StepLR`);
+//!   - cosine ([`LrSchedule::Cosine`]), `min_lr + (lr - min_lr) * (1 + cos(pi * k / T)) / 2`
 //!     (`CosineAnnealingLR` with `T_max = T`: the last epoch's rate is just above `min_lr`);
-//!   - [`LrSchedule::Plateau`]: `lr`, multiplied by `factor` whenever the validation loss
+//!   - plateau ([`LrSchedule::Plateau`]), `lr`, multiplied by `factor` whenever the validation loss
 //!     has not improved for more than `patience` epochs (`ReduceLROnPlateau` in mode
 //!     `min` with a relative `threshold`, no cooldown, `min_lr` 0 and its `eps` 1e-8:
 //!     a reduction smaller than 1e-8 is skipped). Epochs of the warm-up are not counted.
@@ -138,7 +139,7 @@ impl fmt::Display for LrSchedule {
         match *self {
             LrSchedule::Constant => f.write_str("constant"),
             LrSchedule::Step { every, gamma } => write!(f, "step:{every}:{gamma}"),
-            LrSchedule::Cosine { min_lr } if min_lr == 0.0 => f.write_str("cosine"),
+            LrSchedule::Cosine { min_lr: 0.0 } => f.write_str("cosine"),
             LrSchedule::Cosine { min_lr } => write!(f, "cosine:{min_lr}"),
             LrSchedule::Plateau {
                 patience,

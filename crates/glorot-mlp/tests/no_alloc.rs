@@ -9,8 +9,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use glorot_mlp::{
-    Activation, Arithmetic, EvalData, Evaluator, Head, Init, Mlp, MlpFloat, ModelConfig,
-    Optimizer, OptimizerState, WeightSource, Workspace,
+    Activation, Arithmetic, EvalData, Evaluator, Head, Init, Mlp, MlpFloat, ModelConfig, Optimizer,
+    OptimizerState, WeightSource, Workspace,
 };
 use ndarray::{Array2, s};
 

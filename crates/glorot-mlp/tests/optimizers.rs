@@ -98,7 +98,11 @@ fn default_sgd_is_bit_identical_to_before() {
     ];
     assert_eq!(
         got,
-        [0xd320_588f_60ae_8123, 0x18a3_6c15_b3f8_5ddf, 0x57f7_2fb3_a787_74b6],
+        [
+            0xd320_588f_60ae_8123,
+            0x18a3_6c15_b3f8_5ddf,
+            0x57f7_2fb3_a787_74b6
+        ],
         "{got:#018x?}"
     );
 }
@@ -218,7 +222,11 @@ fn every_optimizer_matches_the_numpy_reference() {
                 // The run moved the parameters: the comparison is not of the start.
                 let w0 = matrix(&init[format!("w{layer}")]);
                 assert!(
-                    trained.weights(layer).iter().zip(&w0).any(|(a, b)| (a - b).abs() > 1e-4),
+                    trained
+                        .weights(layer)
+                        .iter()
+                        .zip(&w0)
+                        .any(|(a, b)| (a - b).abs() > 1e-4),
                     "{what}"
                 );
             }
