@@ -118,7 +118,7 @@ impl Default for Optimizer {
 }
 
 impl fmt::Display for Optimizer {
-    /// `sgd`, `momentum 0.9`, `adam betas (0.9, 0.999) eps 0.00000001`, ..., followed by
+    /// `sgd`, `momentum 0.9`, `adam betas (0.9, 0.999) eps 1e-8`, ..., followed by
     /// `, weight decay WD` when it is not zero.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -127,10 +127,10 @@ impl fmt::Display for Optimizer {
             Optimizer::Nesterov { momentum, .. } => write!(f, "nesterov {momentum}")?,
             Optimizer::Adam {
                 beta1, beta2, eps, ..
-            } => write!(f, "adam betas ({beta1}, {beta2}) eps {eps}")?,
+            } => write!(f, "adam betas ({beta1}, {beta2}) eps {eps:e}")?,
             Optimizer::AdamW {
                 beta1, beta2, eps, ..
-            } => write!(f, "adamw betas ({beta1}, {beta2}) eps {eps}")?,
+            } => write!(f, "adamw betas ({beta1}, {beta2}) eps {eps:e}")?,
         }
         let wd = self.weight_decay();
         if wd == 0.0 {
@@ -471,6 +471,17 @@ mod tests {
         assert!(serde_json::from_str::<Optimizer>(r#"{"kind":"adamw","beta1":0.9}"#).is_err());
         assert!(serde_json::from_str::<Optimizer>(r#"{"kind":"sgd","momentum":0.9}"#).is_err());
         assert!(Optimizer::default().is_default());
+        assert_eq!(Optimizer::default().to_string(), "sgd");
+        let adamw = Optimizer::AdamW {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        };
+        assert_eq!(
+            adamw.to_string(),
+            "adamw betas (0.9, 0.999) eps 1e-8, weight decay 0.01"
+        );
         assert!(!Optimizer::Sgd { weight_decay: 0.1 }.is_default());
     }
 }
