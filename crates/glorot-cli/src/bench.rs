@@ -177,6 +177,7 @@ pub(crate) fn run_epoch(args: BenchEpochArgs) -> Result<()> {
         shuffle: args.shuffle,
         precision: args.opts.precision,
         arithmetic: args.arithmetic,
+        ..glorot_mlp::TrainConfig::default()
     };
     if let (Ok(model), Ok(train)) = (model.validate(), train.validate()) {
         let m = &setup.loaded.mnist;

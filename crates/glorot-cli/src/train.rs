@@ -14,8 +14,8 @@ use glorot_experiments::train::{
 };
 use glorot_mlp::{
     Activation, Arithmetic, BatchEvent, EpochMetrics, Evaluation, GradCheckOptions,
-    GradCheckReport, Head, Init, Mlp, ModelConfig, NotebookGradCheck, Observer, ParamId, Precision,
-    Shuffle, Status, Stencil, TrainConfig, WeightSource,
+    GradCheckReport, Head, Init, LrSchedule, Mlp, ModelConfig, NotebookGradCheck, Observer,
+    Optimizer, ParamId, Precision, Shuffle, Status, Stencil, TrainConfig, WeightSource,
 };
 use glorot_search::Manifest;
 use glorot_tensor::one_hot;
@@ -40,7 +40,32 @@ Examples:
   glorot train --train-limit 5000 --val-limit 1000 --epochs 2 --precision f64 --shuffle never
 
   # Two more epochs from saved weights (the architecture comes from the file)
-  glorot train --from-weights model.safetensors --epochs 2 --save-weights model2.safetensors";
+  glorot train --from-weights model.safetensors --epochs 2 --save-weights model2.safetensors
+
+  # Adam (PyTorch's defaults: betas 0.9, 0.999, eps 1e-8) at lr 0.001, softmax head
+  glorot train --hidden 550,550 --activation relu --head softmax --optimizer adam --lr 0.001
+
+  # Nesterov momentum with weight decay, cosine annealing after a 2-epoch warm-up
+  glorot train --optimizer nesterov --momentum 0.9 --weight-decay 5e-4 --lr 0.05 --lr-schedule cosine --warmup 2
+
+  # Halve the learning rate every 5 epochs; or when validation loss stalls for 2 epochs
+  glorot train --epochs 20 --lr 0.1 --lr-schedule step:5:0.5
+  glorot train --epochs 20 --optimizer adamw --lr 0.001 --lr-schedule plateau:2:0.5";
+
+/// `--optimizer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OptimizerArg {
+    /// Plain SGD, the notebook's (the fused step when without weight decay).
+    Sgd,
+    /// SGD with momentum (torch.optim.SGD, momentum M).
+    Momentum,
+    /// SGD with Nesterov momentum (torch.optim.SGD, nesterov=True).
+    Nesterov,
+    /// Adam (torch.optim.Adam; weight decay added to the gradient).
+    Adam,
+    /// AdamW (torch.optim.AdamW; decoupled weight decay, default 0.01).
+    Adamw,
+}
 
 /// Options of `glorot train`.
 #[derive(Args, Debug)]
@@ -58,9 +83,39 @@ pub(crate) struct TrainArgs {
     /// Weight initializer [default: glorot_uniform].
     #[arg(long, value_name = "NAME", value_parser = parse_init, long_help = format!("Weight initializer: {INIT_HELP} [default: glorot_uniform]"))]
     init: Option<Init>,
-    /// SGD learning rate.
+    /// Learning rate (the base rate of --lr-schedule).
     #[arg(long, value_name = "LR", default_value_t = 0.01, value_parser = parse_positive_f64)]
     lr: f64,
+    /// How parameters are updated, by PyTorch's rules: sgd (the notebook's), momentum,
+    /// nesterov, adam or adamw.
+    #[arg(long, value_enum, value_name = "NAME", default_value_t = OptimizerArg::Sgd)]
+    optimizer: OptimizerArg,
+    /// Momentum of --optimizer momentum or nesterov, in [0, 1) [default: 0.9].
+    #[arg(long, value_name = "M")]
+    momentum: Option<f64>,
+    /// First-moment decay of adam and adamw, in [0, 1) [default: 0.9].
+    #[arg(long, value_name = "B1")]
+    beta1: Option<f64>,
+    /// Second-moment decay of adam and adamw, in [0, 1) [default: 0.999].
+    #[arg(long, value_name = "B2")]
+    beta2: Option<f64>,
+    /// Added to sqrt(v_hat) by adam and adamw, > 0 [default: 1e-8].
+    #[arg(long, value_name = "E")]
+    eps: Option<f64>,
+    /// Weight decay, >= 0: L2 added to the gradient (sgd, momentum, nesterov, adam) or
+    /// decoupled (adamw) [default: 0; adamw 0.01].
+    #[arg(long, value_name = "WD")]
+    weight_decay: Option<f64>,
+    /// Learning rate per epoch: constant, step:EVERY:GAMMA (times GAMMA every EVERY
+    /// epochs), cosine or cosine:MIN_LR (cosine annealing to MIN_LR over the epochs after
+    /// the warm-up), plateau:PATIENCE:FACTOR or plateau:PATIENCE:FACTOR:THRESHOLD (times
+    /// FACTOR when the validation loss has not improved by a relative THRESHOLD, default
+    /// 1e-4, for more than PATIENCE epochs).
+    #[arg(long, value_name = "SPEC", default_value = "constant", value_parser = parse_lr_schedule)]
+    lr_schedule: LrSchedule,
+    /// Epochs of linear warm-up before the schedule: epoch e <= N trains at lr * e / (N + 1).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    warmup: usize,
     /// Minibatch size (the last batch of an epoch keeps the remainder).
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = parse_positive)]
     batch_size: usize,
@@ -109,6 +164,9 @@ pub(crate) struct TrainArgs {
 
 /// `glorot train`.
 pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
+    // Command-line mistakes first, before any data is read.
+    let optimizer = optimizer_of(&args)?;
+    check_schedule(&args)?;
     let err = Stderr::new(args.quiet);
     common::handle_interrupts();
     let plan = single_thread_plan(args.blas_threads)?;
@@ -162,15 +220,20 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         shuffle: args.shuffle,
         precision,
         arithmetic: args.arithmetic,
+        optimizer,
+        lr_schedule: args.lr_schedule,
+        warmup_epochs: args.warmup,
     };
-    let valid_train = train.validate().context("invalid training configuration")?;
+    let valid_train = train
+        .validate()
+        .map_err(|e| common::UsageError(format!("invalid training configuration: {e}")))?;
     common::check_memory(
         "this training",
         fit_bytes(&valid_model, &valid_train, &loaded, args.test),
     )?;
 
     err.line(format!(
-        "training {} {} ({}, {}), {precision}, {}, batch {}, lr {}, seed {}, shuffle {}; \
+        "training {} {} ({}, {}), {precision}, {}, batch {}, lr {}{}, {}, seed {}, shuffle {}; \
          {} training and {} validation images; {}",
         join(valid_model.layers(), "-"),
         model.activation,
@@ -179,6 +242,8 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         count(train.epochs, "epoch", "epochs"),
         train.batch_size,
         train.learning_rate,
+        schedule_text(&train),
+        train.optimizer,
         train.seed,
         train.shuffle,
         loaded.mnist.train.len(),
@@ -197,7 +262,8 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         test: args.test,
         save: args.save_weights.as_deref(),
     };
-    let mut progress = TrainProgress::new(&err, job.train.epochs());
+    let scheduled = !(train.lr_schedule.is_default() && train.warmup_epochs == 0);
+    let mut progress = TrainProgress::new(&err, job.train.epochs(), scheduled);
     let (report, end) = match precision {
         Precision::F32 => fit::<f32>(job, &mut progress)?,
         Precision::F64 => fit::<f64>(job, &mut progress)?,
@@ -255,6 +321,113 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
             Ok(())
         }
         Status::Completed => Ok(()),
+    }
+}
+
+/// The optimizer the flags describe, checked: a flag of another optimizer or a value out
+/// of range is a usage error naming the flag.
+fn optimizer_of(args: &TrainArgs) -> Result<Optimizer> {
+    use glorot_mlp::optim::{
+        DEFAULT_ADAMW_WEIGHT_DECAY, DEFAULT_BETA1, DEFAULT_BETA2, DEFAULT_EPS, DEFAULT_MOMENTUM,
+    };
+    let kind = args.optimizer;
+    let name = kind
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_owned());
+    let momentum_kind = matches!(kind, OptimizerArg::Momentum | OptimizerArg::Nesterov);
+    let adam_kind = matches!(kind, OptimizerArg::Adam | OptimizerArg::Adamw);
+    for (flag, given, applies, to) in [
+        (
+            "--momentum",
+            args.momentum.is_some(),
+            momentum_kind,
+            "momentum and nesterov",
+        ),
+        ("--beta1", args.beta1.is_some(), adam_kind, "adam and adamw"),
+        ("--beta2", args.beta2.is_some(), adam_kind, "adam and adamw"),
+        ("--eps", args.eps.is_some(), adam_kind, "adam and adamw"),
+    ] {
+        if given && !applies {
+            return usage(format!(
+                "{flag} applies to --optimizer {to}, not to --optimizer {name}"
+            ));
+        }
+    }
+    let momentum = args.momentum.unwrap_or(DEFAULT_MOMENTUM);
+    let beta1 = args.beta1.unwrap_or(DEFAULT_BETA1);
+    let beta2 = args.beta2.unwrap_or(DEFAULT_BETA2);
+    let eps = args.eps.unwrap_or(DEFAULT_EPS);
+    let weight_decay = args.weight_decay.unwrap_or(match kind {
+        OptimizerArg::Adamw => DEFAULT_ADAMW_WEIGHT_DECAY,
+        _ => 0.0,
+    });
+    let optimizer = match kind {
+        OptimizerArg::Sgd => Optimizer::Sgd { weight_decay },
+        OptimizerArg::Momentum => Optimizer::Momentum {
+            momentum,
+            weight_decay,
+        },
+        OptimizerArg::Nesterov => Optimizer::Nesterov {
+            momentum,
+            weight_decay,
+        },
+        OptimizerArg::Adam => Optimizer::Adam {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        },
+        OptimizerArg::Adamw => Optimizer::AdamW {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        },
+    };
+    match optimizer.validate() {
+        Ok(()) => Ok(optimizer),
+        Err(glorot_mlp::Error::InvalidConfig {
+            field,
+            value,
+            reason,
+        }) => {
+            let flag = field.strip_prefix("optimizer.").unwrap_or(&field);
+            usage(format!("--{} {value}: {reason}", flag.replace('_', "-")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `--lr-schedule` against `--lr`, and `--warmup` against `--epochs`: usage errors.
+fn check_schedule(args: &TrainArgs) -> Result<()> {
+    if let Err(e) = args.lr_schedule.validate(args.lr) {
+        return usage(format!("--lr-schedule {}: {e}", args.lr_schedule));
+    }
+    if args.warmup >= args.epochs {
+        return usage(format!(
+            "--warmup {} must be less than --epochs {}: the schedule needs an epoch after \
+             the warm-up",
+            args.warmup, args.epochs
+        ));
+    }
+    Ok(())
+}
+
+/// `--lr-schedule`: see [`LrSchedule`]'s text form.
+fn parse_lr_schedule(s: &str) -> Result<LrSchedule, String> {
+    s.parse::<LrSchedule>().map_err(|e| e.to_string())
+}
+
+/// ` (SCHEDULE, warm-up N epochs)` when either is not the default.
+fn schedule_text(train: &TrainConfig) -> String {
+    match (train.lr_schedule.is_default(), train.warmup_epochs) {
+        (true, 0) => String::new(),
+        (false, 0) => format!(" ({})", train.lr_schedule),
+        (_, w) => format!(
+            " ({}, warm-up {})",
+            train.lr_schedule,
+            count(w, "epoch", "epochs")
+        ),
     }
 }
 
@@ -317,15 +490,18 @@ fn print_train_summary(o: &TrainOutput, out_path: Option<&Path>) -> Result<()> {
 struct TrainProgress<'a> {
     err: &'a Stderr,
     epochs: usize,
+    /// Whether the learning rate changes between epochs (then each epoch line shows it).
+    scheduled: bool,
     epoch_started: Instant,
     last_draw: Option<Instant>,
 }
 
 impl<'a> TrainProgress<'a> {
-    fn new(err: &'a Stderr, epochs: usize) -> Self {
+    fn new(err: &'a Stderr, epochs: usize, scheduled: bool) -> Self {
         TrainProgress {
             err,
             epochs,
+            scheduled,
             epoch_started: Instant::now(),
             last_draw: None,
         }
@@ -370,13 +546,17 @@ impl Observer for TrainProgress<'_> {
 
     fn on_epoch_end(&mut self, m: &EpochMetrics) {
         self.err.line(format!(
-            "epoch {:>3}/{}  train loss {:.6}  validation loss {:.6}  accuracy {:6.2}%  {}",
+            "epoch {:>3}/{}  train loss {:.6}  validation loss {:.6}  accuracy {:6.2}%  {}{}",
             m.epoch,
             self.epochs,
             m.train_loss,
             m.val_loss,
             m.val_accuracy,
-            human_duration(Duration::from_secs_f64(m.seconds))
+            human_duration(Duration::from_secs_f64(m.seconds)),
+            match m.lr {
+                Some(lr) if self.scheduled => format!("  lr {lr:.6}"),
+                _ => String::new(),
+            }
         ));
     }
 

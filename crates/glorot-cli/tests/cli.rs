@@ -98,6 +98,124 @@ fn bad_flags_are_usage_errors_with_exit_code_2() {
     sb.run(&["data"]).expect_code(2);
 }
 
+/// `--optimizer adam` with a schedule and warm-up learns the synthetic classes, records
+/// its configuration and every epoch's learning rate; the default run records neither
+/// (its config is written as before optimizers existed).
+#[test]
+fn train_with_adam_a_schedule_and_warm_up_learns() {
+    let sb = Sandbox::new();
+    let r = sb.run(&with_data(&[
+        "train",
+        "--hidden",
+        "24",
+        "--head",
+        "softmax",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.002",
+        "--weight-decay",
+        "1e-4",
+        "--lr-schedule",
+        "step:1:0.5",
+        "--warmup",
+        "1",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--seed",
+        "4",
+        "--test",
+        "--json",
+        "-q",
+    ]));
+    r.ok();
+    let run = r.json();
+    assert_eq!(
+        run["train"]["optimizer"],
+        serde_json::json!({"kind": "adam", "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 1e-4})
+    );
+    assert_eq!(
+        run["train"]["lr_schedule"],
+        serde_json::json!({"kind": "step", "every": 1, "gamma": 0.5})
+    );
+    assert_eq!(run["train"]["warmup_epochs"], 1);
+    // Warm-up epoch 1 at 0.002 / 2, then 0.002 and 0.001 (hand calculation, see
+    // `glorot_mlp::schedule`).
+    let lrs: Vec<f64> = run["report"]["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["lr"].as_f64().unwrap())
+        .collect();
+    assert_eq!(lrs, [0.001, 0.002, 0.001]);
+    // Ten classes: chance is 10 %; the synthetic classes are easy.
+    let acc = run["final_val_accuracy"].as_f64().unwrap();
+    assert!(acc > 50.0, "validation accuracy {acc}");
+    assert!(run["report"]["test_accuracy"].as_f64().unwrap() > 50.0);
+
+    // The default: no optimizer, schedule or warm-up in the config; the rate in the curve.
+    let d = sb.run(&with_data(&[
+        "train", "--hidden", "8", "--epochs", "1", "--json", "-q",
+    ]));
+    d.ok();
+    let d = d.json();
+    let train = d["train"].as_object().unwrap();
+    for absent in ["optimizer", "lr_schedule", "warmup_epochs"] {
+        assert!(!train.contains_key(absent), "{train:?}");
+    }
+    assert_eq!(d["report"]["epochs"][0]["lr"], 0.01);
+}
+
+/// Bad optimizer and schedule values are usage errors (exit 2) that name the flag, before
+/// any data is read.
+#[test]
+fn bad_optimizer_and_schedule_values_exit_2() {
+    let sb = Sandbox::new();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--optimizer", "rmsprop"], "rmsprop"),
+        (
+            &["--optimizer", "momentum", "--momentum", "1"],
+            "--momentum 1",
+        ),
+        (
+            &["--optimizer", "nesterov", "--momentum", "0"],
+            "--momentum 0",
+        ),
+        (&["--optimizer", "adam", "--beta1", "1.5"], "--beta1 1.5"),
+        (&["--optimizer", "adamw", "--beta2", "-0.1"], "--beta2 -0.1"),
+        (&["--optimizer", "adam", "--eps", "0"], "--eps 0"),
+        (&["--weight-decay", "-1"], "--weight-decay -1"),
+        (&["--weight-decay", "nan"], "--weight-decay NaN"),
+        (&["--momentum", "0.9"], "--momentum applies to"),
+        (
+            &["--optimizer", "momentum", "--beta1", "0.9"],
+            "--beta1 applies to",
+        ),
+        (&["--lr-schedule", "linear"], "step:EVERY:GAMMA"),
+        (&["--lr-schedule", "step:0:0.5"], "lr_schedule.every"),
+        (&["--lr-schedule", "step:2:half"], "lr_schedule.gamma"),
+        (&["--lr-schedule", "plateau:2:1.5"], "lr_schedule.factor"),
+        (
+            &["--lr-schedule", "cosine:0.5", "--lr", "0.1"],
+            "lr_schedule.min_lr",
+        ),
+        (
+            &["--warmup", "10", "--epochs", "10"],
+            "--warmup 10 must be less than --epochs 10",
+        ),
+        (&["--warmup", "-1"], "-1"),
+    ];
+    for (flags, message) in cases {
+        let mut args = vec!["train", "--data-dir", "nowhere"];
+        args.extend_from_slice(flags);
+        let r = sb.run(&args);
+        r.expect_code(2).stderr_has(&["error", message]);
+        assert!(r.stdout.is_empty(), "{args:?}: printed {}", r.stdout);
+    }
+}
+
 #[test]
 fn values_in_error_messages_are_as_written() {
     let sb = Sandbox::new();

@@ -65,6 +65,30 @@ fn every_json_output_of_the_cli_matches_its_schema() {
     s.check("train", &curves, "runs/curves.json");
     // The largest seed, exactly, as a string.
     assert_eq!(curves["train"]["seed"], "18446744073709551615");
+    // A non-default optimizer, schedule and warm-up appear in the config, and the rate
+    // of every epoch in the curves.
+    json_output(
+        &sb,
+        &mut s,
+        "train",
+        &with_data(&[
+            "train",
+            "--hidden",
+            "16",
+            "--epochs",
+            "3",
+            "--optimizer",
+            "adamw",
+            "--lr",
+            "0.003",
+            "--lr-schedule",
+            "plateau:1:0.5:0.01",
+            "--warmup",
+            "1",
+            "--json",
+            "-q",
+        ]),
+    );
     same_permissions(
         &sb.join("runs/model.safetensors"),
         &sb.join("runs/curves.json"),

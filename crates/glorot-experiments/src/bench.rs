@@ -307,6 +307,7 @@ pub fn time_epochs<F: Compute>(
         shuffle: args.shuffle,
         precision: settings.precision,
         arithmetic: args.arithmetic,
+        ..TrainConfig::default()
     }
     .validate()
     .context("invalid training configuration")?;

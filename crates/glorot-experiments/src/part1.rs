@@ -160,6 +160,7 @@ pub fn run(
         shuffle: Shuffle::EveryEpoch,
         precision: options.precision,
         arithmetic: Arithmetic::Fast,
+        ..TrainConfig::default()
     };
     let valid_train = train.validate()?;
     let cache_dir = out.join("part1");

@@ -662,6 +662,8 @@ fn train_job(
         precision: Precision::F64,
         // Every product through BLAS, as NumPy computes the notebook's.
         arithmetic: Arithmetic::Blas,
+        // Plain SGD at a constant rate: the notebook's update.
+        ..TrainConfig::default()
     }
     .validate()?;
     let mut trainer = Trainer::new(model, train)?;

@@ -12,6 +12,8 @@ use glorot_tensor::{Activation, Float, Init};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::optim::Optimizer;
+use crate::schedule::LrSchedule;
 
 /// The output layer and its loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -358,6 +360,23 @@ pub struct TrainConfig {
     /// `blas` in `f64`).
     #[serde(default)]
     pub arithmetic: Arithmetic,
+    /// How parameters are updated (default: plain SGD, the notebook's). Left out of the
+    /// serialized form when it is the default, so that default configs serialize, and key
+    /// caches, exactly as before optimizers existed.
+    #[serde(default, skip_serializing_if = "Optimizer::is_default")]
+    pub optimizer: Optimizer,
+    /// How the learning rate changes per epoch (default: constant). Left out of the
+    /// serialized form when it is the default.
+    #[serde(default, skip_serializing_if = "LrSchedule::is_default")]
+    pub lr_schedule: LrSchedule,
+    /// Epochs of linear warm-up before the schedule (default 0, left out of the serialized
+    /// form then; see [`crate::schedule`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup_epochs: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Default for TrainConfig {
@@ -372,6 +391,9 @@ impl Default for TrainConfig {
             shuffle: Shuffle::EveryEpoch,
             precision: Precision::F32,
             arithmetic: Arithmetic::Fast,
+            optimizer: Optimizer::default(),
+            lr_schedule: LrSchedule::Constant,
+            warmup_epochs: 0,
         }
     }
 }
@@ -403,6 +425,15 @@ impl TrainConfig {
                 "learning_rate",
                 self.learning_rate,
                 "must be finite and > 0",
+            ));
+        }
+        self.optimizer.validate()?;
+        self.lr_schedule.validate(self.learning_rate)?;
+        if self.warmup_epochs >= self.epochs {
+            return Err(Error::config(
+                "warmup_epochs",
+                self.warmup_epochs,
+                "must be less than the number of epochs",
             ));
         }
         Ok(ValidTrainConfig(self.clone()))
@@ -452,6 +483,18 @@ impl ValidTrainConfig {
     /// How the products are computed.
     pub fn arithmetic(&self) -> Arithmetic {
         self.0.arithmetic
+    }
+    /// How parameters are updated.
+    pub fn optimizer(&self) -> Optimizer {
+        self.0.optimizer
+    }
+    /// How the learning rate changes per epoch.
+    pub fn lr_schedule(&self) -> LrSchedule {
+        self.0.lr_schedule
+    }
+    /// Epochs of linear warm-up.
+    pub fn warmup_epochs(&self) -> usize {
+        self.0.warmup_epochs
     }
 }
 
@@ -560,6 +603,80 @@ mod tests {
                 other => panic!("expected an error on {field}, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn optimizer_schedule_and_warmup_refusals_name_the_field() {
+        let ok = TrainConfig::default();
+        let cases = [
+            (
+                TrainConfig {
+                    optimizer: Optimizer::Momentum {
+                        momentum: 1.0,
+                        weight_decay: 0.0,
+                    },
+                    ..ok.clone()
+                },
+                "optimizer.momentum",
+            ),
+            (
+                TrainConfig {
+                    lr_schedule: LrSchedule::Cosine { min_lr: 1.0 },
+                    ..ok.clone()
+                },
+                "lr_schedule.min_lr",
+            ),
+            (
+                TrainConfig {
+                    warmup_epochs: 10,
+                    ..ok.clone()
+                },
+                "warmup_epochs",
+            ),
+        ];
+        for (cfg, field) in cases {
+            match cfg.validate() {
+                Err(Error::InvalidConfig { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("expected an error on {field}, got {other:?}"),
+            }
+        }
+    }
+
+    /// The default optimizer, schedule and warm-up are left out of the serialized form:
+    /// default configs serialize exactly as before they existed (Part 1's cache keys and
+    /// every results file depend on it), and such files still read.
+    #[test]
+    fn defaults_serialize_as_before_optimizers_existed() {
+        // The serialized default config at main 0758d1e, before these fields existed.
+        let before = r#"{"epochs":10,"batch_size":32,"learning_rate":0.01,"seed":"0","shuffle":"every_epoch","precision":"f32","arithmetic":"fast"}"#;
+        assert_eq!(
+            serde_json::to_string(&TrainConfig::default()).unwrap(),
+            before
+        );
+        let read: TrainConfig = serde_json::from_str(before).unwrap();
+        assert_eq!(read, TrainConfig::default());
+        let adam = TrainConfig {
+            optimizer: Optimizer::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            },
+            lr_schedule: LrSchedule::Step {
+                every: 3,
+                gamma: 0.5,
+            },
+            warmup_epochs: 2,
+            ..TrainConfig::default()
+        };
+        let json = serde_json::to_string(&adam).unwrap();
+        assert!(
+            json.ends_with(
+                r#""arithmetic":"fast","optimizer":{"kind":"adam","beta1":0.9,"beta2":0.999,"eps":1e-8,"weight_decay":0.0},"lr_schedule":{"kind":"step","every":3,"gamma":0.5},"warmup_epochs":2}"#
+            ),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), adam);
     }
 
     #[test]

@@ -15,6 +15,9 @@
 //!   safetensors ([`io`]).
 //! - [`MlpFloat`]: the element type's bound for computing (`f32` or `f64`); each
 //!   precision's fast path is chosen through it at compile time.
+//! - [`Optimizer`] (SGD, momentum, Nesterov, Adam, AdamW; [`optim`]) and [`LrSchedule`]
+//!   (constant, step, cosine, plateau, with warm-up; [`schedule`]): fields of
+//!   [`TrainConfig`]. The default, plain SGD at a constant rate, is the fused step.
 //! - [`Trainer`] / [`train`]: epochs over borrowed data ([`FitData`]), per-epoch metrics
 //!   ([`EpochMetrics`], [`TrainReport`]), progress through an [`Observer`], divergence as
 //!   [`Status::Diverged`].
@@ -64,7 +67,9 @@ mod init;
 pub mod io;
 pub mod memory;
 mod model;
+pub mod optim;
 mod param;
+pub mod schedule;
 pub mod seed_text;
 mod train;
 
@@ -81,7 +86,9 @@ pub use gradcheck::{
 pub use init::{INIT_STREAM, SHUFFLE_STREAM, WeightSource, init_rng, parse_init, shuffle_rng};
 pub use io::{WeightsInfo, read_weights_info};
 pub use model::{Gradients, Mlp, MlpFloat, Workspace};
+pub use optim::{Optimizer, OptimizerState};
 pub use param::{ParamId, ParamKind};
+pub use schedule::{LrSchedule, LrScheduler};
 pub use train::{
     BatchEvent, EVAL_CHUNK, EpochMetrics, Evaluation, Evaluator, NoopObserver, Observer, Status,
     TrainReport, Trainer, train,

@@ -9,6 +9,7 @@
 
 use crate::config::{Precision, Shuffle, ValidModelConfig, ValidTrainConfig};
 use crate::error::{Error, Result};
+use crate::optim::Optimizer;
 use crate::train::{EVAL_CHUNK, EpochMetrics};
 
 /// Rows of the kernels' fixed-size passes, bounded from above (the fused kernels
@@ -97,7 +98,7 @@ fn kernels(count: &mut Count, model: &ValidModelConfig, elem: u128) {
 
 /// Upper bound of the bytes a [`crate::Trainer`] training `model` with `train` on
 /// `train_rows` rows, validating (and testing) on up to `eval_rows` rows, allocates:
-/// the model and its gradients, the step workspace of a batch (outputs and deltas of
+/// the model and its gradients, the optimizer's state, the step workspace of a batch (outputs and deltas of
 /// every layer, the gathered batch when shuffling, the permutation, the kernels'
 /// buffers), the evaluation workspace and the per-epoch curve. The data is not counted.
 ///
@@ -117,6 +118,13 @@ pub fn training_bytes(
     let mut count = Count::new();
     // Parameters, gradients, and the initializer's scratch (at most one more copy).
     count.add(&[3, params, elem]);
+    // The optimizer's state: a momentum buffer, or Adam's two moments.
+    let moments = match train.optimizer() {
+        Optimizer::Sgd { .. } => 0,
+        Optimizer::Momentum { .. } | Optimizer::Nesterov { .. } => 1,
+        Optimizer::Adam { .. } | Optimizer::AdamW { .. } => 2,
+    };
+    count.add(&[moments, params, elem]);
     // Outputs and deltas of a batch.
     activations(&mut count, model, rows, elem);
     activations(&mut count, model, rows, elem);
@@ -195,8 +203,27 @@ mod tests {
         };
         let a = training_bytes(&m, &few.validate().unwrap(), 10, 10).unwrap();
         let b = training_bytes(&m, &many.validate().unwrap(), 10, 10).unwrap();
-        // 48 bytes per epoch record (six 8-byte fields).
-        assert_eq!(b - a, (1_000_000_000_000 - 1) * 48);
+        // 64 bytes per epoch record (six 8-byte fields and the 16-byte `Option<f64>` lr).
+        assert_eq!(b - a, (1_000_000_000_000 - 1) * 64);
+    }
+
+    #[test]
+    fn adam_counts_two_moments_per_parameter() {
+        let m = model(vec![784, 500, 500, 10]);
+        let sgd = TrainConfig::default();
+        let adam = TrainConfig {
+            optimizer: Optimizer::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            },
+            ..TrainConfig::default()
+        };
+        let a = training_bytes(&m, &sgd.validate().unwrap(), 100, 100).unwrap();
+        let b = training_bytes(&m, &adam.validate().unwrap(), 100, 100).unwrap();
+        // Two f32 moments for each of the 648,010 parameters.
+        assert_eq!(b - a, 2 * 648_010 * 4);
     }
 
     #[test]

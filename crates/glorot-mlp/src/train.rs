@@ -13,6 +13,8 @@ use crate::data::{EvalData, FitData};
 use crate::error::{Error, Result};
 use crate::init::{WeightSource, shuffle_rng};
 use crate::model::{Mlp, MlpFloat, Workspace};
+use crate::optim::OptimizerState;
+use crate::schedule::LrScheduler;
 
 /// Evaluation forwards at most this many rows at a time (10,000: the notebook's whole
 /// validation set in one forward pass, as its `test` does).
@@ -152,6 +154,11 @@ pub struct EpochMetrics {
     pub seconds: f64,
     /// Wall time of the epoch's SGD steps alone, in seconds.
     pub train_seconds: f64,
+    /// The learning rate the epoch trained with (see [`crate::schedule`]); absent in files
+    /// written before schedules existed, whose rate was the config's `learning_rate` in
+    /// every epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
 }
 
 /// How a run ended. Serialized with a `kind` tag: `{"kind":"completed"}`,
@@ -271,6 +278,11 @@ impl Observer for NoopObserver {}
 
 /// Trains one model with minibatch SGD as the notebook's `train` does, generalized.
 ///
+/// The default optimizer (plain SGD, [`crate::Optimizer::Sgd`] without weight decay) steps
+/// through the fused [`Mlp::train_step`]; every other optimizer through
+/// [`Mlp::gradients`] then [`OptimizerState::step`] (see [`crate::optim`]). The learning
+/// rate of each epoch comes from the config's schedule and warm-up ([`LrScheduler`]).
+///
 /// Per epoch: order the rows (the data's order for [`Shuffle::Never`], a fresh permutation
 /// from [`crate::shuffle_rng`] for [`Shuffle::EveryEpoch`]); step through minibatches of
 /// `batch_size` rows, the last one partial (kept and averaged over its own size); then
@@ -283,6 +295,9 @@ pub struct Trainer<F: MlpFloat> {
     model: Mlp<F>,
     shuffle_rng: ChaCha8Rng,
     buffers: Option<Buffers<F>>,
+    /// The optimizer's state (momentum buffers or moments), kept across calls of
+    /// [`Trainer::fit`].
+    optimizer: OptimizerState<F>,
 }
 
 #[derive(Clone, Debug)]
@@ -301,6 +316,7 @@ impl<F: MlpFloat> Trainer<F> {
     /// # Errors
     /// [`Error::PrecisionMismatch`] when the config's precision is not `F`.
     pub fn new(model: Mlp<F>, config: ValidTrainConfig) -> Result<Self> {
+        let optimizer = OptimizerState::new(config.optimizer(), &model)?;
         if config.precision() != Precision::of::<F>() {
             return Err(Error::PrecisionMismatch {
                 config: config.precision().name(),
@@ -312,6 +328,7 @@ impl<F: MlpFloat> Trainer<F> {
             config,
             model,
             buffers: None,
+            optimizer,
         })
     }
 
@@ -340,7 +357,8 @@ impl<F: MlpFloat> Trainer<F> {
 
     /// Runs `epochs` epochs on `data.train`, validating after each, and evaluates
     /// `data.test` at the end when given. A second call continues from the current
-    /// parameters and shuffle generator, numbering epochs from 1 again.
+    /// parameters, shuffle generator and optimizer state, numbering epochs from 1 again
+    /// and starting the learning-rate schedule (and its warm-up) again.
     ///
     /// A non-finite batch or validation loss stops the run as [`Status::Diverged`]; this is
     /// a result, not an error.
@@ -387,7 +405,13 @@ impl<F: MlpFloat> Trainer<F> {
             .max(data.test.map_or(0, |t| t.len()))
             .min(EVAL_CHUNK);
         let mut buffers = self.take_buffers(batch.min(n), eval_rows);
-        let lr = F::from_f64(self.config.learning_rate());
+        let mut schedule = LrScheduler::new(
+            self.config.learning_rate(),
+            self.config.lr_schedule(),
+            self.config.warmup_epochs(),
+            self.config.epochs(),
+        );
+        let fused = self.config.optimizer().is_default();
         let (x, y) = (data.train.x(), data.train.y());
         let mut order: Vec<usize> = Vec::new();
 
@@ -412,6 +436,8 @@ impl<F: MlpFloat> Trainer<F> {
             }
             observer.on_epoch_start(epoch, batches);
             let epoch_start = Instant::now();
+            let epoch_lr = schedule.lr(epoch);
+            let lr = F::from_f64(epoch_lr);
             if self.config.shuffle() == Shuffle::EveryEpoch {
                 order = permutation(n, &mut self.shuffle_rng);
             }
@@ -419,25 +445,31 @@ impl<F: MlpFloat> Trainer<F> {
             for b in 0..batches {
                 let start = b * batch;
                 let end = (start + batch).min(n);
-                let loss = match self.config.shuffle() {
-                    Shuffle::Never => self.model.train_step(
-                        x.slice(s![start..end, ..]),
-                        y.slice(s![start..end, ..]),
-                        lr,
-                        &mut buffers.ws,
-                    ),
+                let (xb, yb) = match self.config.shuffle() {
+                    Shuffle::Never => (x.slice(s![start..end, ..]), y.slice(s![start..end, ..])),
                     Shuffle::EveryEpoch => {
                         let rows = end - start;
                         let idx = &order[start..end];
                         gather(x, idx, &mut buffers.xb);
                         gather(y, idx, &mut buffers.yb);
-                        self.model.train_step(
+                        (
                             buffers.xb.slice(s![..rows, ..]),
                             buffers.yb.slice(s![..rows, ..]),
-                            lr,
-                            &mut buffers.ws,
                         )
                     }
+                };
+                let loss = if fused {
+                    // Plain SGD: the update fused into the backward pass.
+                    self.model.train_step(xb, yb, lr, &mut buffers.ws)
+                } else {
+                    // Every other optimizer: gradients, then its update (parameters left
+                    // untouched when the loss is not finite, as `train_step` does).
+                    let loss = self.model.gradients(xb, yb, &mut buffers.ws);
+                    if loss.is_finite() {
+                        self.optimizer
+                            .step(&mut self.model, buffers.ws.gradients(), epoch_lr);
+                    }
+                    loss
                 }
                 .to_f64();
                 if !loss.is_finite() {
@@ -475,7 +507,9 @@ impl<F: MlpFloat> Trainer<F> {
                 val_accuracy: val.accuracy,
                 seconds: epoch_start.elapsed().as_secs_f64(),
                 train_seconds,
+                lr: Some(epoch_lr),
             };
+            schedule.end_epoch(epoch, val.loss);
             report.epochs.push(metrics);
             observer.on_epoch_end(&metrics);
         }
@@ -578,6 +612,7 @@ mod tests {
             shuffle,
             precision: Precision::F64,
             arithmetic: Arithmetic::Fast,
+            ..TrainConfig::default()
         }
         .validate()
         .unwrap();
@@ -696,6 +731,42 @@ mod tests {
             !json.contains("NaN") && !json.contains("null,\"epoch"),
             "{json}"
         );
+    }
+
+    /// Each epoch trains at its scheduled rate and records it; the default records the
+    /// config's rate bit for bit.
+    #[test]
+    fn every_epoch_records_its_learning_rate() {
+        let (x, labels) = blobs(30, 3);
+        let y = one_hot::<f64>(&labels, 3);
+        let data = FitData {
+            train: TrainData::new(x.view(), y.view()).unwrap(),
+            validation: EvalData::new(x.view(), &labels).unwrap(),
+            test: None,
+        };
+        let (m, t) = setup(Shuffle::Never, 0.3, 4);
+        let (_, report) = train(&m, &t, &data, &mut NoopObserver).unwrap();
+        assert!(report.epochs.iter().all(|e| e.lr == Some(0.3)));
+        let scheduled = TrainConfig {
+            lr_schedule: crate::LrSchedule::Step {
+                every: 2,
+                gamma: 0.1,
+            },
+            warmup_epochs: 1,
+            ..t.config().clone()
+        }
+        .validate()
+        .unwrap();
+        let (with_schedule, report) = train(&m, &scheduled, &data, &mut NoopObserver).unwrap();
+        let lrs: Vec<f64> = report.epochs.iter().map(|e| e.lr.unwrap()).collect();
+        // Warm-up 0.3 / 2, then k = 0, 1, 2: 0.3, 0.3, 0.3 * 0.1 (hand calculation).
+        assert_eq!(lrs.len(), 4);
+        for (got, want) in lrs.iter().zip([0.15, 0.3, 0.3, 0.03]) {
+            approx::assert_relative_eq!(*got, want, max_relative = 1e-15);
+        }
+        // The rates were used: the same run at a constant 0.3 ends elsewhere.
+        let (constant, _) = train(&m, &t, &data, &mut NoopObserver).unwrap();
+        assert_ne!(with_schedule, constant);
     }
 
     #[test]

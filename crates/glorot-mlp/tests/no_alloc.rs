@@ -9,8 +9,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use glorot_mlp::{
-    Activation, Arithmetic, EvalData, Evaluator, Head, Init, Mlp, MlpFloat, ModelConfig,
-    WeightSource, Workspace,
+    Activation, Arithmetic, EvalData, Evaluator, Head, Init, Mlp, MlpFloat, ModelConfig, Optimizer,
+    OptimizerState, WeightSource, Workspace,
 };
 use ndarray::{Array2, s};
 
@@ -140,5 +140,71 @@ fn steps_allocate_nothing<F: MlpFloat>(arithmetic: Arithmetic) {
                 "{what} {arithmetic} {activation} {head}: {n} allocations"
             );
         }
+    }
+}
+
+/// Every optimizer's update allocates nothing: its state is allocated once, by
+/// `OptimizerState::new`, and gradients plus update reuse the workspace and the state.
+#[test]
+fn optimizer_steps_allocate_nothing() {
+    optimizer_steps::<f32>();
+    optimizer_steps::<f64>();
+}
+
+fn optimizer_steps<F: MlpFloat>() {
+    let (beta1, beta2, eps) = (0.9, 0.999, 1e-8);
+    let optimizers = [
+        Optimizer::Sgd { weight_decay: 0.1 },
+        Optimizer::Momentum {
+            momentum: 0.9,
+            weight_decay: 0.0,
+        },
+        Optimizer::Nesterov {
+            momentum: 0.9,
+            weight_decay: 0.1,
+        },
+        Optimizer::Adam {
+            beta1,
+            beta2,
+            eps,
+            weight_decay: 0.1,
+        },
+        Optimizer::AdamW {
+            beta1,
+            beta2,
+            eps,
+            weight_decay: 0.1,
+        },
+    ];
+    let cfg = ModelConfig {
+        layers: vec![20, 16, 12, 5],
+        activation: Activation::Relu,
+        head: Head::SoftmaxCrossEntropy,
+        init: Init::GlorotUniform,
+    }
+    .validate()
+    .unwrap();
+    let x = Array2::from_shape_fn((32, 20), |(i, j)| {
+        let v = ((i * 20 + j) as f64).sin();
+        F::from_f64(if v > 0.3 { v } else { 0.0 })
+    });
+    let labels: Vec<u8> = (0..32).map(|i| (i % 5) as u8).collect();
+    let y = glorot_tensor::one_hot::<F>(&labels, 5);
+    for optimizer in optimizers {
+        let mut model = Mlp::<F>::new(cfg.clone(), WeightSource::Seed(2)).unwrap();
+        let mut state = OptimizerState::new(optimizer, &model).unwrap();
+        let mut ws = Workspace::new(&cfg, 16);
+        // Warm up OpenBLAS (its first call sets up its own buffers).
+        model.gradients(x.slice(s![..16, ..]), y.slice(s![..16, ..]), &mut ws);
+        let n = allocations_in(|| {
+            for (a, b) in [(0, 16), (16, 32), (0, 16)] {
+                let (xs, ys) = (x.slice(s![a..b, ..]), y.slice(s![a..b, ..]));
+                std::hint::black_box(model.gradients(xs, ys, &mut ws));
+                state.step(&mut model, ws.gradients(), 0.01);
+            }
+        });
+        assert_eq!(state.steps(), 3);
+        let what = std::any::type_name::<F>();
+        assert_eq!(n, 0, "{what} {optimizer}: {n} allocations");
     }
 }

@@ -9,5 +9,6 @@ mod gradcheck;
 mod learning;
 mod no_alloc;
 mod notebook;
+mod optimizers;
 mod support;
 mod weights;

@@ -599,6 +599,7 @@ pub fn trial_configs(trial: &Trial, inputs: usize, classes: usize) -> (ModelConf
         shuffle: c.shuffle,
         precision: c.precision,
         arithmetic: Arithmetic::Fast,
+        ..TrainConfig::default()
     };
     (model, train)
 }
