@@ -310,7 +310,7 @@ def extract(text, notebook_path):
     return {
         "schema_version": SCHEMA_VERSION,
         "source": {
-            "notebook": os.path.relpath(os.path.abspath(notebook_path), os.path.join(HERE, "..")),
+            "notebook": os.path.basename(notebook_path),  # by name: it is not in this repository
             "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
             "lines": len(lines),
             "extracted_by": "reference/extract_notebook_numbers.py",
