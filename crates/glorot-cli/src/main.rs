@@ -19,6 +19,7 @@ mod bench;
 mod common;
 mod data;
 mod experiments;
+mod predict;
 mod search;
 mod train;
 
@@ -39,8 +40,10 @@ struct Cli {
 enum Command {
     /// Train one model; writes its curves as JSON and optionally its weights.
     Train(train::TrainArgs),
-    /// Evaluate saved weights on a split.
+    /// Evaluate saved weights on a split: accuracy, loss, per-class accuracy, confusion matrix.
     Eval(train::EvalArgs),
+    /// Predict the class of new images (PNG or IDX) with saved weights.
+    Predict(predict::PredictArgs),
     /// Check backpropagation against central finite differences.
     Gradcheck(train::GradcheckArgs),
     /// Hyperparameter grid search: run, status, merge, best.
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train::run_train(args),
         Command::Eval(args) => train::run_eval(args),
+        Command::Predict(args) => predict::run(args),
         Command::Gradcheck(args) => train::run_gradcheck(args),
         Command::Search(args) => search::run(args),
         Command::Experiments(args) => experiments::run(args),

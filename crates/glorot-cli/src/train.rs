@@ -9,13 +9,13 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use glorot_experiments::count;
 use glorot_experiments::train::{
-    FitJob, Interruption, TRAIN_SCHEMA_VERSION, TrainOutput, evaluate, evaluate_bytes, fit,
-    fit_bytes,
+    FitJob, Interruption, TRAIN_SCHEMA_VERSION, TrainOutput, confusion_csv, evaluate_bytes,
+    evaluate_confusion, fit, fit_bytes,
 };
 use glorot_mlp::{
-    Activation, Arithmetic, BatchEvent, EpochMetrics, Evaluation, GradCheckOptions,
-    GradCheckReport, Head, Init, LrSchedule, Mlp, ModelConfig, NotebookGradCheck, Observer,
-    Optimizer, ParamId, Precision, Shuffle, Status, Stencil, TrainConfig, WeightSource,
+    Activation, Arithmetic, BatchEvent, ConfusionMatrix, EpochMetrics, Evaluation,
+    GradCheckOptions, GradCheckReport, Head, Init, LrSchedule, Mlp, ModelConfig, NotebookGradCheck,
+    Observer, Optimizer, ParamId, Precision, Shuffle, Status, Stencil, TrainConfig, WeightSource,
 };
 use glorot_search::Manifest;
 use glorot_tensor::one_hot;
@@ -432,7 +432,7 @@ fn schedule_text(train: &TrainConfig) -> String {
 }
 
 /// One computation using `blas_threads` BLAS threads (default: every CPU).
-fn single_thread_plan(blas_threads: Option<usize>) -> Result<ThreadPlan> {
+pub(crate) fn single_thread_plan(blas_threads: Option<usize>) -> Result<ThreadPlan> {
     let requested = blas_threads.unwrap_or_else(common::cpus);
     Ok(ThreadPlan {
         workers: 1,
@@ -580,7 +580,16 @@ fn join<T: ToString>(items: &[T], sep: &str) -> String {
 const EVAL_EXAMPLES: &str = "\
 Examples:
   glorot eval --weights results/train/model.safetensors
-  glorot eval --weights model.safetensors --split test --json";
+  glorot eval --weights model.safetensors --split test --json
+
+  # The confusion matrix as CSV, and as a heatmap in confusion.png and confusion.svg
+  glorot eval --weights model.safetensors --split test --confusion-csv confusion.csv --plot confusion
+
+The confusion matrix counts[t][p] holds the images of true class t predicted as p (rows:
+true classes, columns: predicted ones); a class's accuracy is its diagonal entry over its
+row's sum, and the diagonal's sum over all images is the accuracy above. The CSV has the
+header true_class,pred_0,...,pred_9,samples,correct,accuracy (one row per true class,
+accuracy in percent); the heatmap colours each cell by its share of the true class.";
 
 /// A split of the dataset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -619,6 +628,12 @@ pub(crate) struct EvalArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Also write the confusion matrix here as CSV (one row per true class).
+    #[arg(long, value_name = "FILE")]
+    confusion_csv: Option<PathBuf>,
+    /// Also draw the confusion matrix as a heatmap into FILE_STEM.png and FILE_STEM.svg.
+    #[arg(long, value_name = "FILE_STEM")]
+    plot: Option<PathBuf>,
     /// BLAS threads [default: every CPU].
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     blas_threads: Option<usize>,
@@ -642,6 +657,9 @@ struct EvalOutput {
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     metadata: std::collections::BTreeMap<String, String>,
     evaluation: Evaluation,
+    /// `counts[true][predicted]` and the per-class accuracy, from the same pass as
+    /// `evaluation`.
+    confusion: ConfusionMatrix,
     data: DataInfo,
     manifest: Manifest,
 }
@@ -667,9 +685,9 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
             evaluate_bytes(&model, precision, split.len(), split.images.ncols()),
         )?;
     }
-    let evaluation = match precision {
-        Precision::F32 => evaluate::<f32>(&args.weights, &info, split)?,
-        Precision::F64 => evaluate::<f64>(&args.weights, &info, split)?,
+    let (evaluation, confusion) = match precision {
+        Precision::F32 => evaluate_confusion::<f32>(&args.weights, &info, split)?,
+        Precision::F64 => evaluate_confusion::<f64>(&args.weights, &info, split)?,
     };
     let output = EvalOutput {
         weights: args.weights.clone(),
@@ -679,23 +697,71 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
         interrupted,
         metadata: info.metadata.clone(),
         evaluation,
+        confusion,
         data: loaded.info(),
         manifest: common::manifest(plan),
     };
+    let e = &output.evaluation;
+    let summary = format!(
+        "{} on {} ({}): accuracy {:.2}% ({} correct), loss {:.6}",
+        args.weights.display(),
+        output.split,
+        count(e.samples, "image", "images"),
+        e.accuracy,
+        e.correct,
+        e.loss
+    );
+    if let Some(path) = &args.confusion_csv {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        glorot_search::write_atomic(path, confusion_csv(&output.confusion).as_bytes())
+            .with_context(|| format!("cannot write the confusion matrix to {}", path.display()))?;
+    }
+    if let Some(stem) = &args.plot {
+        let name = args.weights.file_name().unwrap_or(args.weights.as_os_str());
+        let title = format!(
+            "Confusion matrix: {} on {} ({}), accuracy {:.2}%",
+            name.to_string_lossy(),
+            output.split,
+            count(e.samples, "image", "images"),
+            e.accuracy
+        );
+        glorot_experiments::confusion_heatmap(&output.confusion, &title, stem)
+            .context("cannot draw the confusion matrix")?;
+    }
     if args.json {
         print_json(&output)
     } else {
-        let e = &output.evaluation;
-        out(format!(
-            "{} on {} ({}): accuracy {:.2}% ({} correct), loss {:.6}",
-            args.weights.display(),
-            output.split,
-            count(e.samples, "image", "images"),
-            e.accuracy,
-            e.correct,
-            e.loss
-        ))
+        out(summary)?;
+        print_confusion(&output.confusion)
     }
+}
+
+/// The per-class accuracy and the confusion matrix as a table.
+fn print_confusion(m: &ConfusionMatrix) -> Result<()> {
+    let k = m.classes();
+    let width = m.samples().max(1).to_string().len().max(3) + 1;
+    out("confusion matrix (rows: true class, columns: predicted class):")?;
+    let mut header = format!("{:>5} ", "true");
+    for p in 0..k {
+        header.push_str(&format!("{p:>width$}"));
+    }
+    header.push_str(&format!("  {:>8}  {:>9}", "images", "accuracy"));
+    out(header)?;
+    for c in m.per_class() {
+        let mut line = format!("{:>5} ", c.class);
+        for p in 0..k {
+            line.push_str(&format!("{:>width$}", m.count(c.class, p)));
+        }
+        let accuracy = c
+            .accuracy
+            .map_or_else(|| "-".to_owned(), |a| format!("{a:.2}%"));
+        line.push_str(&format!("  {:>8}  {accuracy:>9}", c.samples));
+        out(line)?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ mod cli;
 mod fetch;
 mod file_server;
 mod json_outputs;
+mod predict;
 mod real;
 mod runners;
 mod schemas;

@@ -13,6 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Context as _, Error, Result};
 
+/// How glorot turns pixel bytes into inputs, for training, evaluation and prediction alike:
+/// byte / 256, the notebook's (`mnist.pkl.gz` was made so). [`load`] scales the datasets
+/// with it and [`crate::predict`] the images it reads; weights files do not record it,
+/// because every glorot training uses it.
+pub const PIXEL_SCALE: glorot_mnist::PixelScale = glorot_mnist::PixelScale::Div256;
+
 /// Which dataset to read and which part of it to use.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataSpec {
@@ -64,6 +70,7 @@ pub fn load(dir: &Path, spec: &DataSpec) -> Result<Loaded> {
     let options = LoadOptions {
         dataset: spec.dataset,
         validation_size: spec.validation_size,
+        scale: PIXEL_SCALE,
         verify: if spec.verify {
             Verify::Digests
         } else {

@@ -12,7 +12,8 @@
 //! - [`report`]: `REPORT.md` from whatever results files a directory holds; with the
 //!   `plots` feature, PNG and SVG plots too.
 //! - [`data`]: the data preparation between `glorot-mnist` and `glorot-mlp`;
-//!   [`threads`]: the thread plan; [`bench`](mod@bench): the timing harness; [`train`](mod@train): one training or evaluation.
+//!   [`threads`]: the thread plan; [`bench`](mod@bench): the timing harness; [`train`](mod@train): one training or evaluation
+//!   (with its confusion matrix as CSV); [`predict`]: predictions for new images (IDX or PNG).
 //!
 //! Design: the library never prints and never picks a BLAS provider. Progress goes to an
 //! [`Observer`] the caller implements; the BLAS thread count and description are set and
@@ -54,6 +55,7 @@ pub mod part2;
 pub mod part3;
 #[cfg(feature = "plots")]
 mod plots;
+pub mod predict;
 pub mod pyfmt;
 pub mod reference;
 pub mod replay;
@@ -65,6 +67,8 @@ pub mod train;
 pub use data::{Data, DataSpec, Loaded};
 pub use error::{Error, Result};
 pub use observer::{NoopObserver, Observer, ProgressEvent};
+#[cfg(feature = "plots")]
+pub use plots::confusion_heatmap;
 pub use support::{RunContext, RunManifest, SCHEMA_VERSION, Seeds, count, duration};
 
 use crate::support::read_json;

@@ -565,6 +565,150 @@ fn label_at<T: Copy>(x: f64, values: &[T], fmt: impl Fn(T) -> String) -> String 
     }
 }
 
+/// Draws `matrix` as a heatmap into `<stem>.png` and `<stem>.svg`, each written
+/// atomically (the workspace's one writer, [`glorot_search::write_atomic`]); returns the
+/// two paths. Rows are true classes (0 at the top), columns predicted ones; each cell
+/// shows its count and is coloured by its share of the true class's rows (viridis, 0 to
+/// 100 %), so the diagonal reads as per-class accuracy whatever the class sizes. `title`
+/// heads the figure.
+///
+/// # Errors
+/// [`Error::Plot`] when a figure cannot be drawn or encoded, [`Error::Search`] when a file
+/// cannot be written.
+pub fn confusion_heatmap(
+    matrix: &glorot_mlp::ConfusionMatrix,
+    title: &str,
+    stem: &Path,
+) -> Result<Vec<std::path::PathBuf>> {
+    register_font()?;
+    let k = matrix.classes().max(1) as u32;
+    let (w, h) = (260 + 56 * k, 170 + 56 * k);
+    let png_path = with_suffix(stem, ".png");
+    let svg_path = with_suffix(stem, ".svg");
+    let failed = |path: &Path, e: &dyn std::fmt::Display| {
+        Error::Plot(format!("drawing {}: {e}", path.display()))
+    };
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        confusion(root.clone(), matrix, title)
+            .and_then(|()| root.present())
+            .map_err(|e| failed(&png_path, &e))?;
+    }
+    let mut png_bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut png_bytes, w, h);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder
+            .write_header()
+            .and_then(|mut writer| writer.write_image_data(&rgb))
+            .map_err(|e| failed(&png_path, &e))?;
+    }
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+        confusion(root.clone(), matrix, title)
+            .and_then(|()| root.present())
+            .map_err(|e| failed(&svg_path, &e))?;
+    }
+    for (path, bytes) in [(&png_path, &png_bytes[..]), (&svg_path, svg.as_bytes())] {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+        }
+        glorot_search::write_atomic(path, bytes)?;
+    }
+    Ok(vec![png_path, svg_path])
+}
+
+/// `stem` with `suffix` appended to its file name (`out/cm` + `.png` = `out/cm.png`, even
+/// when the stem holds a dot).
+fn with_suffix(stem: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = stem.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+fn confusion<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    m: &glorot_mlp::ConfusionMatrix,
+    title: &str,
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let root = root.titled(title, font(17.0))?;
+    let (w, _) = root.dim_in_pixel();
+    let (panel, bar) = root.split_horizontally(w.saturating_sub(120));
+    let k = m.classes();
+    let kf = k as f64;
+    let classes: Vec<usize> = (0..k).collect();
+    let mut chart = ChartBuilder::on(&panel)
+        .margin(10)
+        .x_label_area_size(46)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..kf, 0.0..kf)?;
+    // Row t is drawn at y = k - 1 - t, so class 0 is at the top, as in a printed matrix.
+    let top_down: Vec<usize> = classes.iter().rev().copied().collect();
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(2 * k + 1)
+        .y_labels(2 * k + 1)
+        .x_label_formatter(&|x| label_at(*x, &classes, |c| c.to_string()))
+        .y_label_formatter(&|y| label_at(*y, &top_down, |c| c.to_string()))
+        .x_desc("predicted class")
+        .y_desc("true class")
+        .label_style(font(13.0))
+        .axis_desc_style(font(14.0))
+        .draw()?;
+    for t in 0..k {
+        let samples = m.class(t).samples;
+        for p in 0..k {
+            let count = m.count(t, p);
+            let share = if samples == 0 {
+                0.0
+            } else {
+                count as f64 / samples as f64
+            };
+            let (x0, y0) = (p as f64, (k - 1 - t) as f64);
+            let ink = if share > 0.6 { BLACK } else { WHITE };
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x0, y0), (x0 + 1.0, y0 + 1.0)],
+                viridis(share).filled(),
+            )))?;
+            chart.draw_series(std::iter::once(Text::new(
+                count.to_string(),
+                (x0 + 0.5, y0 + 0.5),
+                font(12.0)
+                    .color(&ink)
+                    .pos(Pos::new(HPos::Center, VPos::Center)),
+            )))?;
+        }
+    }
+    let bar = bar.margin(30, 50, 10, 10);
+    let mut scale = ChartBuilder::on(&bar)
+        .caption("% of the true class", font(12.0))
+        .right_y_label_area_size(44)
+        .build_cartesian_2d(0.0..1.0, 0.0..100.0)?;
+    scale
+        .configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(6)
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .label_style(font(12.0))
+        .draw()?;
+    let steps = 100;
+    scale.draw_series((0..steps).map(|s| {
+        let a = 100.0 * f64::from(s) / f64::from(steps);
+        let b = 100.0 * f64::from(s + 1) / f64::from(steps);
+        Rectangle::new(
+            [(0.0, a), (1.0, b)],
+            viridis(f64::from(s) / f64::from(steps - 1)).filled(),
+        )
+    }))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -589,5 +733,28 @@ mod tests {
     #[test]
     fn the_embedded_font_registers() {
         register_font().unwrap();
+    }
+
+    #[test]
+    fn the_confusion_heatmap_is_written_as_png_and_svg() {
+        let m =
+            glorot_mlp::ConfusionMatrix::from_predictions(3, &[0, 0, 1, 2, 2], &[0, 1, 1, 2, 0])
+                .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("cm.test");
+        let written = confusion_heatmap(&m, "a title", &stem).unwrap();
+        assert_eq!(
+            written,
+            [
+                dir.path().join("cm.test.png"),
+                dir.path().join("cm.test.svg")
+            ]
+        );
+        let png = std::fs::read(&written[0]).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+        let svg = std::fs::read_to_string(&written[1]).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("a title"), "{svg}");
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use glorot_mlp::{
-    EvalData, Evaluation, Evaluator, FitData, Float, Mlp, ModelConfig, Precision, Status,
-    TrainConfig, TrainData, TrainReport, Trainer, WeightSource,
+    ConfusionMatrix, EvalData, Evaluation, Evaluator, FitData, Float, Mlp, ModelConfig, Precision,
+    Status, TrainConfig, TrainData, TrainReport, Trainer, WeightSource,
 };
 use glorot_tensor::one_hot;
 use ndarray::Array2;
@@ -305,4 +305,64 @@ pub fn evaluate<F: Compute>(
     evaluator
         .evaluate(&model, &data)
         .with_context(|| format!("cannot evaluate {}", path.display()))
+}
+
+/// As [`evaluate`], with the confusion matrix of the same pass
+/// ([`glorot_mlp::Evaluator::evaluate_confusion`]): its total accuracy is the
+/// evaluation's.
+///
+/// # Errors
+/// When the weights cannot be read or the split does not fit the model.
+pub fn evaluate_confusion<F: Compute>(
+    path: &Path,
+    info: &glorot_mlp::WeightsInfo,
+    split: &glorot_mnist::SplitData<f32>,
+) -> Result<(Evaluation, ConfusionMatrix)> {
+    let model = load_weights::<F>(path, &info.config, info.precision)?;
+    let x = F::images(&split.images);
+    let data = EvalData::new(x.view(), &split.labels)?;
+    let mut evaluator = Evaluator::new(model.config(), split.len());
+    evaluator
+        .evaluate_confusion(&model, &data)
+        .with_context(|| format!("cannot evaluate {}", path.display()))
+}
+
+/// The confusion matrix as CSV (what `glorot eval --confusion-csv` writes): a header
+/// `true_class,pred_0,...,pred_K,samples,correct,accuracy`, then one row per true class:
+/// its counts by predicted class, then its rows, correct rows and accuracy in percent
+/// (empty for a class without rows; printed with Rust's shortest round-trip form).
+pub fn confusion_csv(m: &ConfusionMatrix) -> String {
+    let k = m.classes();
+    let mut csv = String::from("true_class");
+    for p in 0..k {
+        csv.push_str(&format!(",pred_{p}"));
+    }
+    csv.push_str(",samples,correct,accuracy\n");
+    for c in m.per_class() {
+        csv.push_str(&c.class.to_string());
+        for p in 0..k {
+            csv.push_str(&format!(",{}", m.count(c.class, p)));
+        }
+        let accuracy = c.accuracy.map(|a| a.to_string()).unwrap_or_default();
+        csv.push_str(&format!(",{},{},{accuracy}\n", c.samples, c.correct));
+    }
+    csv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_confusion_csv_has_one_row_per_true_class() {
+        // Hand example: truth 0 0 1 1 1, predicted 0 1 1 1 0 (class 2 has no rows).
+        let m = ConfusionMatrix::from_predictions(3, &[0, 0, 1, 1, 1], &[0, 1, 1, 1, 0]).unwrap();
+        assert_eq!(
+            confusion_csv(&m),
+            "true_class,pred_0,pred_1,pred_2,samples,correct,accuracy\n\
+             0,1,1,0,2,1,50\n\
+             1,1,2,0,3,2,66.66666666666667\n\
+             2,0,0,0,0,0,\n"
+        );
+    }
 }

@@ -21,6 +21,8 @@
 //! - [`Trainer`] / [`train`]: epochs over borrowed data ([`FitData`]), per-epoch metrics
 //!   ([`EpochMetrics`], [`TrainReport`]), progress through an [`Observer`], divergence as
 //!   [`Status::Diverged`].
+//! - [`ConfusionMatrix`]: `counts[true][predicted]` and per-class accuracy, from
+//!   [`Evaluator::evaluate_confusion`] (the same pass as the accuracy).
 //! - [`check_gradients`] and [`notebook_grad_check`]: backpropagation against finite
 //!   differences.
 //!
@@ -60,6 +62,7 @@
 extern crate blas_src;
 
 mod config;
+mod confusion;
 mod data;
 mod error;
 pub mod gradcheck;
@@ -77,6 +80,7 @@ pub use config::{
     Arithmetic, Head, ModelConfig, Precision, Shuffle, TrainConfig, ValidModelConfig,
     ValidTrainConfig,
 };
+pub use confusion::{ClassAccuracy, ConfusionMatrix};
 pub use data::{EvalData, FitData, TrainData};
 pub use error::{Error, Result};
 pub use gradcheck::{

@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Arithmetic, Precision, Shuffle, ValidModelConfig, ValidTrainConfig};
+use crate::confusion::ConfusionMatrix;
 use crate::data::{EvalData, FitData};
 use crate::error::{Error, Result};
 use crate::init::{WeightSource, shuffle_rng};
@@ -85,7 +86,38 @@ impl<F: MlpFloat> Evaluator<F> {
         Ok(self.evaluate_unchecked(model, data))
     }
 
+    /// As [`Evaluator::evaluate`], also counting every row's label and predicted class in
+    /// a [`ConfusionMatrix`] of the model's outputs: the same pass, so the matrix's
+    /// [`correct`](ConfusionMatrix::correct) and [`accuracy`](ConfusionMatrix::accuracy)
+    /// are the evaluation's.
+    ///
+    /// # Errors
+    /// As [`Evaluator::evaluate`].
+    ///
+    /// # Panics
+    /// As [`Evaluator::evaluate`].
+    pub fn evaluate_confusion(
+        &mut self,
+        model: &Mlp<F>,
+        data: &EvalData<'_, F>,
+    ) -> Result<(Evaluation, ConfusionMatrix)> {
+        check_inputs("evaluation inputs: columns", model, data.x().ncols())?;
+        data.check_labels("evaluation", model.config().outputs())?;
+        let mut confusion = ConfusionMatrix::new(model.config().outputs());
+        let evaluation = self.evaluate_counting(model, data, Some(&mut confusion));
+        Ok((evaluation, confusion))
+    }
+
     fn evaluate_unchecked(&mut self, model: &Mlp<F>, data: &EvalData<'_, F>) -> Evaluation {
+        self.evaluate_counting(model, data, None)
+    }
+
+    fn evaluate_counting(
+        &mut self,
+        model: &Mlp<F>,
+        data: &EvalData<'_, F>,
+        mut confusion: Option<&mut ConfusionMatrix>,
+    ) -> Evaluation {
         let n = data.len();
         let chunk = self.ws.capacity();
         let mut correct = 0;
@@ -110,6 +142,11 @@ impl<F: MlpFloat> Evaluator<F> {
             weighted += loss * rows as f64;
             let pred = &mut self.pred[..rows];
             argmax_rows(self.ws.output(), pred);
+            if let Some(m) = confusion.as_deref_mut() {
+                for (&p, &l) in pred.iter().zip(labels) {
+                    m.record(usize::from(l), p);
+                }
+            }
             correct += pred
                 .iter()
                 .zip(labels)

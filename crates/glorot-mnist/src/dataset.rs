@@ -1,10 +1,8 @@
 //! Loading a dataset directory: read, verify, split, scale.
 
-use std::io::{BufRead, BufReader};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -58,6 +56,15 @@ impl PixelScale {
             PixelScale::Div256 => 256,
             PixelScale::Div255 => 255,
         }
+    }
+
+    /// The pixel bytes `pixels: (images, 784)` as numbers in `T`, each
+    /// [`Real::from_pixel`] (through a 256-entry table): how [`load`] scales the dataset,
+    /// for images read any other way (an IDX file of one's own, a PNG) to be scaled
+    /// exactly alike.
+    pub fn apply<T: Real>(self, pixels: ArrayView2<'_, u8>) -> Array2<T> {
+        let table: [T; 256] = std::array::from_fn(|b| T::from_pixel(b as u8, self));
+        pixels.mapv(|b| table[usize::from(b)])
     }
 }
 
@@ -183,19 +190,8 @@ fn read_file(
     verify: Verify,
     expect: Option<Expect>,
 ) -> Result<ReadFile, Error> {
-    let file = std::fs::File::open(path).map_err(Error::io(path))?;
-    let file_bytes = file.metadata().map_err(Error::io(path))?.len();
-    let mut reader = BufReader::new(file);
-    let gzip = idx::is_gzip(reader.fill_buf().map_err(Error::io(path))?);
-    let idx = if gzip {
-        let gzip_error = |source| Error::Gzip {
-            file: path.to_owned(),
-            source,
-        };
-        idx::read_bounded(MultiGzDecoder::new(reader), path, expect, gzip_error)?
-    } else {
-        idx::read_bounded(reader, path, expect, |e| Error::io(path)(e))?
-    };
+    let file_bytes = std::fs::metadata(path).map_err(Error::io(path))?.len();
+    let (idx, gzip) = idx::read_path(path, expect)?;
     let sha256 = hex(&Sha256::digest(&idx));
     let known = kind.known(role);
     let check = match verify {
@@ -472,8 +468,7 @@ impl RawDataset {
 
 /// Scales pixel bytes through a 256-entry table.
 fn scale_pixels<T: Real>(pixels: ArrayView2<'_, u8>, scale: PixelScale) -> Array2<T> {
-    let table: [T; 256] = std::array::from_fn(|b| T::from_pixel(b as u8, scale));
-    pixels.mapv(|b| table[usize::from(b)])
+    scale.apply(pixels)
 }
 
 /// One split: images and labels.

@@ -230,6 +230,49 @@ pub enum Error {
         available: usize,
     },
 
+    /// A PNG image that does not decode: not a PNG, truncated, or a checksum mismatch.
+    #[error("{}: not a readable PNG image", file.display())]
+    Png {
+        /// The offending file.
+        file: PathBuf,
+        /// What the decoder reported.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A PNG image that is not 28 x 28 pixels.
+    #[error(
+        "{}: wrong image size: expected {}x{} pixels (width x height), found {width}x{height}; \
+         resize it to 28x28 first",
+        file.display(), crate::COLS, crate::ROWS
+    )]
+    PngSize {
+        /// The offending file.
+        file: PathBuf,
+        /// Its width in pixels.
+        width: u32,
+        /// Its height in pixels.
+        height: u32,
+    },
+
+    /// A PNG image that is not 8-bit greyscale (see [`crate::image`] for why it is not
+    /// converted).
+    #[error(
+        "{}: expected an 8-bit greyscale PNG (colour type 0, bit depth 8, as MNIST's \
+         pixels), found {color}, {bit_depth}-bit; convert it to 8-bit greyscale first \
+         (glorot does not guess a conversion)",
+        file.display()
+    )]
+    PngFormat {
+        /// The offending file.
+        file: PathBuf,
+        /// Its colour type: `greyscale`, `RGB`, `palette (indexed colour)`,
+        /// `greyscale with alpha`, `RGBA`.
+        color: &'static str,
+        /// Bits per sample: 1, 2, 4, 8 or 16.
+        bit_depth: u8,
+    },
+
     /// Every mirror failed for one file (boxed: it carries every attempt).
     #[cfg(feature = "download")]
     #[error("{0}")]

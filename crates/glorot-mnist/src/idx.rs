@@ -240,6 +240,46 @@ pub(crate) fn labels_from_idx(raw: &[u8], file: &Path) -> Result<Vec<u8>, Error>
     Ok(labels.to_vec())
 }
 
+/// Reads an images file from `path` (raw or gzip, detected by content): rank 3, 28 x 28,
+/// exact length. The header is validated before the body is read, and no more bytes
+/// than it implies are kept, so a huge or foreign file costs no memory (as for the
+/// dataset files).
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be opened or read, and those of [`read_images`].
+pub fn read_images_file(path: &Path) -> Result<Images, Error> {
+    let (raw, _) = read_path(path, Some(Expect::Images))?;
+    images_from_idx(raw, path)
+}
+
+/// Reads a labels file from `path` (raw or gzip, detected by content): rank 1, exact
+/// length, every label in `0..=9`; with bounded memory, as [`read_images_file`].
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be opened or read, and those of [`read_labels`].
+pub fn read_labels_file(path: &Path) -> Result<Vec<u8>, Error> {
+    let (raw, _) = read_path(path, Some(Expect::Labels))?;
+    labels_from_idx(&raw, path)
+}
+
+/// The decompressed IDX bytes of the file at `path` ([`read_bounded`]) and whether it was
+/// gzip-compressed.
+pub(crate) fn read_path(path: &Path, expect: Option<Expect>) -> Result<(Vec<u8>, bool), Error> {
+    let file = std::fs::File::open(path).map_err(Error::io(path))?;
+    let mut reader = std::io::BufReader::new(file);
+    let gzip = is_gzip(std::io::BufRead::fill_buf(&mut reader).map_err(Error::io(path))?);
+    let raw = if gzip {
+        let gzip_error = |source| Error::Gzip {
+            file: path.to_owned(),
+            source,
+        };
+        read_bounded(MultiGzDecoder::new(reader), path, expect, gzip_error)?
+    } else {
+        read_bounded(reader, path, expect, |e| Error::io(path)(e))?
+    };
+    Ok((raw, gzip))
+}
+
 /// What a dataset file must hold, for [`read_bounded`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Expect {

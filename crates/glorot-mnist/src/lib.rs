@@ -21,6 +21,11 @@
 //!   package directories. The data root is a parameter; [`default_data_root`] implements
 //!   the rule every glorot command uses: the glorot workspace's `data/` when run inside
 //!   it, else the per-user data directory (`$XDG_DATA_HOME/glorot` on Linux).
+//! - **Single images for prediction** ([`image`]): a PNG is read only when it already is
+//!   what an MNIST image is (28 x 28, 8-bit greyscale); anything else is a typed error,
+//!   never a guessed conversion. [`idx::read_images_file`] reads an images file of one's
+//!   own with the same validation and bounded memory as the dataset files, and
+//!   [`PixelScale::apply`] scales any pixel bytes as [`load`] does.
 //! - **No printing, no network by default.** The downloader sits behind the `download`
 //!   feature and reports progress through a callback.
 //!
@@ -57,6 +62,7 @@ mod dataset;
 pub mod download;
 mod error;
 pub mod idx;
+pub mod image;
 mod kind;
 mod locate;
 
