@@ -29,14 +29,15 @@ fn idx_image(path: &Path, i: usize) -> Vec<u8> {
     images.pixels()[i * PIXELS..(i + 1) * PIXELS].to_vec()
 }
 
-/// Trains a small model into `model.safetensors` in the sandbox with `data` options.
-fn train(sb: &Sandbox, data: &[&str], extra: &[&str]) {
+/// Trains a small model (784-`hidden`-10, `epochs` epochs, lr 0.1) into
+/// `model.safetensors` in the sandbox with `data` options and `extra` ones.
+fn train(sb: &Sandbox, hidden: &str, epochs: &str, data: &[&str], extra: &[&str]) {
     let mut args = vec![
         "train",
         "--hidden",
-        "24",
+        hidden,
         "--epochs",
-        "2",
+        epochs,
         "--lr",
         "0.1",
         "--save-weights",
@@ -100,7 +101,7 @@ fn check_confusion(e: &Value) {
 fn predict_agrees_with_eval_and_a_png_with_its_idx_image() {
     let sb = Sandbox::new();
     let mut schemas = Schemas::default();
-    train(&sb, &with_data(&[]), &[]);
+    train(&sb, "24", "2", &with_data(&[]), &[]);
     let images = "data/t10k-images-idx3-ubyte.gz";
     let labels = "data/t10k-labels-idx1-ubyte.gz";
 
@@ -232,7 +233,13 @@ fn predict_agrees_with_eval_and_a_png_with_its_idx_image() {
 #[test]
 fn a_softmax_model_predicts_probabilities_that_sum_to_one() {
     let sb = Sandbox::new();
-    train(&sb, &with_data(&[]), &["--head", "softmax_cross_entropy"]);
+    train(
+        &sb,
+        "24",
+        "2",
+        &with_data(&[]),
+        &["--head", "softmax_cross_entropy"],
+    );
     let p = sb.run(&[
         "predict",
         "--weights",
@@ -257,7 +264,7 @@ fn a_softmax_model_predicts_probabilities_that_sum_to_one() {
 #[test]
 fn bad_inputs_are_clear_errors() {
     let sb = Sandbox::new();
-    train(&sb, &with_data(&[]), &["--epochs", "1"]);
+    train(&sb, "16", "1", &with_data(&[]), &[]);
     let predict = |inputs: &[&str]| {
         let mut args = vec!["predict", "--weights", "model.safetensors"];
         args.extend_from_slice(inputs);
@@ -344,7 +351,7 @@ fn real_mnist_png_idx_and_confusion_agree() {
     let sb = Sandbox::new();
     let dir = dir.to_string_lossy().into_owned();
     let data = ["--data-dir", dir.as_str(), "--train-limit", "3000"];
-    train(&sb, &data, &["--hidden", "64"]);
+    train(&sb, "64", "2", &data, &[]);
     let e = sb.run(&[
         "eval",
         "--weights",
