@@ -304,3 +304,48 @@ fn generic_idx_of_any_rank() {
 fn writer_rejects_inconsistent_dims() {
     let _ = idx::encode(&[2, 2], &[0; 3]);
 }
+
+#[test]
+fn files_read_from_disk_as_from_memory_raw_or_gzip() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = images_file(3);
+    let labels = labels_file(&[4, 0, 9]);
+    for (name, bytes) in [
+        ("images", images.clone()),
+        ("images.gz", idx::gzip(&images)),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let read = idx::read_images_file(&path).unwrap();
+        assert_eq!(read.count(), 3);
+        assert_eq!(read.pixels(), &pixels(3)[..]);
+    }
+    let path = dir.path().join("labels.gz");
+    std::fs::write(&path, idx::gzip(&labels)).unwrap();
+    assert_eq!(idx::read_labels_file(&path).unwrap(), [4, 0, 9]);
+    // A truncated images file, and a labels file given as images: errors naming the file.
+    let cut = dir.path().join("cut.gz");
+    std::fs::write(&cut, idx::gzip(&images[..1000])).unwrap();
+    let e = idx::read_images_file(&cut).unwrap_err();
+    assert!(matches!(e, Error::Truncated { .. }), "{e:?}");
+    assert!(e.to_string().contains("cut.gz"), "{e}");
+    let e = idx::read_images_file(&path).unwrap_err();
+    assert!(matches!(e, Error::WrongRank { .. }), "{e:?}");
+    let e = idx::read_images_file(&dir.path().join("absent")).unwrap_err();
+    assert!(matches!(e, Error::Io { .. }), "{e:?}");
+}
+
+#[test]
+fn pixel_scale_apply_is_loads_scaling() {
+    let bytes = ndarray::Array2::from_shape_fn((2, PIXELS), |(i, p)| ((i * 131 + p) % 256) as u8);
+    let scaled: ndarray::Array2<f32> = glorot_mnist::PixelScale::Div256.apply(bytes.view());
+    // byte / 256, exact in f32 (the notebook's scaling; 255 -> 0.99609375).
+    assert!(
+        bytes
+            .iter()
+            .zip(&scaled)
+            .all(|(&b, &x)| x == f32::from(b) / 256.0)
+    );
+    let by255: ndarray::Array2<f64> = glorot_mnist::PixelScale::Div255.apply(bytes.view());
+    assert_eq!(by255[[0, 255]], 1.0);
+}
