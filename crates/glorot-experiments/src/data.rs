@@ -76,7 +76,6 @@ pub fn load(dir: &Path, spec: &DataSpec) -> Result<Loaded> {
         } else {
             Verify::Skip
         },
-        ..LoadOptions::default()
     };
     let mut mnist = glorot_mnist::load(dir, &options)
         .with_context(|| format!("cannot load {} from {}", spec.dataset, dir.display()))?;

@@ -3,7 +3,7 @@
 //! chunks, and the results type [`PredictOutput`].
 //!
 //! Images are scaled exactly as for training and `glorot eval`: bytes through
-//! [`PIXEL_SCALE`](crate::data::PIXEL_SCALE) into `f32`, then into the precision of the
+//! [`PIXEL_SCALE`] into `f32`, then into the precision of the
 //! computation by [`Compute`], the one conversion of the loaded data. The predicted class
 //! is the argmax of the network's output (first maximum wins), as [`glorot_mlp::Evaluator`]
 //! counts it, so the predictions on a labelled file agree with `glorot eval`'s accuracy.
