@@ -181,6 +181,25 @@ fn predict_agrees_with_eval_and_a_png_with_its_idx_image() {
     assert_eq!(p["labelled"]["accuracy"], e["evaluation"]["accuracy"]);
     assert_eq!(p["labelled"]["correct"], e["evaluation"]["correct"]);
     assert_eq!(confusion_of(&p["predictions"]), m);
+    // The probabilities are the outputs eval scores: the notebook's loss (summed binary
+    // cross-entropy with its 1e-8, averaged over the images) recomputed here in f64 from
+    // them is eval's loss (computed in f32; printed f32 outputs carry 2^-24 relative
+    // error). Pixels scaled otherwise (byte / 255) would move it by far more.
+    let mut loss = 0.0;
+    for row in p["predictions"].as_array().unwrap() {
+        let label = row["label"].as_u64().unwrap() as usize;
+        for (j, o) in row["probabilities"].as_array().unwrap().iter().enumerate() {
+            let o = o.as_f64().unwrap();
+            let y = if j == label { 1.0 } else { 0.0 };
+            loss -= y * (o + 1e-8).ln() + (1.0 - y) * (1.0 - o + 1e-8).ln();
+        }
+    }
+    loss /= 300.0;
+    let eval_loss = e["evaluation"]["loss"].as_f64().unwrap();
+    assert!(
+        (loss - eval_loss).abs() <= 1e-5 * eval_loss,
+        "loss from the probabilities {loss}, eval's {eval_loss}"
+    );
 
     // Test image 5 as a PNG (written here with the png crate): the same class and the
     // same probabilities, bit for bit, as its row of the IDX file.
@@ -340,6 +359,58 @@ fn bad_inputs_are_clear_errors() {
     .expect_code(1)
     .stderr_has(&["holds 300 images but", "holds 1200 labels"]);
     predict(&[]).expect_code(2);
+}
+
+/// Weights saved by `glorot search best --test --save-weights` (with the trial and seed in
+/// their metadata) predict as `glorot eval` scores them.
+#[test]
+fn weights_of_the_best_search_trial_predict_too() {
+    let sb = Sandbox::new();
+    sb.run(&with_data(&[
+        "search", "run", "--grid", "tiny", "--out", "sr", "-q",
+    ]))
+    .ok();
+    sb.run(&with_data(&[
+        "search",
+        "best",
+        "--out",
+        "sr",
+        "--test",
+        "--save-weights",
+        "best.safetensors",
+        "-q",
+    ]))
+    .ok();
+    let e = sb.run(&with_data(&[
+        "eval",
+        "--weights",
+        "best.safetensors",
+        "--split",
+        "test",
+        "--json",
+    ]));
+    e.ok();
+    let e = e.json();
+    check_confusion(&e);
+    let p = sb.run(&[
+        "predict",
+        "--weights",
+        "best.safetensors",
+        "data/t10k-images-idx3-ubyte.gz",
+        "--labels",
+        "data/t10k-labels-idx1-ubyte.gz",
+        "--json",
+    ]);
+    p.ok();
+    let p = p.json();
+    Schemas::default().check("predict", &p, "glorot predict --json (search best)");
+    assert!(p["metadata"]["trial"].is_string(), "{p}");
+    assert_eq!(p["metadata"]["trial"], e["metadata"]["trial"]);
+    assert_eq!(p["labelled"]["accuracy"], e["evaluation"]["accuracy"]);
+    assert_eq!(
+        confusion_of(&p["predictions"]),
+        counts(&e["confusion"]["counts"])
+    );
 }
 
 /// On the real MNIST: a PNG of a real test digit predicts what its IDX row predicts,

@@ -190,8 +190,7 @@ fn read_file(
     verify: Verify,
     expect: Option<Expect>,
 ) -> Result<ReadFile, Error> {
-    let file_bytes = std::fs::metadata(path).map_err(Error::io(path))?.len();
-    let (idx, gzip) = idx::read_path(path, expect)?;
+    let (idx, gzip, file_bytes) = idx::read_path(path, expect)?;
     let sha256 = hex(&Sha256::digest(&idx));
     let known = kind.known(role);
     let check = match verify {

@@ -248,7 +248,7 @@ pub(crate) fn labels_from_idx(raw: &[u8], file: &Path) -> Result<Vec<u8>, Error>
 /// # Errors
 /// [`Error::Io`] when the file cannot be opened or read, and those of [`read_images`].
 pub fn read_images_file(path: &Path) -> Result<Images, Error> {
-    let (raw, _) = read_path(path, Some(Expect::Images))?;
+    let (raw, ..) = read_path(path, Some(Expect::Images))?;
     images_from_idx(raw, path)
 }
 
@@ -258,14 +258,18 @@ pub fn read_images_file(path: &Path) -> Result<Images, Error> {
 /// # Errors
 /// [`Error::Io`] when the file cannot be opened or read, and those of [`read_labels`].
 pub fn read_labels_file(path: &Path) -> Result<Vec<u8>, Error> {
-    let (raw, _) = read_path(path, Some(Expect::Labels))?;
+    let (raw, ..) = read_path(path, Some(Expect::Labels))?;
     labels_from_idx(&raw, path)
 }
 
-/// The decompressed IDX bytes of the file at `path` ([`read_bounded`]) and whether it was
-/// gzip-compressed.
-pub(crate) fn read_path(path: &Path, expect: Option<Expect>) -> Result<(Vec<u8>, bool), Error> {
+/// The decompressed IDX bytes of the file at `path` ([`read_bounded`]), whether it was
+/// gzip-compressed, and its length on disk.
+pub(crate) fn read_path(
+    path: &Path,
+    expect: Option<Expect>,
+) -> Result<(Vec<u8>, bool, u64), Error> {
     let file = std::fs::File::open(path).map_err(Error::io(path))?;
+    let file_bytes = file.metadata().map_err(Error::io(path))?.len();
     let mut reader = std::io::BufReader::new(file);
     let gzip = is_gzip(std::io::BufRead::fill_buf(&mut reader).map_err(Error::io(path))?);
     let raw = if gzip {
@@ -277,7 +281,7 @@ pub(crate) fn read_path(path: &Path, expect: Option<Expect>) -> Result<(Vec<u8>,
     } else {
         read_bounded(reader, path, expect, |e| Error::io(path)(e))?
     };
-    Ok((raw, gzip))
+    Ok((raw, gzip, file_bytes))
 }
 
 /// What a dataset file must hold, for [`read_bounded`].
