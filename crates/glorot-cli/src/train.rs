@@ -587,7 +587,7 @@ Examples:
 
 The confusion matrix counts[t][p] holds the images of true class t predicted as p (rows:
 true classes, columns: predicted ones); a class's accuracy is its diagonal entry over its
-row's sum, and the diagonal's sum over all images is the accuracy above. The CSV has the
+row's sum, and the diagonal's sum over all images is the overall accuracy. The CSV has the
 header true_class,pred_0,...,pred_9,samples,correct,accuracy (one row per true class,
 accuracy in percent); the heatmap colours each cell by its share of the true class.";
 

@@ -112,6 +112,20 @@ fn every_json_output_of_the_cli_matches_its_schema() {
     json_output(
         &sb,
         &mut s,
+        "predict",
+        &[
+            "predict",
+            "--weights",
+            "runs/model.safetensors",
+            "data/t10k-images-idx3-ubyte.gz",
+            "--labels",
+            "data/t10k-labels-idx1-ubyte.gz",
+            "--json",
+        ],
+    );
+    json_output(
+        &sb,
+        &mut s,
         "gradcheck",
         &["gradcheck", "--layers", "6,5,3", "--json"],
     );
