@@ -15,6 +15,7 @@ use crate::init::{WeightSource, shuffle_rng};
 use crate::model::{Mlp, MlpFloat, Workspace};
 use crate::optim::OptimizerState;
 use crate::schedule::LrScheduler;
+use crate::probe::{Probe, ProbeSnapshot};
 
 /// Evaluation forwards at most this many rows at a time (10,000: the notebook's whole
 /// validation set in one forward pass, as its `test` does).
@@ -264,6 +265,11 @@ pub trait Observer {
     fn on_epoch_end(&mut self, metrics: &EpochMetrics) {
         let _ = metrics;
     }
+    /// A measurement of the [`Probe`] set with [`Trainer::set_probe`], at one of its
+    /// moments (never called without a probe).
+    fn on_probe(&mut self, snapshot: &ProbeSnapshot) {
+        let _ = snapshot;
+    }
     /// Polled after every batch; returning true ends the run as [`Status::Cancelled`].
     fn should_stop(&self) -> bool {
         false
@@ -298,6 +304,10 @@ pub struct Trainer<F: MlpFloat> {
     /// The optimizer's state (momentum buffers or moments), kept across calls of
     /// [`Trainer::fit`].
     optimizer: OptimizerState<F>,
+    /// The per-layer probe of [`Trainer::set_probe`], if any.
+    probe: Option<Probe<F>>,
+    /// Parameter updates since the trainer was made (the probe's clock).
+    updates: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -329,7 +339,37 @@ impl<F: MlpFloat> Trainer<F> {
             model,
             buffers: None,
             optimizer,
+            probe: None,
+            updates: 0,
         })
+    }
+
+    /// Measures per-layer statistics on `probe`'s batch at the moments of its schedule,
+    /// sending each [`ProbeSnapshot`] to [`Observer::on_probe`] (see [`crate::probe`]).
+    /// The probe computes in its own buffers: the training results are the same bits as
+    /// without it.
+    ///
+    /// # Errors
+    /// [`Error::DataShape`] when the probe's widths do not match the model.
+    pub fn set_probe(&mut self, probe: Probe<F>) -> Result<()> {
+        crate::probe::probe(&self.model, &probe, 0)?;
+        self.probe = Some(probe);
+        Ok(())
+    }
+
+    /// Parameter updates (minibatches) done since the trainer was made.
+    pub fn updates(&self) -> usize {
+        self.updates
+    }
+
+    /// One probe measurement of the current model, sent to `observer` (no-op without a
+    /// probe). Shapes were checked by [`Trainer::set_probe`].
+    fn measure(&self, observer: &mut dyn Observer) {
+        if let Some(p) = &self.probe
+            && let Ok(snapshot) = crate::probe::probe(&self.model, p, self.updates)
+        {
+            observer.on_probe(&snapshot);
+        }
     }
 
     /// The training config.
@@ -429,6 +469,11 @@ impl<F: MlpFloat> Trainer<F> {
             seconds: 0.0,
         };
 
+        let mut measured = None;
+        if self.probe.as_ref().is_some_and(|p| p.schedule().at_start) {
+            self.measure(observer);
+            measured = Some(self.updates);
+        }
         'epochs: for epoch in 1..=self.config.epochs() {
             if observer.should_stop() {
                 report.status = Status::Cancelled { epoch };
@@ -480,6 +525,11 @@ impl<F: MlpFloat> Trainer<F> {
                     break 'epochs;
                 }
                 sum += loss;
+                self.updates += 1;
+                if self.probe.as_ref().is_some_and(|p| p.due_after(self.updates)) {
+                    self.measure(observer);
+                    measured = Some(self.updates);
+                }
                 observer.on_batch(&BatchEvent {
                     epoch,
                     batch: b + 1,
@@ -514,6 +564,11 @@ impl<F: MlpFloat> Trainer<F> {
             observer.on_epoch_end(&metrics);
         }
 
+        if self.probe.as_ref().is_some_and(|p| p.schedule().at_end)
+            && measured != Some(self.updates)
+        {
+            self.measure(observer);
+        }
         if let (Some(test), false) = (&data.test, report.diverged()) {
             let t = buffers.eval.evaluate_unchecked(&self.model, test);
             if t.loss.is_finite() {
