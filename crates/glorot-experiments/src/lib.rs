@@ -81,7 +81,7 @@ pub const QUICK_VALIDATION: usize = 1_000;
 /// Part 1's epochs in a `--quick` run.
 pub const QUICK_EPOCHS: usize = 2;
 /// Part 4's epochs per network (see [`part4`] and `docs/results.md` for the budget).
-pub const PART4_EPOCHS: usize = 2;
+pub const PART4_EPOCHS: usize = 3;
 
 /// What [`run_parts`] runs.
 #[derive(Clone, Debug)]

@@ -25,8 +25,8 @@ use std::time::{Instant, SystemTime};
 
 use glorot_mlp::probe::{LayerProbe, ProbeSchedule, ProbeSnapshot, Summary};
 use glorot_mlp::{
-    Activation, Arithmetic, EpochMetrics, Head, Init, Mlp, ModelConfig, Precision, Probe,
-    Shuffle, TrainConfig, TrainReport, Trainer, WeightSource,
+    Activation, Arithmetic, EpochMetrics, Head, Init, Mlp, ModelConfig, Precision, Probe, Shuffle,
+    TrainConfig, TrainReport, Trainer, WeightSource,
 };
 use serde::{Deserialize, Serialize};
 
@@ -50,11 +50,19 @@ pub const LEARNING_RATE: f64 = 0.05;
 /// The six networks: name, activation, initializer, in the paper's Table 1 order.
 pub const NETWORKS: [(&str, Activation, Init); 6] = [
     ("softsign-standard", Activation::Softsign, Init::Standard),
-    ("softsign-normalized", Activation::Softsign, Init::GlorotUniform),
+    (
+        "softsign-normalized",
+        Activation::Softsign,
+        Init::GlorotUniform,
+    ),
     ("tanh-standard", Activation::Tanh, Init::Standard),
     ("tanh-normalized", Activation::Tanh, Init::GlorotUniform),
     ("sigmoid-standard", Activation::Sigmoid, Init::Standard),
-    ("sigmoid-normalized", Activation::Sigmoid, Init::GlorotUniform),
+    (
+        "sigmoid-normalized",
+        Activation::Sigmoid,
+        Init::GlorotUniform,
+    ),
 ];
 
 /// The paper's Table 1, MNIST column: test error (%) of the networks with 5 hidden layers
@@ -195,7 +203,11 @@ pub fn weight_variance(init: Init, fan_in: usize, fan_out: usize) -> Option<f64>
 
 /// The variance ratios of `snapshot` (at initialization) with their linear-regime
 /// predictions for `init` and `layers` (widths from input to output).
-pub fn variance_ratios(snapshot: &ProbeSnapshot, init: Init, layers: &[usize]) -> Vec<VarianceRatio> {
+pub fn variance_ratios(
+    snapshot: &ProbeSnapshot,
+    init: Init,
+    layers: &[usize],
+) -> Vec<VarianceRatio> {
     let var = |s: &Summary| s.std * s.std;
     snapshot
         .layers
@@ -415,7 +427,8 @@ fn train_jobs<F: Compute>(jobs: &[Job], c: &JobContext<'_>) -> Vec<Result<Part4N
             every: Some(c.options.every),
             at_end: true,
         };
-        let probe = Probe::new(probe_x.clone(), probe_y.clone(), schedule)?.with_bins(PROBE_BINS)?;
+        let probe =
+            Probe::new(probe_x.clone(), probe_y.clone(), schedule)?.with_bins(PROBE_BINS)?;
         trainer.set_probe(probe)?;
         let report = trainer.fit(&splits.fit(true)?, &mut observer)?;
         if let glorot_mlp::Status::Cancelled { epoch } = report.status {
@@ -543,9 +556,7 @@ pub(crate) fn report(s: &mut String, p: &Part4File, plots: &[String]) {
          one learning rate, to fit the experiments' time budget. The test errors below are \
          those of this much shorter training: compare their order, not their values.\n",
         p.train.epochs,
-        p.networks
-            .first()
-            .map_or(0, |n| n.report.batches_per_epoch)
+        p.networks.first().map_or(0, |n| n.report.batches_per_epoch)
     );
     let _ = writeln!(s, "### Variance ratios at initialization\n");
     let _ = writeln!(
@@ -573,10 +584,16 @@ pub(crate) fn report(s: &mut String, p: &Part4File, plots: &[String]) {
         let pred = |f: fn(&VarianceRatio) -> f64| {
             let v: Vec<f64> = n.ratios.iter().map(f).collect();
             let first = v.first().copied().unwrap_or(f64::NAN);
-            if v.iter().all(|x| (x - first).abs() < 1e-9) {
+            let text = if v.iter().all(|x| (x - first).abs() < 1e-9) {
                 format!("{first:.2}")
             } else {
                 list(v)
+            };
+            // The linear regime needs slope 1 at 0: not the sigmoid's (1/4, around 1/2).
+            if n.activation == Activation::Sigmoid {
+                format!("– ({text} at slope 1)")
+            } else {
+                text
             }
         };
         let _ = writeln!(

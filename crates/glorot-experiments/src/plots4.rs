@@ -272,7 +272,14 @@ pub(crate) fn histograms<DB: DrawingBackend>(
         chart
             .configure_mesh()
             .x_labels(5)
-            .x_label_formatter(&|v| format!("{v:.2e}"))
+            // Zero as 0, not as the rounding residue of the label positions (1e-17).
+            .x_label_formatter(&|v| {
+                if v.abs() < 1e-9 * (x_range.1 - x_range.0) {
+                    "0".to_owned()
+                } else {
+                    format!("{v:.2e}")
+                }
+            })
             .y_label_formatter(&|v| format!("{v:.2e}"))
             .label_style(font(10.0))
             .light_line_style(WHITE)

@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::init::{WeightSource, shuffle_rng};
 use crate::model::{Mlp, MlpFloat, Workspace};
 use crate::optim::OptimizerState;
-use crate::schedule::LrScheduler;
 use crate::probe::{Probe, ProbeSnapshot};
+use crate::schedule::LrScheduler;
 
 /// Evaluation forwards at most this many rows at a time (10,000: the notebook's whole
 /// validation set in one forward pass, as its `test` does).
@@ -526,7 +526,11 @@ impl<F: MlpFloat> Trainer<F> {
                 }
                 sum += loss;
                 self.updates += 1;
-                if self.probe.as_ref().is_some_and(|p| p.due_after(self.updates)) {
+                if self
+                    .probe
+                    .as_ref()
+                    .is_some_and(|p| p.due_after(self.updates))
+                {
                     self.measure(observer);
                     measured = Some(self.updates);
                 }

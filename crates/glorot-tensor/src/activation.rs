@@ -400,7 +400,11 @@ mod tests {
         for z in [-3.0f64, -1.0, -0.0, 0.0, 1.0, 7.0] {
             let a = softsign(z);
             let expected = 1.0 / ((1.0 + z.abs()) * (1.0 + z.abs()));
-            assert_eq!(Activation::Softsign.derivative_from_output(a), expected, "z = {z}");
+            assert_eq!(
+                Activation::Softsign.derivative_from_output(a),
+                expected,
+                "z = {z}"
+            );
         }
         assert!(softsign(f64::INFINITY).is_nan());
         assert!(softsign(-0.0f32).is_sign_negative());

@@ -59,9 +59,7 @@ mod tests {
             f32::MAX,
             f32::MIN,
         ]);
-        for (isa, act) in Isa::supported()
-            .flat_map(|i| Activation::ALL.map(|a| (i, a)))
-        {
+        for (isa, act) in Isa::supported().flat_map(|i| Activation::ALL.map(|a| (i, a))) {
             let mut ys = xs.clone();
             activate_slice(isa, act, &mut ys);
             let mut worst = 0.0f64;
@@ -104,7 +102,9 @@ mod tests {
         } else {
             613
         };
-        let mut xs: Vec<f32> = (0..=u32::MAX / step).map(|i| f32::from_bits(i * step)).collect();
+        let mut xs: Vec<f32> = (0..=u32::MAX / step)
+            .map(|i| f32::from_bits(i * step))
+            .collect();
         xs.extend([
             0.0,
             -0.0,

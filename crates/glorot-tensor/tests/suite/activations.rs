@@ -49,7 +49,10 @@ fn derivative_formulas<F: Float>() {
     assert_eq!(Activation::Relu.derivative_from_output(f(3.0)), f(1.0));
     assert_eq!(Activation::Relu.derivative_from_output(f(0.0)), f(0.0));
     assert_eq!(Activation::Softsign.derivative_from_output(f(0.5)), f(0.25));
-    assert_eq!(Activation::Softsign.derivative_from_output(f(-0.5)), f(0.25));
+    assert_eq!(
+        Activation::Softsign.derivative_from_output(f(-0.5)),
+        f(0.25)
+    );
 }
 
 /// forward_inplace equals apply element-wise; backward_inplace multiplies the derivative
