@@ -637,6 +637,7 @@ mod tests {
     use super::*;
     use crate::config::{Head, ModelConfig, TrainConfig};
     use crate::data::TrainData;
+    use crate::probe::ProbeSchedule;
     use glorot_tensor::{Activation, Init, one_hot};
 
     /// Two well separated Gaussian-ish blobs per class on 4 inputs, deterministic.
@@ -700,6 +701,70 @@ mod tests {
         fn should_stop(&self) -> bool {
             self.stop_after.is_some_and(|s| self.batches >= s)
         }
+    }
+
+    /// Keeps the updates at which the probe measured.
+    #[derive(Default)]
+    struct ProbeLog(Vec<usize>);
+
+    impl Observer for ProbeLog {
+        fn on_probe(&mut self, snapshot: &ProbeSnapshot) {
+            assert_eq!(snapshot.layers.len(), 1, "one hidden layer");
+            self.0.push(snapshot.update);
+        }
+    }
+
+    /// A probe measures at its moments (start, every 4 updates, end) and changes nothing:
+    /// the trained parameters and every reported number are the same bits as without it.
+    #[test]
+    fn the_probe_measures_at_its_moments_and_changes_nothing() {
+        let (x, labels) = blobs(60, 3);
+        let y = one_hot::<f64>(&labels, 3);
+        let data = FitData {
+            train: TrainData::new(x.view(), y.view()).unwrap(),
+            validation: EvalData::new(x.view(), &labels).unwrap(),
+            test: Some(EvalData::new(x.view(), &labels).unwrap()),
+        };
+        let (m, t) = setup(Shuffle::EveryEpoch, 0.5, 2);
+        let plain = train(&m, &t, &data, &mut NoopObserver).unwrap();
+        let schedule = ProbeSchedule {
+            at_start: true,
+            every: Some(4),
+            at_end: true,
+        };
+        let probe = Probe::new(
+            x.slice(s![..10, ..]).to_owned(),
+            y.slice(s![..10, ..]).to_owned(),
+            schedule,
+        )
+        .unwrap();
+        let mut trainer = Trainer::new(
+            Mlp::new(m.clone(), WeightSource::Seed(t.seed())).unwrap(),
+            t.clone(),
+        )
+        .unwrap();
+        trainer.set_probe(probe).unwrap();
+        let mut log = ProbeLog::default();
+        let mut report = trainer.fit(&data, &mut log).unwrap();
+        // 2 epochs of 9 batches: start, 4, 8, 12, 16, then the end (18).
+        assert_eq!(log.0, vec![0, 4, 8, 12, 16, 18]);
+        assert_eq!(trainer.updates(), 18);
+        assert_eq!(trainer.model(), &plain.0);
+        let mut expected = plain.1.clone();
+        // Wall times differ; everything else is the same bits.
+        expected.seconds = 0.0;
+        report.seconds = 0.0;
+        for e in expected.epochs.iter_mut().chain(report.epochs.iter_mut()) {
+            e.seconds = 0.0;
+            e.train_seconds = 0.0;
+        }
+        assert_eq!(report, expected);
+        // A probe of the wrong width is refused.
+        let bad = Probe::new(Array2::zeros((2, 5)), Array2::zeros((2, 3)), schedule).unwrap();
+        assert!(matches!(
+            trainer.set_probe(bad),
+            Err(Error::DataShape { .. })
+        ));
     }
 
     #[test]
