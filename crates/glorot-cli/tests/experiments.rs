@@ -338,7 +338,8 @@ fn the_numpy_weights_recipe_matches_glorot_eval() {
 fn command_line_mistakes_exit_with_code_2() {
     let tmp = tempfile::tempdir().unwrap();
     for args in [
-        &["experiments", "--parts", "4"][..],
+        &["experiments", "--parts", "5"][..],
+        &["experiments", "--replay-notebook", "--replay-parts", "4"],
         &["experiments", "--parts", ""],
         &["experiments", "--replay-notebook", "--replay-trials", "9-2"],
         &["experiments", "--replay-notebook", "--replay-parts", "0"],

@@ -201,6 +201,20 @@ pub fn weight_variance(init: Init, fan_in: usize, fan_out: usize) -> Option<f64>
     }
 }
 
+/// The linear-regime predictions `(1 / (fan_in Var[W]), 1 / (fan_out Var[W]))` for
+/// `init`, written so that equal widths give exactly 3 (standard) and 1 (normalized):
+/// `3 fan_in / fan_in`, `3 fan_in / fan_out` for `Var[W] = 1 / (3 fan_in)`, and
+/// `(fan_in + fan_out) / (2 fan_in)`, `(fan_in + fan_out) / (2 fan_out)` for
+/// `Var[W] = 2 / (fan_in + fan_out)`.
+pub fn predicted_ratios(init: Init, fan_in: usize, fan_out: usize) -> Option<(f64, f64)> {
+    let (i, o) = (fan_in as f64, fan_out as f64);
+    match init {
+        Init::Standard => Some((3.0 * i / i, 3.0 * i / o)),
+        Init::GlorotUniform => Some(((i + o) / (2.0 * i), (i + o) / (2.0 * o))),
+        _ => None,
+    }
+}
+
 /// The variance ratios of `snapshot` (at initialization) with their linear-regime
 /// predictions for `init` and `layers` (widths from input to output).
 pub fn variance_ratios(
@@ -216,14 +230,15 @@ pub fn variance_ratios(
             let (lo, hi): (&LayerProbe, &LayerProbe) = (&w[0], &w[1]);
             // The weights between hidden layers lo and hi: w_{lo+1}, (layers[lo+1], layers[lo+2]).
             let (fan_in, fan_out) = (layers[lo.layer + 1], layers[lo.layer + 2]);
-            let v = weight_variance(init, fan_in, fan_out).unwrap_or(f64::NAN);
+            let (up, down) =
+                predicted_ratios(init, fan_in, fan_out).unwrap_or((f64::NAN, f64::NAN));
             VarianceRatio {
                 layer: lo.layer,
                 activations: var(&lo.activations.summary) / var(&hi.activations.summary),
                 gradients: var(&hi.backprop_gradients.summary)
                     / var(&lo.backprop_gradients.summary),
-                predicted_activations: 1.0 / (fan_in as f64 * v),
-                predicted_gradients: 1.0 / (fan_out as f64 * v),
+                predicted_activations: up,
+                predicted_gradients: down,
             }
         })
         .collect()
@@ -677,8 +692,18 @@ mod tests {
             let g = weight_variance(Init::GlorotUniform, n, n).unwrap();
             assert!((1.0 / (n as f64 * s) - 3.0).abs() < 1e-12);
             assert!((1.0 / (n as f64 * g) - 1.0).abs() < 1e-12);
+            assert_eq!(predicted_ratios(Init::Standard, n, n), Some((3.0, 3.0)));
+            assert_eq!(
+                predicted_ratios(Init::GlorotUniform, n, n),
+                Some((1.0, 1.0))
+            );
         }
+        // Unequal widths: the two directions differ (784 -> 1000, standard: 3 * 784 / 1000).
+        let (up, down) = predicted_ratios(Init::Standard, 784, 1000).unwrap();
+        assert_eq!(up, 3.0);
+        assert!((down - 2.352).abs() < 1e-12);
         assert!(weight_variance(Init::Zero, 3, 3).is_none());
+        assert!(predicted_ratios(Init::Zero, 3, 3).is_none());
     }
 
     /// The six networks are the paper's: three activations, two initializations, each
