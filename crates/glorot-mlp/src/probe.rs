@@ -233,19 +233,8 @@ pub fn probe<F: MlpFloat>(
     probe: &Probe<F>,
     update: usize,
 ) -> Result<ProbeSnapshot> {
+    check_shapes(model, probe)?;
     let cfg = model.config();
-    for (what, expected, found) in [
-        ("probe inputs: columns", cfg.inputs(), probe.x.ncols()),
-        ("probe targets: columns", cfg.outputs(), probe.y.ncols()),
-    ] {
-        if expected != found {
-            return Err(Error::DataShape {
-                what,
-                expected,
-                found,
-            });
-        }
-    }
     let mut ws = Workspace::new(cfg, probe.x.nrows());
     let loss = model.gradients(probe.x.view(), probe.y.view(), &mut ws);
     let stats = |values: &mut Vec<f64>| distribution(values, &probe.percentiles, probe.bins);
@@ -272,6 +261,24 @@ pub fn probe<F: MlpFloat>(
         loss: loss.to_f64(),
         layers,
     })
+}
+
+/// [`Error::DataShape`] unless the probe's inputs and targets have the model's widths.
+pub(crate) fn check_shapes<F: Float>(model: &Mlp<F>, probe: &Probe<F>) -> Result<()> {
+    let cfg = model.config();
+    for (what, expected, found) in [
+        ("probe inputs: columns", cfg.inputs(), probe.x.ncols()),
+        ("probe targets: columns", cfg.outputs(), probe.y.ncols()),
+    ] {
+        if expected != found {
+            return Err(Error::DataShape {
+                what,
+                expected,
+                found,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Summary and histogram of `values` (reordered in place). Non-finite values are left

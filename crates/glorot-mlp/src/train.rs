@@ -352,7 +352,7 @@ impl<F: MlpFloat> Trainer<F> {
     /// # Errors
     /// [`Error::DataShape`] when the probe's widths do not match the model.
     pub fn set_probe(&mut self, probe: Probe<F>) -> Result<()> {
-        crate::probe::probe(&self.model, &probe, 0)?;
+        crate::probe::check_shapes(&self.model, &probe)?;
         self.probe = Some(probe);
         Ok(())
     }
