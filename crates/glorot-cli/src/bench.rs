@@ -71,7 +71,7 @@ pub(crate) struct BenchOpts {
 pub(crate) struct BenchEpochArgs {
     #[command(flatten)]
     opts: BenchOpts,
-    /// Hidden activation: relu, sigmoid or tanh.
+    /// Hidden activation: relu, sigmoid, tanh or softsign.
     #[arg(long, value_name = "NAME", default_value = "tanh", value_parser = parse_activation)]
     activation: Activation,
     /// SGD learning rate.

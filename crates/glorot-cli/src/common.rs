@@ -73,10 +73,10 @@ fn chain_of(levels: impl IntoIterator<Item = String>) -> String {
 // Value parsers for hyperparameters
 // ---------------------------------------------------------------------------------------
 
-/// `relu`, `sigmoid`, `tanh` (case-insensitive).
+/// `relu`, `sigmoid`, `tanh`, `softsign` (case-insensitive).
 pub(crate) fn parse_activation(s: &str) -> Result<Activation, String> {
     s.parse::<Activation>()
-        .map_err(|_| format!("unknown activation `{s}` (expected relu, sigmoid or tanh)"))
+        .map_err(|_| format!("unknown activation `{s}` (expected relu, sigmoid, tanh or softsign)"))
 }
 
 /// `sigmoid_bce` (the notebook's, also `notebook`, `sigmoid`, `bce`) or
@@ -108,11 +108,12 @@ pub(crate) fn parse_dataset(s: &str) -> Result<DatasetKind, String> {
 
 /// Help text listing the initializer names [`parse_init`] accepts.
 pub(crate) const INIT_HELP: &str = "glorot_uniform (the notebook's), normal[:MEAN:STD] (default 0:1, the notebook's \
-     `normal`), zero, he_normal, he_uniform, lecun_normal, orthogonal[:GAIN] (default 1)";
+     `normal`), zero, he_normal, he_uniform, lecun_normal, orthogonal[:GAIN] (default 1), standard \
+     (Glorot and Bengio's U(-1/sqrt(fan_in), 1/sqrt(fan_in)))";
 
 /// An initializer: `glorot_uniform` (also `glorot`, `xavier`), `normal` or
 /// `normal:MEAN:STD`, `zero`, `he_normal`, `he_uniform`, `lecun_normal`, `orthogonal` or
-/// `orthogonal:GAIN`. Dashes and underscores are interchangeable.
+/// `orthogonal:GAIN`, `standard`. Dashes and underscores are interchangeable.
 pub(crate) fn parse_init(s: &str) -> Result<Init, String> {
     glorot_mlp::parse_init(s).map_err(|e| match e {
         glorot_mlp::Error::InvalidConfig { value, reason, .. } => format!("`{value}`: {reason}"),
@@ -128,6 +129,7 @@ pub(crate) fn init_name(init: Init) -> String {
         Init::HeNormal => "he_normal".into(),
         Init::HeUniform => "he_uniform".into(),
         Init::LecunNormal => "lecun_normal".into(),
+        Init::Standard => "standard".into(),
         Init::Normal { mean, std } => format!("normal:{mean}:{std}"),
         Init::Orthogonal { gain } => format!("orthogonal:{gain}"),
     }
@@ -688,6 +690,7 @@ mod tests {
                 std: 0.1,
             },
             Init::Orthogonal { gain: 1.5 },
+            Init::Standard,
         ] {
             assert_eq!(parse_init(&init_name(init)).unwrap(), init);
         }

@@ -9,6 +9,9 @@
 //!    lr 0.01, batch 32, 10 epochs, shuffled every epoch ([`part1`](glorot_experiments::part1)).
 //! 2. Part 2: the 135-trial grid through glorot-search, resumable ([`part2`](glorot_experiments::part2)).
 //! 3. Part 3: the gradient checks, `N = k * 10^i` ([`part3`](glorot_experiments::part3)).
+//! 4. Part 4: Glorot and Bengio's (2010) measurements inside six deep networks
+//!    (sigmoid, tanh, softsign; standard and normalized initialization), per-layer
+//!    statistics through the training probe ([`part4`](glorot_experiments::part4)).
 //!
 //! Every part resumes: Part 1's runs and Part 2's trials are files written as they
 //! finish, reused when the same command runs again. Plots and the report are rebuilt
@@ -43,7 +46,8 @@ Examples:
 
 Results go to DIR (default `results`; `cargo xtask experiments` passes <workspace>/results):
   part1.json, part2.json (journal in part2/, one CSV row per trial in part2/trials.csv),
-  part3.json, replay.json (with --replay-notebook), plots/*.png|svg, REPORT.md.
+  part3.json, part4.json (networks cached in part4/), replay.json (with --replay-notebook),
+  plots/*.png|svg, REPORT.md.
   `--quick` writes to DIR/quick instead, so it never touches a full run's results.
 Running the same command again resumes: finished runs and trials are reused.
 Ctrl-C stops at the next batch; finished work is kept.")]
@@ -51,15 +55,16 @@ pub(crate) struct ExperimentsArgs {
     /// Results directory.
     #[arg(long, value_name = "DIR", default_value = "results")]
     out: PathBuf,
-    /// Parts to run: 1 (initializations), 2 (grid), 3 (gradient checks).
+    /// Parts to run: 1 (initializations), 2 (grid), 3 (gradient checks), 4 (inside the
+    /// network: Glorot and Bengio 2010).
     #[arg(
         long,
         value_name = "LIST",
         value_delimiter = ',',
-        default_value = "1,2,3"
+        default_value = "1,2,3,4"
     )]
     parts: Vec<u8>,
-    /// Precision of Parts 1 and 2: f32 (default) or f64. Part 3 and the replay always
+    /// Precision of Parts 1, 2 and 4: f32 (default) or f64. Part 3 and the replay always
     /// compute in f64.
     #[arg(long, value_name = "P", value_parser = parse_precision)]
     precision: Option<Precision>,
@@ -84,7 +89,7 @@ pub(crate) struct ExperimentsArgs {
     #[arg(long)]
     oversubscribe: bool,
     /// Exercise every path in about a minute: Part 1 and a small grid on 5,000 training
-    /// and 1,000 validation images, Part 3, and the replay of Part 1's first epoch and of
+    /// and 1,000 validation images, Part 3, a small Part 4 (3 hidden layers of 100, 1 epoch), and the replay of Part 1's first epoch and of
     /// Part 3 on the full data. Writes to DIR/quick.
     #[arg(long)]
     quick: bool,
@@ -120,9 +125,9 @@ pub(crate) struct ExperimentsArgs {
 /// `glorot experiments`.
 pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
     let clock = Instant::now();
-    check_parts("--parts", &args.parts)?;
+    check_parts("--parts", &args.parts, 4)?;
     if let Some(p) = &args.replay_parts {
-        check_parts("--replay-parts", p)?;
+        check_parts("--replay-parts", p, 3)?;
     }
     let trials = match &args.replay_trials {
         Some(s) => parse_trials(s)?,
@@ -205,13 +210,19 @@ pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
     }
 }
 
-fn check_parts(flag: &str, parts: &[u8]) -> Result<()> {
+/// Parts `1..=last` are accepted (the replay covers the notebook's three).
+fn check_parts(flag: &str, parts: &[u8], last: u8) -> Result<()> {
+    let names = (1..=last).map(|p| p.to_string()).collect::<Vec<_>>();
     if parts.is_empty() {
-        return usage(format!("{flag}: name at least one part (1, 2, 3)"));
-    }
-    if let Some(bad) = parts.iter().find(|p| !(1..=3).contains(*p)) {
         return usage(format!(
-            "{flag}: there is no part {bad}; the parts are 1, 2 and 3"
+            "{flag}: name at least one part ({})",
+            names.join(", ")
+        ));
+    }
+    if let Some(bad) = parts.iter().find(|p| !(1..=last).contains(*p)) {
+        return usage(format!(
+            "{flag}: there is no part {bad}; the parts are {}",
+            names.join(", ")
         ));
     }
     Ok(())
@@ -266,8 +277,10 @@ mod tests {
 
     #[test]
     fn parts_are_checked() {
-        assert!(check_parts("--parts", &[1, 3]).is_ok());
-        assert!(check_parts("--parts", &[4]).is_err());
-        assert!(check_parts("--parts", &[]).is_err());
+        assert!(check_parts("--parts", &[1, 3], 4).is_ok());
+        assert!(check_parts("--parts", &[4], 4).is_ok());
+        assert!(check_parts("--replay-parts", &[4], 3).is_err());
+        assert!(check_parts("--parts", &[5], 4).is_err());
+        assert!(check_parts("--parts", &[], 4).is_err());
     }
 }

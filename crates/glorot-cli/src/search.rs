@@ -109,7 +109,7 @@ struct GridOpts {
     /// Replace the hidden-width axis (every hidden layer has the width).
     #[arg(long, value_name = "W,W,..", value_delimiter = ',', num_args = 1.., value_parser = parse_positive)]
     hidden: Option<Vec<usize>>,
-    /// Replace the activation axis (relu, sigmoid, tanh).
+    /// Replace the activation axis (relu, sigmoid, tanh, softsign).
     #[arg(long, value_name = "A,A,..", value_delimiter = ',', num_args = 1.., value_parser = parse_activation)]
     activation: Option<Vec<Activation>>,
     /// Replace the learning-rate axis.

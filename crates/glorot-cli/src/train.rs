@@ -74,7 +74,7 @@ pub(crate) struct TrainArgs {
     /// Hidden layer widths, comma-separated [default: 500,500].
     #[arg(long, value_name = "W,W,..", value_delimiter = ',', num_args = 1.., value_parser = parse_positive)]
     hidden: Option<Vec<usize>>,
-    /// Hidden activation: relu, sigmoid or tanh [default: tanh].
+    /// Hidden activation: relu, sigmoid, tanh or softsign [default: tanh].
     #[arg(long, value_name = "NAME", value_parser = parse_activation)]
     activation: Option<Activation>,
     /// Output layer and loss: sigmoid_bce (the notebook's) or softmax_cross_entropy [default: sigmoid_bce].

@@ -545,8 +545,9 @@ fn gradcheck_passes_and_can_fail() {
     r.ok();
     let checks = r.json();
     let checks = checks.as_array().unwrap();
-    // Three activations x two heads (the defaults), every entry of every parameter.
-    assert_eq!(checks.len(), 6);
+    // Four activations (ReLU, sigmoid, tanh, softsign) x two heads (the defaults), every
+    // entry of every parameter.
+    assert_eq!(checks.len(), 8);
     for c in checks {
         assert_eq!(c["passed"], true, "{c}");
         // 10-6-5-4: 10*6+6 + 6*5+5 + 5*4+4 = 125 parameters, minus ReLU kinks.

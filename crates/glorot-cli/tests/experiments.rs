@@ -141,6 +141,7 @@ fn quick_run_writes_valid_results_and_resumes() {
     let p2 = check_schema(&out, "part2");
     let p3 = check_schema(&out, "part3");
     let rp = check_schema(&out, "replay");
+    let p4 = check_schema(&out, "part4");
     // Every JSON file of the run has a schema and matches it; no integer above 2^53 - 1.
     let checked = schemas::Schemas::default().check_tree(&out, true);
     assert!(checked >= 26, "{checked} JSON files in a quick run");
@@ -171,6 +172,21 @@ fn quick_run_writes_valid_results_and_resumes() {
         .unwrap()
         .clone();
     assert_eq!(part3["compared"], 45);
+    // Part 4, quick: six networks 784-100-100-100-10 for one epoch, probed at
+    // initialization, in between and at the end; ratios between the three hidden layers.
+    let nets = p4["networks"].as_array().unwrap();
+    assert_eq!(nets.len(), 6);
+    assert_eq!(p4["layers"], serde_json::json!([784, 100, 100, 100, 10]));
+    for n in nets {
+        assert_eq!(n["initial"]["update"], 0, "{}", n["name"]);
+        assert_eq!(n["initial"]["layers"].as_array().unwrap().len(), 3);
+        assert!(n["curve"].as_array().unwrap().len() >= 3, "{}", n["name"]);
+        assert_eq!(n["ratios"].as_array().unwrap().len(), 2);
+        assert!(n["test_error"].is_number(), "{}", n["name"]);
+    }
+    assert_eq!(nets[2]["name"], "tanh-standard");
+    assert_eq!(nets[2]["ratios"][0]["predicted_activations"], 3.0);
+    assert_eq!(nets[3]["ratios"][0]["predicted_gradients"], 1.0);
 
     // docs/results.md's jq, Node.js, pandas and polars recipes find the same best trial.
     recipes::check_result_recipes(&out);
@@ -183,6 +199,10 @@ fn quick_run_writes_valid_results_and_resumes() {
         "part1_validation_accuracy",
         "part2_grid_heatmap",
         "part3_gradient_check",
+        "part4_activations",
+        "part4_tanh_activations",
+        "part4_tanh_backprop_gradients",
+        "part4_tanh_weight_gradients",
     ] {
         let png = std::fs::read(out.join(format!("plots/{name}.png"))).unwrap();
         assert!(
@@ -205,6 +225,9 @@ fn quick_run_writes_valid_results_and_resumes() {
         "98.22",
         "## Part 3: gradient checks",
         "## Notebook replay",
+        "## Part 4: why Glorot's initialization works",
+        "### Variance ratios at initialization",
+        "plots/part4_activations.png",
         "plots/part2_grid_heatmap.png",
         "648,010",
     ] {
@@ -241,6 +264,14 @@ fn quick_run_writes_valid_results_and_resumes() {
             .unwrap()
             .iter()
             .all(|r| r["cached"] == true)
+    );
+    let p4 = check_schema(&out, "part4");
+    assert!(
+        p4["networks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["cached"] == true)
     );
     let p2 = check_schema(&out, "part2");
     assert_eq!(p2["recorded_now"], 0);
@@ -307,7 +338,8 @@ fn the_numpy_weights_recipe_matches_glorot_eval() {
 fn command_line_mistakes_exit_with_code_2() {
     let tmp = tempfile::tempdir().unwrap();
     for args in [
-        &["experiments", "--parts", "4"][..],
+        &["experiments", "--parts", "5"][..],
+        &["experiments", "--replay-notebook", "--replay-parts", "4"],
         &["experiments", "--parts", ""],
         &["experiments", "--replay-notebook", "--replay-trials", "9-2"],
         &["experiments", "--replay-notebook", "--replay-parts", "0"],

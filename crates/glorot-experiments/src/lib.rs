@@ -6,6 +6,8 @@
 //!   lr 0.01, batch 32, 10 epochs, shuffled every epoch.
 //! - [`part2`]: the 135-trial grid through `glorot-search`, resumable.
 //! - [`part3`]: the gradient checks, `N = k * 10^i`.
+//! - [`part4`]: Glorot and Bengio's (2010) measurements inside six deep networks
+//!   (sigmoid, tanh, softsign; standard and normalized initialization).
 //! - [`replay`]: the notebook replayed bit for bit (f64, no shuffling, NumPy's generator
 //!   seeded with 5 in cell order) and compared with every number it printed
 //!   ([`reference`](mod@reference), [`pyfmt`]).
@@ -53,8 +55,11 @@ mod observer;
 pub mod part1;
 pub mod part2;
 pub mod part3;
+pub mod part4;
 #[cfg(feature = "plots")]
 mod plots;
+#[cfg(feature = "plots")]
+mod plots4;
 pub mod predict;
 pub mod pyfmt;
 pub mod reference;
@@ -79,13 +84,15 @@ pub const QUICK_TRAIN: usize = 5_000;
 pub const QUICK_VALIDATION: usize = 1_000;
 /// Part 1's epochs in a `--quick` run.
 pub const QUICK_EPOCHS: usize = 2;
+/// Part 4's epochs per network (see [`part4`] and `docs/results.md` for the budget).
+pub const PART4_EPOCHS: usize = 3;
 
 /// What [`run_parts`] runs.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Results directory (a `--quick` run passes `<dir>/quick`).
     pub out: PathBuf,
-    /// Parts to run: 1, 2, 3 (ignored by a replay).
+    /// Parts to run: 1, 2, 3, 4 (ignored by a replay).
     pub parts: Vec<u8>,
     /// Precision of Parts 1 and 2 (default f32). Part 3 and the replay compute in f64.
     pub precision: Option<Precision>,
@@ -209,6 +216,23 @@ pub fn run_parts(
                 part3::run(out, studied, seed, options.quick, ctx, notebook, observer).map(|_| ()),
             );
         }
+        if options.parts.contains(&4) && !observer.should_stop() {
+            let part4_options = part4_options(options, seed, precision);
+            keep(
+                part4::run(out, studied, &part4_options, ctx, observer).map(|p| {
+                    for n in &p.networks {
+                        say(format!(
+                            "[part 4] {}: test error {} (paper {})",
+                            n.name,
+                            n.test_error
+                                .map_or("none (diverged)".to_owned(), |v| format!("{v:.2}%")),
+                            n.paper_test_error
+                                .map_or("-".to_owned(), |v| format!("{v:.2}%"))
+                        ));
+                    }
+                }),
+            );
+        }
         if options.quick && !observer.should_stop() {
             if data.info.subset {
                 say("[replay] skipped: the replay check needs the full training split".to_owned());
@@ -233,6 +257,28 @@ pub fn run_parts(
         }
     }
     errors
+}
+
+/// Part 4's networks and probe: the paper's 5 hidden layers of 1,000 units for
+/// [`PART4_EPOCHS`] epochs, or 3 of 100 for 1 epoch with `quick`; 8 probe measurements
+/// per epoch besides the first and the last.
+fn part4_options(options: &Options, seed: u64, precision: Precision) -> part4::Part4Options {
+    let (hidden_layers, hidden, epochs) = if options.quick {
+        (3, 100, 1)
+    } else {
+        (5, 1000, PART4_EPOCHS)
+    };
+    let train_rows = if options.quick { QUICK_TRAIN } else { 50_000 };
+    part4::Part4Options {
+        epochs,
+        hidden_layers,
+        hidden,
+        every: (train_rows / part4::BATCH_SIZE / 8).max(1),
+        seed,
+        precision,
+        workers: options.workers,
+        quick: options.quick,
+    }
 }
 
 /// Upper bound of the memory [`run_parts`] needs for `options` on `data`, beyond the
@@ -331,6 +377,19 @@ pub fn memory_bytes(options: &Options, data: &Data) -> Result<u64> {
         {
             most = most.max(part(grid_runs(&grid, None))?);
         }
+        if options.parts.contains(&4) {
+            let p4 = part4_options(options, options.seed.unwrap_or(0), precision);
+            let runs = part4::NETWORKS
+                .iter()
+                .map(|&(_, a, i)| {
+                    (
+                        part4::model_config(p4.hidden_layers, p4.hidden, a, i),
+                        part4::train_config(&p4),
+                    )
+                })
+                .collect();
+            most = most.max(part(runs)?);
+        }
     }
     Ok(most)
 }
@@ -345,8 +404,13 @@ pub fn finish(out: &Path, notebook: &reference::Notebook) -> Result<Vec<String>>
     let p2 = read_json::<part2::Part2File>(&out.join("part2.json"))?;
     let p3 = read_json::<part3::Part3File>(&out.join("part3.json"))?;
     let rp = read_json::<replay::ReplayFile>(&out.join("replay.json"))?;
+    let p4 = read_json::<part4::Part4File>(&out.join("part4.json"))?;
     #[cfg(feature = "plots")]
-    let plots = plots::render_all(out, p1.as_ref(), p2.as_ref(), p3.as_ref(), notebook)?;
+    let mut plots = plots::render_all(out, p1.as_ref(), p2.as_ref(), p3.as_ref(), notebook)?;
+    #[cfg(feature = "plots")]
+    if let Some(p4) = &p4 {
+        plots.extend(plots::render_part4(out, p4)?);
+    }
     #[cfg(not(feature = "plots"))]
     let plots = Vec::new();
     report::write(
@@ -356,6 +420,7 @@ pub fn finish(out: &Path, notebook: &reference::Notebook) -> Result<Vec<String>>
             part2: p2.as_ref(),
             part3: p3.as_ref(),
             replay: rp.as_ref(),
+            part4: p4.as_ref(),
             plots: &plots,
             notebook,
         },

@@ -24,7 +24,7 @@ use crate::reference::Notebook;
 
 /// DejaVu Sans (Bitstream Vera license, `assets/DejaVuSans-LICENSE.txt`).
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-const FAMILY: &str = "sans-serif";
+pub(crate) const FAMILY: &str = "sans-serif";
 
 /// matplotlib's first colors, so the figures read like the notebook's.
 const COLORS: [RGBColor; 4] = [
@@ -102,6 +102,31 @@ pub(crate) fn render_all(
     Ok(written)
 }
 
+/// Part 4's figures (see [`crate::plots4`]); returns the written files (relative to `out`).
+pub(crate) fn render_part4(out: &Path, p4: &crate::part4::Part4File) -> Result<Vec<String>> {
+    register_font()?;
+    let dir = out.join("plots");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+    let mut written = Vec::new();
+    both(
+        &dir,
+        "part4_activations",
+        (1500, 900),
+        &mut written,
+        &Figure::Part4Activations(p4),
+    )?;
+    for q in crate::plots4::Quantity::ALL {
+        both(
+            &dir,
+            &format!("part4_tanh_{}", q.slug()),
+            (1200, 860),
+            &mut written,
+            &Figure::Part4Histograms(p4, q),
+        )?;
+    }
+    Ok(written)
+}
+
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// One figure, drawable on any backend.
@@ -110,6 +135,8 @@ enum Figure<'a> {
     Part1(&'a Part1File, &'a Notebook, Metric),
     Part3(&'a Part3File),
     Heatmap(&'a Part2File, &'a GridLayout),
+    Part4Activations(&'a crate::part4::Part4File),
+    Part4Histograms(&'a crate::part4::Part4File, crate::plots4::Quantity),
 }
 
 impl Figure<'_> {
@@ -118,6 +145,8 @@ impl Figure<'_> {
             Figure::Part1(p1, nb, metric) => part1(root, p1, nb, metric),
             Figure::Part3(p3) => part3(root, p3),
             Figure::Heatmap(p2, layout) => heatmap(root, p2, layout),
+            Figure::Part4Activations(p4) => crate::plots4::activations(root, p4),
+            Figure::Part4Histograms(p4, q) => crate::plots4::histograms(root, p4, q),
         }
     }
 }

@@ -1076,6 +1076,7 @@ fn compare_best(nb: &Notebook, best: Option<&ReplayBest>, complete: bool, c: &mu
             Activation::Relu => "ReLU",
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
+            Activation::Softsign => "softsign",
         };
         let found = format!(
             "{} {} {} {}",

@@ -26,6 +26,8 @@ pub struct Inputs<'a> {
     pub part3: Option<&'a Part3File>,
     /// `replay.json`, when present.
     pub replay: Option<&'a ReplayFile>,
+    /// `part4.json`, when present.
+    pub part4: Option<&'a crate::part4::Part4File>,
     /// The plots written (relative to the results directory).
     pub plots: &'a [String],
     /// The notebook's printed numbers.
@@ -112,13 +114,14 @@ fn act(a: Activation) -> &'static str {
     activation_name(a)
 }
 
-/// The notebook's name of an activation (`ReLU`, `sigmoid`, `tanh`), as the report and
-/// the plots write it.
+/// The notebook's name of an activation (`ReLU`, `sigmoid`, `tanh`; `softsign`, which the
+/// notebook lacks), as the report and the plots write it.
 pub(crate) fn activation_name(a: Activation) -> &'static str {
     match a {
         Activation::Relu => "ReLU",
         Activation::Sigmoid => "sigmoid",
         Activation::Tanh => "tanh",
+        Activation::Softsign => "softsign",
     }
 }
 
@@ -166,6 +169,9 @@ pub fn render(inputs: &Inputs<'_>, places: &Places) -> String {
     part2(&mut s, inputs);
     part3(&mut s, inputs);
     replay(&mut s, inputs);
+    if let Some(p) = inputs.part4 {
+        crate::part4::report(&mut s, p, inputs.plots);
+    }
     s
 }
 
@@ -186,6 +192,10 @@ fn manifests<'a>(inputs: &Inputs<'a>) -> Vec<(&'static str, &'a RunManifest, boo
     if let Some(p) = inputs.replay {
         let t = p.seconds.part1 + p.seconds.part2 + p.seconds.part3;
         v.push(("Replay", &p.manifest, false, t));
+    }
+    if let Some(p) = inputs.part4 {
+        let t = p.networks.iter().fold(0.0, |a, n| a + n.report.seconds);
+        v.push(("Part 4", &p.manifest, p.quick, t));
     }
     v
 }
@@ -1059,6 +1069,7 @@ mod tests {
             part2: p2.as_ref(),
             part3: p3.as_ref(),
             replay: rp.as_ref(),
+            part4: None,
             plots: &[],
             notebook: &notebook,
         };
@@ -1109,6 +1120,7 @@ mod tests {
             part2: None,
             part3: Some(&p3),
             replay: None,
+            part4: None,
             plots: &[],
             notebook: &notebook,
         };

@@ -38,7 +38,8 @@ pub fn shuffle_rng(seed: u64) -> ChaCha8Rng {
 
 /// Parses an initializer as a user writes it: `glorot_uniform` (also `glorot`, `xavier`,
 /// `xavier_uniform`), `normal` or `normal:MEAN:STD`, `zero`, `he_normal`, `he_uniform`
-/// (also `kaiming_...`), `lecun_normal`, `orthogonal` or `orthogonal:GAIN`; names are
+/// (also `kaiming_...`), `lecun_normal`, `orthogonal` or `orthogonal:GAIN`, `standard`
+/// (Glorot and Bengio's `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`); names are
 /// case-insensitive and dashes in them count as underscores (the parameters are read as
 /// written, so `normal:0:-1` has a standard deviation of -1 and is refused).
 ///
@@ -71,6 +72,7 @@ pub fn parse_init(s: &str) -> Result<Init> {
         "he_normal" | "kaiming_normal" => plain(Init::HeNormal),
         "he_uniform" | "kaiming_uniform" => plain(Init::HeUniform),
         "lecun_normal" => plain(Init::LecunNormal),
+        "standard" => plain(Init::Standard),
         "normal" => match params.map(numbers).transpose()?.as_deref() {
             None => Ok(Init::Normal {
                 mean: 0.0,
@@ -90,7 +92,7 @@ pub fn parse_init(s: &str) -> Result<Init> {
         },
         _ => Err(bad(
             "unknown initializer (expected glorot_uniform, normal[:MEAN:STD], zero, \
-             he_normal, he_uniform, lecun_normal or orthogonal[:GAIN])",
+             he_normal, he_uniform, lecun_normal, orthogonal[:GAIN] or standard)",
         )),
     }
 }
@@ -115,7 +117,8 @@ pub enum WeightSource<'a> {
     /// Not in the notebook but replayed as a NumPy user would write them:
     /// [`Init::HeNormal`] `normal(0, sqrt(2 / fan_in))`, [`Init::HeUniform`]
     /// `uniform(-sqrt(6 / fan_in), sqrt(6 / fan_in))`, [`Init::LecunNormal`]
-    /// `normal(0, sqrt(1 / fan_in))`. [`Init::Orthogonal`] has no replay
+    /// `normal(0, sqrt(1 / fan_in))`, [`Init::Standard`]
+    /// `uniform(-1 / sqrt(fan_in), 1 / sqrt(fan_in))`. [`Init::Orthogonal`] has no replay
     /// ([`Error::NoNumpyReplay`]).
     NumpyReplay(&'a mut RandomState),
 }
@@ -152,6 +155,10 @@ pub(crate) fn fill_numpy<F: Float>(
             rs.fill_uniform(w.view_mut(), -r, r);
         }
         Init::LecunNormal => rs.fill_normal(w.view_mut(), 0.0, (1.0 / fan_in as f64).sqrt()),
+        Init::Standard => {
+            let r = 1.0 / (fan_in as f64).sqrt();
+            rs.fill_uniform(w.view_mut(), -r, r);
+        }
         other => {
             return Err(Error::NoNumpyReplay {
                 init: format!("{other:?}"),
@@ -171,6 +178,7 @@ mod tests {
     fn initializers_parse_as_written() {
         assert_eq!(parse_init("Glorot").unwrap(), Init::GlorotUniform);
         assert_eq!(parse_init("he-normal").unwrap(), Init::HeNormal);
+        assert_eq!(parse_init("Standard").unwrap(), Init::Standard);
         assert_eq!(
             parse_init("normal:0.5:0.01").unwrap(),
             Init::Normal {

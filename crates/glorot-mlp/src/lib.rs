@@ -72,6 +72,7 @@ pub mod memory;
 mod model;
 pub mod optim;
 mod param;
+pub mod probe;
 pub mod schedule;
 pub mod seed_text;
 mod train;
@@ -92,6 +93,7 @@ pub use io::{WeightsInfo, read_weights_info};
 pub use model::{Gradients, Mlp, MlpFloat, Workspace};
 pub use optim::{Optimizer, OptimizerState};
 pub use param::{ParamId, ParamKind};
+pub use probe::{Probe, ProbeSchedule, ProbeSnapshot};
 pub use schedule::{LrSchedule, LrScheduler};
 pub use train::{
     BatchEvent, EVAL_CHUNK, EpochMetrics, Evaluation, Evaluator, NoopObserver, Observer, Status,

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::init::{WeightSource, shuffle_rng};
 use crate::model::{Mlp, MlpFloat, Workspace};
 use crate::optim::OptimizerState;
+use crate::probe::{Probe, ProbeSnapshot};
 use crate::schedule::LrScheduler;
 
 /// Evaluation forwards at most this many rows at a time (10,000: the notebook's whole
@@ -301,6 +302,11 @@ pub trait Observer {
     fn on_epoch_end(&mut self, metrics: &EpochMetrics) {
         let _ = metrics;
     }
+    /// A measurement of the [`Probe`] set with [`Trainer::set_probe`], at one of its
+    /// moments (never called without a probe).
+    fn on_probe(&mut self, snapshot: &ProbeSnapshot) {
+        let _ = snapshot;
+    }
     /// Polled after every batch; returning true ends the run as [`Status::Cancelled`].
     fn should_stop(&self) -> bool {
         false
@@ -335,6 +341,10 @@ pub struct Trainer<F: MlpFloat> {
     /// The optimizer's state (momentum buffers or moments), kept across calls of
     /// [`Trainer::fit`].
     optimizer: OptimizerState<F>,
+    /// The per-layer probe of [`Trainer::set_probe`], if any.
+    probe: Option<Probe<F>>,
+    /// Parameter updates since the trainer was made (the probe's clock).
+    updates: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -366,7 +376,37 @@ impl<F: MlpFloat> Trainer<F> {
             model,
             buffers: None,
             optimizer,
+            probe: None,
+            updates: 0,
         })
+    }
+
+    /// Measures per-layer statistics on `probe`'s batch at the moments of its schedule,
+    /// sending each [`ProbeSnapshot`] to [`Observer::on_probe`] (see [`crate::probe`]).
+    /// The probe computes in its own buffers: the training results are the same bits as
+    /// without it.
+    ///
+    /// # Errors
+    /// [`Error::DataShape`] when the probe's widths do not match the model.
+    pub fn set_probe(&mut self, probe: Probe<F>) -> Result<()> {
+        crate::probe::check_shapes(&self.model, &probe)?;
+        self.probe = Some(probe);
+        Ok(())
+    }
+
+    /// Parameter updates (minibatches) done since the trainer was made.
+    pub fn updates(&self) -> usize {
+        self.updates
+    }
+
+    /// One probe measurement of the current model, sent to `observer` (no-op without a
+    /// probe). Shapes were checked by [`Trainer::set_probe`].
+    fn measure(&self, observer: &mut dyn Observer) {
+        if let Some(p) = &self.probe
+            && let Ok(snapshot) = crate::probe::probe(&self.model, p, self.updates)
+        {
+            observer.on_probe(&snapshot);
+        }
     }
 
     /// The training config.
@@ -466,6 +506,11 @@ impl<F: MlpFloat> Trainer<F> {
             seconds: 0.0,
         };
 
+        let mut measured = None;
+        if self.probe.as_ref().is_some_and(|p| p.schedule().at_start) {
+            self.measure(observer);
+            measured = Some(self.updates);
+        }
         'epochs: for epoch in 1..=self.config.epochs() {
             if observer.should_stop() {
                 report.status = Status::Cancelled { epoch };
@@ -517,6 +562,15 @@ impl<F: MlpFloat> Trainer<F> {
                     break 'epochs;
                 }
                 sum += loss;
+                self.updates += 1;
+                if self
+                    .probe
+                    .as_ref()
+                    .is_some_and(|p| p.due_after(self.updates))
+                {
+                    self.measure(observer);
+                    measured = Some(self.updates);
+                }
                 observer.on_batch(&BatchEvent {
                     epoch,
                     batch: b + 1,
@@ -551,6 +605,11 @@ impl<F: MlpFloat> Trainer<F> {
             observer.on_epoch_end(&metrics);
         }
 
+        if self.probe.as_ref().is_some_and(|p| p.schedule().at_end)
+            && measured != Some(self.updates)
+        {
+            self.measure(observer);
+        }
         if let (Some(test), false) = (&data.test, report.diverged()) {
             let t = buffers.eval.evaluate_unchecked(&self.model, test);
             if t.loss.is_finite() {
@@ -615,6 +674,7 @@ mod tests {
     use super::*;
     use crate::config::{Head, ModelConfig, TrainConfig};
     use crate::data::TrainData;
+    use crate::probe::ProbeSchedule;
     use glorot_tensor::{Activation, Init, one_hot};
 
     /// Two well separated Gaussian-ish blobs per class on 4 inputs, deterministic.
@@ -678,6 +738,70 @@ mod tests {
         fn should_stop(&self) -> bool {
             self.stop_after.is_some_and(|s| self.batches >= s)
         }
+    }
+
+    /// Keeps the updates at which the probe measured.
+    #[derive(Default)]
+    struct ProbeLog(Vec<usize>);
+
+    impl Observer for ProbeLog {
+        fn on_probe(&mut self, snapshot: &ProbeSnapshot) {
+            assert_eq!(snapshot.layers.len(), 1, "one hidden layer");
+            self.0.push(snapshot.update);
+        }
+    }
+
+    /// A probe measures at its moments (start, every 4 updates, end) and changes nothing:
+    /// the trained parameters and every reported number are the same bits as without it.
+    #[test]
+    fn the_probe_measures_at_its_moments_and_changes_nothing() {
+        let (x, labels) = blobs(60, 3);
+        let y = one_hot::<f64>(&labels, 3);
+        let data = FitData {
+            train: TrainData::new(x.view(), y.view()).unwrap(),
+            validation: EvalData::new(x.view(), &labels).unwrap(),
+            test: Some(EvalData::new(x.view(), &labels).unwrap()),
+        };
+        let (m, t) = setup(Shuffle::EveryEpoch, 0.5, 2);
+        let plain = train(&m, &t, &data, &mut NoopObserver).unwrap();
+        let schedule = ProbeSchedule {
+            at_start: true,
+            every: Some(4),
+            at_end: true,
+        };
+        let probe = Probe::new(
+            x.slice(s![..10, ..]).to_owned(),
+            y.slice(s![..10, ..]).to_owned(),
+            schedule,
+        )
+        .unwrap();
+        let mut trainer = Trainer::new(
+            Mlp::new(m.clone(), WeightSource::Seed(t.seed())).unwrap(),
+            t.clone(),
+        )
+        .unwrap();
+        trainer.set_probe(probe).unwrap();
+        let mut log = ProbeLog::default();
+        let mut report = trainer.fit(&data, &mut log).unwrap();
+        // 2 epochs of 9 batches: start, 4, 8, 12, 16, then the end (18).
+        assert_eq!(log.0, vec![0, 4, 8, 12, 16, 18]);
+        assert_eq!(trainer.updates(), 18);
+        assert_eq!(trainer.model(), &plain.0);
+        let mut expected = plain.1.clone();
+        // Wall times differ; everything else is the same bits.
+        expected.seconds = 0.0;
+        report.seconds = 0.0;
+        for e in expected.epochs.iter_mut().chain(report.epochs.iter_mut()) {
+            e.seconds = 0.0;
+            e.train_seconds = 0.0;
+        }
+        assert_eq!(report, expected);
+        // A probe of the wrong width is refused.
+        let bad = Probe::new(Array2::zeros((2, 5)), Array2::zeros((2, 3)), schedule).unwrap();
+        assert!(matches!(
+            trainer.set_probe(bad),
+            Err(Error::DataShape { .. })
+        ));
     }
 
     #[test]

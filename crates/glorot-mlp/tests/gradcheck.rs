@@ -8,7 +8,7 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const ACTIVATIONS: [Activation; 3] = [Activation::Relu, Activation::Sigmoid, Activation::Tanh];
+const ACTIVATIONS: [Activation; 4] = Activation::ALL;
 const HEADS: [Head; 2] = [Head::SigmoidBce, Head::SoftmaxCrossEntropy];
 
 /// A random model with O(1) weights and biases (so no gradient is structurally tiny) and a

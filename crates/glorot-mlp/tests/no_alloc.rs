@@ -88,7 +88,7 @@ fn steps_and_evaluation_allocate_nothing() {
 /// workspace above the `f64` sparse update's batch limit (1,024 rows).
 fn steps_allocate_nothing<F: MlpFloat>(arithmetic: Arithmetic) {
     for head in [Head::SigmoidBce, Head::SoftmaxCrossEntropy] {
-        for activation in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
+        for activation in Activation::ALL {
             let cfg = ModelConfig {
                 layers: vec![20, 16, 12, 5],
                 activation,

@@ -11,4 +11,5 @@ mod no_alloc;
 mod notebook;
 mod optimizers;
 mod support;
+mod variance_ratios;
 mod weights;

@@ -199,3 +199,29 @@ fn weights_have_the_permissions_of_the_results_beside_them() {
         model.weights(0)
     );
 }
+
+/// Softsign and the standard initialization are recorded in the weights file's metadata
+/// like every other activation and initializer (`"softsign"`, `{"kind":"standard"}`) and
+/// come back from it.
+#[test]
+fn softsign_and_standard_init_round_trip_through_the_metadata() {
+    let config = ModelConfig {
+        layers: vec![5, 4, 3],
+        activation: Activation::Softsign,
+        head: Head::SoftmaxCrossEntropy,
+        init: Init::Standard,
+    };
+    let model = Mlp::<f32>::new(config.validate().unwrap(), WeightSource::Seed(3)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("softsign.safetensors");
+    model.save(&path).unwrap();
+    let info = glorot_mlp::read_weights_info(&path).unwrap();
+    let text = serde_json::to_string(&info.config).unwrap();
+    assert!(
+        text.contains(r#""activation":"softsign""#) && text.contains(r#"{"kind":"standard"}"#),
+        "{text}"
+    );
+    assert_eq!(info.config, config);
+    let loaded = Mlp::<f32>::load_expecting(&path, &config).unwrap();
+    assert_eq!(loaded, model);
+}

@@ -20,9 +20,10 @@ const PARALLEL_MIN: usize = 8192;
 /// | [`Relu`](Self::Relu) | `max(z, 0)` | `1` if `a > 0`, else `0` |
 /// | [`Sigmoid`](Self::Sigmoid) | `1 / (1 + exp(-z))` ([`sigmoid`]) | `a * (1 - a)` |
 /// | [`Tanh`](Self::Tanh) | `tanh(z)` | `1 - a * a` |
+/// | [`Softsign`](Self::Softsign) | `z / (1 + \|z\|)` ([`softsign`]) | `(1 - \|a\|) * (1 - \|a\|)` |
 ///
-/// Parses case-insensitively from `"relu"` (the notebook writes `"ReLU"`), `"sigmoid"`
-/// and `"tanh"`; displays and serializes in lowercase.
+/// Parses case-insensitively from `"relu"` (the notebook writes `"ReLU"`), `"sigmoid"`,
+/// `"tanh"` and `"softsign"`; displays and serializes in lowercase.
 ///
 /// ```
 /// use glorot_tensor::Activation;
@@ -45,11 +46,22 @@ pub enum Activation {
     /// Hyperbolic tangent. Derivative from the output: `1 - a * a` (the notebook's
     /// `1.0 - x**2`; NumPy evaluates `x**2` as `x * x`).
     Tanh,
+    /// Softsign, `z / (1 + |z|)` (Glorot and Bengio, 2010, section 2.3; see [`softsign`]):
+    /// like `tanh` an odd function with values in `(-1, 1)`, but approaching its
+    /// asymptotes polynomially rather than exponentially. Derivative from the output:
+    /// `1 / (1 + |z|)^2 = (1 - |a|)^2`, computed as `(1 - |a|) * (1 - |a|)`.
+    Softsign,
 }
 
 impl Activation {
-    /// Every activation, in the notebook's order of its search (`ReLU`, `sigmoid`, `tanh`).
-    pub const ALL: [Activation; 3] = [Activation::Relu, Activation::Sigmoid, Activation::Tanh];
+    /// Every activation: the notebook's search order (`ReLU`, `sigmoid`, `tanh`), then
+    /// `softsign` (Glorot and Bengio's third).
+    pub const ALL: [Activation; 4] = [
+        Activation::Relu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Softsign,
+    ];
 
     /// The activation of one value: `f(z)`.
     #[inline]
@@ -58,6 +70,7 @@ impl Activation {
             Activation::Relu => relu(z),
             Activation::Sigmoid => sigmoid(z),
             Activation::Tanh => num_traits::Float::tanh(z),
+            Activation::Softsign => softsign(z),
         }
     }
 
@@ -76,6 +89,7 @@ impl Activation {
             Activation::Relu => z.mapv_inplace(relu),
             Activation::Sigmoid => z.mapv_inplace(sigmoid),
             Activation::Tanh => z.mapv_inplace(num_traits::Float::tanh),
+            Activation::Softsign => z.mapv_inplace(softsign),
         }
     }
 
@@ -140,6 +154,9 @@ impl Activation {
                 Activation::Tanh => Zip::from(row)
                     .and(&bias)
                     .for_each(|z, &b| *z = num_traits::Float::tanh(*z + b)),
+                Activation::Softsign => Zip::from(row)
+                    .and(&bias)
+                    .for_each(|z, &b| *z = softsign(*z + b)),
             }
         }
     }
@@ -161,6 +178,7 @@ impl Activation {
             Activation::Relu => pairs.for_each(|(z, &b)| *z = relu(*z + b)),
             Activation::Sigmoid => pairs.for_each(|(z, &b)| *z = sigmoid(*z + b)),
             Activation::Tanh => pairs.for_each(|(z, &b)| *z = num_traits::Float::tanh(*z + b)),
+            Activation::Softsign => pairs.for_each(|(z, &b)| *z = softsign(*z + b)),
         }
     }
 
@@ -177,6 +195,7 @@ impl Activation {
             }
             Activation::Sigmoid => a * (F::one() - a),
             Activation::Tanh => F::one() - a * a,
+            Activation::Softsign => softsign_derivative_from_output(a),
         }
     }
 
@@ -215,6 +234,9 @@ impl Activation {
             Activation::Tanh => Zip::from(&mut grad)
                 .and(&a)
                 .for_each(|g, &a| *g = (F::one() - a * a) * *g),
+            Activation::Softsign => Zip::from(&mut grad)
+                .and(&a)
+                .for_each(|g, &a| *g = softsign_derivative_from_output(a) * *g),
         }
     }
 }
@@ -225,6 +247,7 @@ impl fmt::Display for Activation {
             Activation::Relu => "relu",
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
+            Activation::Softsign => "softsign",
         })
     }
 }
@@ -239,6 +262,8 @@ impl FromStr for Activation {
             Ok(Activation::Sigmoid)
         } else if s.eq_ignore_ascii_case("tanh") {
             Ok(Activation::Tanh)
+        } else if s.eq_ignore_ascii_case("softsign") {
+            Ok(Activation::Softsign)
         } else {
             Err(Error::UnknownActivation { name: s.to_owned() })
         }
@@ -270,6 +295,30 @@ fn relu<F: Float>(z: F) -> F {
 #[inline]
 pub fn sigmoid<F: Float>(x: F) -> F {
     F::one() / (F::one() + num_traits::Float::exp(-x))
+}
+
+/// Softsign, `x / (1 + |x|)` (Glorot and Bengio, 2010): one IEEE addition and one
+/// division after an exact `abs`, so every correctly rounded implementation (the scalar
+/// path and the vector kernels of every instruction set) gives the same bits. `-0.0`
+/// stays `-0.0`, `+-inf` gives NaN (`inf / inf`), NaN propagates.
+///
+/// ```
+/// use glorot_tensor::softsign;
+///
+/// assert_eq!(softsign(1.0f64), 0.5);
+/// assert_eq!(softsign(-3.0f32), -0.75);
+/// ```
+#[inline]
+pub fn softsign<F: Float>(x: F) -> F {
+    x / (F::one() + num_traits::Float::abs(x))
+}
+
+/// Softsign's derivative from its output `a = softsign(z)`: `1 / (1 + |z|)^2`, and since
+/// `1 - |a| = 1 / (1 + |z|)`, `(1 - |a|) * (1 - |a|)`.
+#[inline]
+fn softsign_derivative_from_output<F: Float>(a: F) -> F {
+    let d = F::one() - num_traits::Float::abs(a);
+    d * d
 }
 
 /// [`sigmoid`] element-wise, in place. Shape: any `(rows, cols)`.
@@ -327,6 +376,8 @@ mod tests {
             ("Sigmoid", Activation::Sigmoid),
             ("tanh", Activation::Tanh),
             ("TANH", Activation::Tanh),
+            ("softsign", Activation::Softsign),
+            ("SoftSign", Activation::Softsign),
         ] {
             assert_eq!(s.parse::<Activation>().unwrap(), a);
         }
@@ -341,6 +392,22 @@ mod tests {
         for a in Activation::ALL {
             assert_eq!(a.to_string().parse::<Activation>().unwrap(), a);
         }
+    }
+
+    #[test]
+    fn softsign_derivative_from_output_matches_the_derivative_of_z() {
+        // d/dz z / (1 + |z|) = 1 / (1 + |z|)^2, exact in binary for these z.
+        for z in [-3.0f64, -1.0, -0.0, 0.0, 1.0, 7.0] {
+            let a = softsign(z);
+            let expected = 1.0 / ((1.0 + z.abs()) * (1.0 + z.abs()));
+            assert_eq!(
+                Activation::Softsign.derivative_from_output(a),
+                expected,
+                "z = {z}"
+            );
+        }
+        assert!(softsign(f64::INFINITY).is_nan());
+        assert!(softsign(-0.0f32).is_sign_negative());
     }
 
     #[test]

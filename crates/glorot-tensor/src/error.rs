@@ -19,7 +19,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// A string named no known activation (expected `relu`, `sigmoid` or `tanh`).
-    #[error("unknown activation {name:?}: expected relu, sigmoid or tanh")]
+    #[error("unknown activation {name:?}: expected relu, sigmoid, tanh or softsign")]
     UnknownActivation {
         /// The string that was given.
         name: String,

@@ -66,6 +66,10 @@ pub enum Init {
         /// Scale applied to the orthogonal matrix (finite).
         gain: f64,
     },
+    /// Glorot and Bengio's (2010) "standard" initialization, their eq. (1): `U(-r, r)` with
+    /// `r = 1 / sqrt(fan_in)` (variance `1 / (3 fan_in)`), the common heuristic their
+    /// normalized initialization ([`GlorotUniform`](Self::GlorotUniform)) is compared to.
+    Standard,
 }
 
 impl Init {
@@ -83,6 +87,10 @@ impl Init {
         match *self {
             Init::GlorotUniform => {
                 let r = (6.0 / (fan_in + fan_out) as f64).sqrt();
+                fill_uniform(w, -r, r, rng);
+            }
+            Init::Standard => {
+                let r = 1.0 / (fan_in as f64).sqrt();
                 fill_uniform(w, -r, r, rng);
             }
             Init::HeUniform => {

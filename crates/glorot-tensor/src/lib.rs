@@ -71,7 +71,7 @@
 //! | area | items |
 //! | --- | --- |
 //! | products | [`gemm`], [`add_row_bias`], [`column_sums`], [`column_means`] |
-//! | activations | [`Activation`] (ReLU, sigmoid, tanh: forward in place, derivative from the output, backward in place, fused bias + forward), [`sigmoid`], [`sigmoid_inplace`], [`softmax_rows_inplace`] |
+//! | activations | [`Activation`] (ReLU, sigmoid, tanh, softsign: forward in place, derivative from the output, backward in place, fused bias + forward), [`sigmoid`], [`softsign`], [`sigmoid_inplace`], [`softmax_rows_inplace`] |
 //! | losses | [`loss::bce_notebook`], [`loss::bce_with_logits`], [`loss::softmax_cross_entropy`], each with its `_delta` gradient |
 //! | initializers | [`Init`]: Glorot uniform, normal, zero, He normal/uniform, LeCun normal, orthogonal |
 //! | helpers | [`argmax_rows`], [`accuracy_percent`], [`one_hot`], [`permutation`], [`pairwise_sum`] |
@@ -203,7 +203,7 @@ pub mod replay;
 mod sum;
 mod util;
 
-pub use activation::{Activation, sigmoid, sigmoid_inplace, softmax_rows_inplace};
+pub use activation::{Activation, sigmoid, sigmoid_inplace, softmax_rows_inplace, softsign};
 pub use error::Error;
 pub use float::Float;
 pub use init::Init;

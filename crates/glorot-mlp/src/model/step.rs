@@ -266,7 +266,7 @@ mod tests {
         for arithmetic in [Arithmetic::Fast, Arithmetic::Blas] {
             for x in [&dense, &sparse] {
                 for head in [Head::SigmoidBce, Head::SoftmaxCrossEntropy] {
-                    for act in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
+                    for act in Activation::ALL {
                         let cfg = config(&[40, 7, 6, 3], act, head);
                         let model = Mlp::<f64>::new(cfg.clone(), WeightSource::Seed(3)).unwrap();
                         // 5 rows: not a power of two, so dividing afterwards matters.

@@ -180,6 +180,24 @@ impl<F: MlpFloat> Workspace<F> {
         self.acts[layer].slice(s![..self.rows, ..])
     }
 
+    /// The back-propagated gradient of layer `layer` (0-based, any layer up to the head):
+    /// `dL/dz` with respect to its pre-activation `z`, one row per example of the last
+    /// [`Mlp::gradients`], each row the gradient of that example's own loss (the
+    /// batch-mean loss's gradient times the rows), `(rows, layers[layer + 1])`.
+    ///
+    /// # Panics
+    /// If `layer` is out of range, or the buffers do not hold finished gradients (as
+    /// [`Workspace::gradients`]).
+    #[track_caller]
+    pub fn delta(&self, layer: usize) -> ArrayView2<'_, F> {
+        assert!(
+            self.grads.valid,
+            "no gradients: call Mlp::gradients first (train_step leaves raw sums)"
+        );
+        assert!(layer < self.deltas.len(), "layer {layer} out of range");
+        self.deltas[layer].slice(s![..self.rows, ..])
+    }
+
     /// Gradients of the last [`Mlp::gradients`].
     ///
     /// # Panics

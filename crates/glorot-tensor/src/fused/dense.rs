@@ -272,6 +272,7 @@ mod tests {
                 Some(Activation::Relu),
                 Some(Activation::Sigmoid),
                 Some(Activation::Tanh),
+                Some(Activation::Softsign),
             ] {
                 let mut out = Array2::from_elem((m, n), f32::NAN);
                 linear_forward(isa, x.view(), w.view(), b.view(), act, out.view_mut());
@@ -282,6 +283,7 @@ mod tests {
                         Some(Activation::Relu) => zb.max(0.0),
                         Some(Activation::Sigmoid) => 1.0 / (1.0 + (-zb).exp()),
                         Some(Activation::Tanh) => zb.tanh(),
+                        Some(Activation::Softsign) => zb / (1.0 + zb.abs()),
                     };
                     assert_close(
                         o,

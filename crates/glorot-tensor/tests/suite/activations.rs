@@ -17,7 +17,8 @@ fn points() -> Vec<f64> {
 
 /// `derivative_from_output(f(z))` against the central difference `(f(z+h) - f(z-h)) / 2h`
 /// computed in f64. With h = 1e-5 the truncation error is h^2 |f'''| / 6 <= 1e-10 / 6
-/// (|f'''| <= 2 for tanh, <= 1/8 for the sigmoid) and the rounding error is about
+/// (|f'''| <= 2 for tanh, <= 1/8 for the sigmoid; for softsign `6 / (1 + |z|)^4 <= 6`, so
+/// h^2 |f'''| / 6 <= 1e-10 still) and the rounding error is about
 /// eps / h = 2e-11, so 1e-9 is a safe f64 tolerance. The F-typed derivative carries F's
 /// rounding on top: a few eps of F.
 fn derivatives_match_central_differences<F: Float>() {
@@ -40,13 +41,18 @@ fn derivatives_match_central_differences<F: Float>() {
 
 /// The derivative formulas of the notebook, evaluated on its own terms (hand-worked:
 /// tanh' from a = 0.5 is 1 - 0.25 = 0.75; sigmoid' from 0.5 is 0.25; ReLU' is 1 for a > 0
-/// and 0 at a = 0).
+/// and 0 at a = 0; softsign' from 0.5 (z = 1) is (1 - 0.5)^2 = 0.25 = 1 / (1 + 1)^2).
 fn derivative_formulas<F: Float>() {
     let f = F::from_f64;
     assert_eq!(Activation::Tanh.derivative_from_output(f(0.5)), f(0.75));
     assert_eq!(Activation::Sigmoid.derivative_from_output(f(0.5)), f(0.25));
     assert_eq!(Activation::Relu.derivative_from_output(f(3.0)), f(1.0));
     assert_eq!(Activation::Relu.derivative_from_output(f(0.0)), f(0.0));
+    assert_eq!(Activation::Softsign.derivative_from_output(f(0.5)), f(0.25));
+    assert_eq!(
+        Activation::Softsign.derivative_from_output(f(-0.5)),
+        f(0.25)
+    );
 }
 
 /// forward_inplace equals apply element-wise; backward_inplace multiplies the derivative

@@ -21,7 +21,24 @@ pub(super) fn apply(act: Act, z: __m512) -> __m512 {
         Act::Relu => relu_ps(z),
         Act::Sigmoid => sigmoid_ps(z),
         Act::Tanh => tanh_ps(z),
+        Act::Softsign => softsign_ps(z),
     }
+}
+
+/// `|x|` as `max(x, 0 - x)`, exact (the portable kernels' sequence; only used in
+/// `1 +- |x|`, where the sign of a zero does not matter).
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) fn abs_ps(x: __m512) -> __m512 {
+    _mm512_max_ps(x, _mm512_sub_ps(_mm512_setzero_ps(), x))
+}
+
+/// Softsign, `z / (1 + |z|)`: the scalar [`crate::softsign`]'s operations,
+/// each exact or correctly rounded, so the same bits.
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) fn softsign_ps(z: __m512) -> __m512 {
+    _mm512_div_ps(z, _mm512_add_ps(_mm512_set1_ps(1.0), abs_ps(z)))
 }
 
 /// `max(z, 0)` with NaN passing through (as the scalar [`crate::Activation::Relu`]).

@@ -52,6 +52,7 @@ fn act_of(act: Option<Activation>) -> tiled::Act {
         Some(Activation::Relu) => tiled::Act::Relu,
         Some(Activation::Sigmoid) => tiled::Act::Sigmoid,
         Some(Activation::Tanh) => tiled::Act::Tanh,
+        Some(Activation::Softsign) => tiled::Act::Softsign,
     }
 }
 

@@ -41,6 +41,7 @@ pub(super) enum Act {
     Relu,
     Sigmoid,
     Tanh,
+    Softsign,
 }
 
 /// `A[r, kk] = a[r * a_rs + kk * a_cs]`: any strides, elements are broadcast one by one.

@@ -86,6 +86,10 @@ pub(super) unsafe fn transpose_derivative(
                             _mm512_cmp_ps_mask::<{ std::arch::x86_64::_CMP_GT_OQ }>(av, zero);
                         _mm512_mask_blend_ps(positive, zero, one)
                     }
+                    Act::Softsign => {
+                        let d = _mm512_sub_ps(one, super::math::abs_ps(av));
+                        _mm512_mul_ps(d, d)
+                    }
                     Act::Identity => one,
                 };
                 _mm512_mask_storeu_ps(out.add(i * ldo + j), mask, _mm512_mul_ps(d, g));

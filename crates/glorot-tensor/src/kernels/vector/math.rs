@@ -13,6 +13,7 @@ pub(crate) enum Act {
     Relu,
     Sigmoid,
     Tanh,
+    Softsign,
 }
 
 impl Act {
@@ -23,6 +24,7 @@ impl Act {
             Some(crate::Activation::Relu) => Act::Relu,
             Some(crate::Activation::Sigmoid) => Act::Sigmoid,
             Some(crate::Activation::Tanh) => Act::Tanh,
+            Some(crate::Activation::Softsign) => Act::Softsign,
         }
     }
 }
@@ -35,11 +37,13 @@ pub(super) fn apply<S: Simd>(s: S, act: Act, z: S::F32) -> S::F32 {
         Act::Relu => relu(s, z),
         Act::Sigmoid => sigmoid(s, z),
         Act::Tanh => tanh(s, z),
+        Act::Softsign => softsign(s, z),
     }
 }
 
 /// The activation's derivative from its output `a`, as the AVX-512 backward kernel:
-/// `1 - a a` (tanh), `a (1 - a)` (sigmoid), `a > 0 ? 1 : 0` (ReLU), `1` (identity).
+/// `1 - a a` (tanh), `a (1 - a)` (sigmoid), `a > 0 ? 1 : 0` (ReLU),
+/// `(1 - |a|) (1 - |a|)` (softsign), `1` (identity).
 #[inline(always)]
 pub(super) fn derivative<S: Simd>(s: S, act: Act, a: S::F32) -> S::F32 {
     let one = s.splat(1.0);
@@ -47,6 +51,10 @@ pub(super) fn derivative<S: Simd>(s: S, act: Act, a: S::F32) -> S::F32 {
         Act::Tanh => s.sub(one, s.mul(a, a)),
         Act::Sigmoid => s.mul(a, s.sub(one, a)),
         Act::Relu => s.select(s.gt(a, s.zero()), one, s.zero()),
+        Act::Softsign => {
+            let d = s.sub(one, abs(s, a));
+            s.mul(d, d)
+        }
         Act::Identity => one,
     }
 }
@@ -56,6 +64,20 @@ pub(super) fn derivative<S: Simd>(s: S, act: Act, a: S::F32) -> S::F32 {
 fn relu<S: Simd>(s: S, z: S::F32) -> S::F32 {
     let zero = s.zero();
     s.select(s.lt(z, zero), zero, z)
+}
+
+/// `|x|` as `max(x, -x)`: exact. For `x = -0.0` it may give either zero, and for NaN
+/// a NaN; the callers only use it in `1 +- |x|`, where both zeros give 1 and NaN gives NaN.
+#[inline(always)]
+fn abs<S: Simd>(s: S, x: S::F32) -> S::F32 {
+    s.max(x, s.sub(s.zero(), x))
+}
+
+/// Softsign, `z / (1 + |z|)`: an exact `abs`, then one correctly rounded addition and
+/// division, the scalar [`crate::softsign`]'s operations, so the same bits.
+#[inline(always)]
+fn softsign<S: Simd>(s: S, z: S::F32) -> S::F32 {
+    s.div(z, s.add(s.splat(1.0), abs(s, z)))
 }
 
 /// `p * 2^n` for integer-valued `n` with `|n| <= 152`, rounded once, as AVX-512's
