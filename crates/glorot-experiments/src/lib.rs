@@ -6,6 +6,8 @@
 //!   lr 0.01, batch 32, 10 epochs, shuffled every epoch.
 //! - [`part2`]: the 135-trial grid through `glorot-search`, resumable.
 //! - [`part3`]: the gradient checks, `N = k * 10^i`.
+//! - [`part5`]: Fashion-MNIST, the notebook's best configuration against the same network
+//!   with momentum, a schedule, weight decay and early stopping, over several seeds.
 //! - [`replay`]: the notebook replayed bit for bit (f64, no shuffling, NumPy's generator
 //!   seeded with 5 in cell order) and compared with every number it printed
 //!   ([`reference`](mod@reference), [`pyfmt`]).
@@ -52,6 +54,7 @@ mod observer;
 pub mod part1;
 pub mod part2;
 pub mod part3;
+pub mod part5;
 #[cfg(feature = "plots")]
 mod plots;
 pub mod pyfmt;
@@ -99,6 +102,9 @@ pub struct Options {
     pub quick: bool,
     /// Replay the notebook instead of running the studies.
     pub replay: Option<ReplayChoice>,
+    /// Fashion-MNIST, which Part 5 trains on whatever dataset the other parts use
+    /// (`None`: not loaded; Part 5, when asked for, is then an error).
+    pub fashion: Option<std::sync::Arc<Data>>,
 }
 
 /// What a replay covers.
@@ -205,6 +211,9 @@ pub fn run_parts(
                 part3::run(out, studied, seed, options.quick, ctx, notebook, observer).map(|_| ()),
             );
         }
+        if options.parts.contains(&5) && !observer.should_stop() {
+            keep(run_part5(options, seed, precision, ctx, observer));
+        }
         if options.quick && !observer.should_stop() {
             if data.info.subset {
                 say("[replay] skipped: the replay check needs the full training split".to_owned());
@@ -229,6 +238,48 @@ pub fn run_parts(
         }
     }
     errors
+}
+
+/// Part 5 on [`Options::fashion`] (its quick subset with `quick`).
+fn run_part5(
+    options: &Options,
+    seed: u64,
+    precision: Precision,
+    ctx: &RunContext,
+    observer: &dyn Observer,
+) -> Result<()> {
+    let Some(fashion) = options.fashion.as_deref() else {
+        return Err(Error::InvalidOptions(
+            "Part 5 trains on Fashion-MNIST, and no Fashion-MNIST data was loaded".to_owned(),
+        ));
+    };
+    let subset;
+    let studied = if options.quick {
+        subset = fashion.subset(QUICK_TRAIN, QUICK_VALIDATION);
+        &subset
+    } else {
+        fashion
+    };
+    let part5_options = part5::Part5Options {
+        seed,
+        seeds: if options.quick { 1 } else { part5::SEEDS },
+        precision,
+        workers: options.workers,
+        quick: options.quick,
+    };
+    let p = part5::run(&options.out, studied, &part5_options, ctx, observer)?;
+    for c in &p.configs {
+        observer.message(&format!(
+            "[part 5] {}: mean test accuracy {} over {} (target {:.1}%)",
+            c.name,
+            c.summary
+                .test_accuracy_mean
+                .map_or("none".to_owned(), |m| format!("{m:.2}%")),
+            count(c.summary.runs, "seed", "seeds"),
+            p.target_test_accuracy
+        ));
+    }
+    Ok(())
 }
 
 /// Upper bound of the memory [`run_parts`] needs for `options` on `data`, beyond the
@@ -327,6 +378,19 @@ pub fn memory_bytes(options: &Options, data: &Data) -> Result<u64> {
         {
             most = most.max(part(grid_runs(&grid, None))?);
         }
+        if options.parts.contains(&5) {
+            // Its runs on Fashion-MNIST, of the same sizes as MNIST's splits.
+            let model = part5::model();
+            let runs = (0..part5::SEEDS as u64)
+                .flat_map(|s| {
+                    [
+                        (model.clone(), part5::notebook_train(s, precision)),
+                        (model.clone(), part5::improved_train(s, precision)),
+                    ]
+                })
+                .collect();
+            most = most.max(part(runs)?);
+        }
     }
     Ok(most)
 }
@@ -341,10 +405,13 @@ pub fn finish(out: &Path, notebook: &reference::Notebook) -> Result<Vec<String>>
     let p2 = read_json::<part2::Part2File>(&out.join("part2.json"))?;
     let p3 = read_json::<part3::Part3File>(&out.join("part3.json"))?;
     let rp = read_json::<replay::ReplayFile>(&out.join("replay.json"))?;
+    let p5 = read_json::<part5::Part5File>(&out.join("part5.json"))?;
     #[cfg(feature = "plots")]
-    let plots = plots::render_all(out, p1.as_ref(), p2.as_ref(), p3.as_ref(), notebook)?;
+    let mut plots = plots::render_all(out, p1.as_ref(), p2.as_ref(), p3.as_ref(), notebook)?;
     #[cfg(not(feature = "plots"))]
-    let plots = Vec::new();
+    let mut plots = Vec::new();
+    #[cfg(feature = "plots")]
+    plots.extend(plots::render_part5(out, p5.as_ref())?);
     report::write(
         out,
         &report::Inputs {
@@ -352,6 +419,7 @@ pub fn finish(out: &Path, notebook: &reference::Notebook) -> Result<Vec<String>>
             part2: p2.as_ref(),
             part3: p3.as_ref(),
             replay: rp.as_ref(),
+            part5: p5.as_ref(),
             plots: &plots,
             notebook,
         },

@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::part1::Part1File;
 use crate::part2::Part2File;
 use crate::part3::Part3File;
+use crate::part5::Part5File;
 use crate::reference::Notebook;
 use crate::replay::ReplayFile;
 use crate::support::{RunManifest, count, duration, write_file};
@@ -26,6 +27,8 @@ pub struct Inputs<'a> {
     pub part3: Option<&'a Part3File>,
     /// `replay.json`, when present.
     pub replay: Option<&'a ReplayFile>,
+    /// `part5.json`, when present.
+    pub part5: Option<&'a Part5File>,
     /// The plots written (relative to the results directory).
     pub plots: &'a [String],
     /// The notebook's printed numbers.
@@ -165,6 +168,7 @@ pub fn render(inputs: &Inputs<'_>, places: &Places) -> String {
     part1(&mut s, inputs);
     part2(&mut s, inputs);
     part3(&mut s, inputs);
+    part5(&mut s, inputs, places);
     replay(&mut s, inputs);
     s
 }
@@ -186,6 +190,14 @@ fn manifests<'a>(inputs: &Inputs<'a>) -> Vec<(&'static str, &'a RunManifest, boo
     if let Some(p) = inputs.replay {
         let t = p.seconds.part1 + p.seconds.part2 + p.seconds.part3;
         v.push(("Replay", &p.manifest, false, t));
+    }
+    if let Some(p) = inputs.part5 {
+        let t = p
+            .configs
+            .iter()
+            .flat_map(|c| &c.runs)
+            .fold(0.0, |a, r| a + r.report.seconds);
+        v.push(("Part 5", &p.manifest, p.quick, t));
     }
     v
 }
@@ -705,6 +717,122 @@ fn part2(s: &mut String, inputs: &Inputs<'_>) {
     }
 }
 
+/// Part 5: both configurations on Fashion-MNIST, their test accuracy over the seeds, the
+/// epochs tested, and whether the improved one reaches the issue's target.
+fn part5(s: &mut String, inputs: &Inputs<'_>, places: &Places) {
+    let Some(p) = inputs.part5 else { return };
+    let _ = writeln!(s, "## Part 5: Fashion-MNIST\n");
+    let d = &p.manifest.dataset;
+    let digests: Vec<String> = d
+        .files
+        .iter()
+        .map(|f| format!("{} `{}…`", f.role, &f.sha256[..f.sha256.len().min(12)]))
+        .collect();
+    let _ = writeln!(
+        s,
+        "The notebook's best network, 784-550-550-10 ReLU (sigmoid outputs, binary \
+         cross-entropy, Glorot uniform), on Fashion-MNIST from `{}`: {} training, {} \
+         validation, {} test images{} (SHA-256 of the decompressed files: {}). Each \
+         configuration trains from {} (seeds {}), and each run is tested once, with the \
+         weights it ends with.{}\n",
+        places.show(&d.dir),
+        d.train,
+        d.validation,
+        d.test,
+        if d.subset { " (subset)" } else { "" },
+        digests.join(", "),
+        count(
+            p.configs.first().map_or(0, |c| c.runs.len()),
+            "seed",
+            "seeds"
+        ),
+        p.configs
+            .first()
+            .map(|c| {
+                c.runs
+                    .iter()
+                    .map(|r| r.seed.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default(),
+        if p.quick {
+            " **Quick run**: a subset of the data and 2 epochs; not comparable with the \
+             issue's target."
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        s,
+        "| configuration | test accuracy, mean ± sd (%) | min – max (%) | mean best validation accuracy (%) | tested epochs (per seed) | how the runs ended |\n\
+         | --- | --- | --- | --- | --- | --- |"
+    );
+    for c in &p.configs {
+        let sm = &c.summary;
+        let tested: Vec<String> = c
+            .runs
+            .iter()
+            .map(|r| r.kept_epoch.map_or("–".to_owned(), |e| e.to_string()))
+            .collect();
+        let ended: Vec<String> = c
+            .runs
+            .iter()
+            .map(|r| match (r.report.status, r.report.stop_reason) {
+                (glorot_mlp::Status::Diverged { epoch, .. }, _) => {
+                    format!("diverged in epoch {epoch}")
+                }
+                (_, Some(glorot_mlp::StopReason::EarlyStopped)) => {
+                    format!("stopped early after epoch {}", r.report.epochs.len())
+                }
+                _ => format!("all {} epochs", r.report.epochs.len()),
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "| `{}`: {} | {} ± {} | {} – {} | {} | {} | {} |",
+            c.name,
+            c.description,
+            opt(sm.test_accuracy_mean, 2),
+            opt(sm.test_accuracy_std, 2),
+            opt(sm.test_accuracy_min, 2),
+            opt(sm.test_accuracy_max, 2),
+            opt(sm.best_val_accuracy_mean, 2),
+            tested.join(", "),
+            ended.join("; ")
+        );
+    }
+    let _ = writeln!(s);
+    figure(
+        s,
+        inputs,
+        "part5_fashion_validation_accuracy",
+        "Part 5: validation accuracy per epoch on Fashion-MNIST, every run of both configurations",
+    );
+    let target = p.target_test_accuracy;
+    let verdict = match p.configs.iter().find(|c| c.name == "improved") {
+        _ if p.quick => {
+            format!("A quick run says nothing about the target of {target:.1}% mean test accuracy.")
+        }
+        Some(c) => match c.summary.test_accuracy_mean {
+            Some(m) if c.summary.reaches_target => format!(
+                "The improved configuration reaches the issue's target: {m:.2}% mean test \
+                 accuracy over {} against the {target:.1}% aimed at.",
+                count(c.summary.runs, "seed", "seeds")
+            ),
+            Some(m) => format!(
+                "The improved configuration does **not** reach the issue's target: {m:.2}% \
+                 mean test accuracy over {}, {:.2} points short of the {target:.1}% aimed at.",
+                count(c.summary.runs, "seed", "seeds"),
+                target - m
+            ),
+            None => "The improved configuration has no test result.".to_owned(),
+        },
+        None => String::new(),
+    };
+    let _ = writeln!(s, "{verdict}\n");
+}
+
 fn part3(s: &mut String, inputs: &Inputs<'_>) {
     let Some(p) = inputs.part3 else { return };
     let _ = writeln!(s, "## Part 3: gradient checks\n");
@@ -1059,6 +1187,7 @@ mod tests {
             part2: p2.as_ref(),
             part3: p3.as_ref(),
             replay: rp.as_ref(),
+            part5: None,
             plots: &[],
             notebook: &notebook,
         };
@@ -1109,6 +1238,7 @@ mod tests {
             part2: None,
             part3: Some(&p3),
             replay: None,
+            part5: None,
             plots: &[],
             notebook: &notebook,
         };

@@ -61,6 +61,7 @@ extern crate blas_src;
 
 mod config;
 mod data;
+pub mod early_stopping;
 mod error;
 pub mod gradcheck;
 mod init;
@@ -78,6 +79,7 @@ pub use config::{
     ValidTrainConfig,
 };
 pub use data::{EvalData, FitData, TrainData};
+pub use early_stopping::{EarlyStopping, Monitor, StopReason};
 pub use error::{Error, Result};
 pub use gradcheck::{
     GradCheckOptions, GradCheckReport, NotebookGradCheck, NotebookStep, ParamCheck, Stencil,
