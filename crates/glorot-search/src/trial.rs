@@ -254,7 +254,12 @@ mod tests {
             c.canonical_json(),
             r#"{"hidden":[550,550],"activation":"relu","learning_rate":0.02,"batch_size":32,"init":{"kind":"glorot_uniform"},"epochs":30,"precision":"f32","shuffle":"every_epoch","repeat":0,"optimizer":{"kind":"nesterov","momentum":0.9,"weight_decay":0.0005},"lr_schedule":{"kind":"cosine","min_lr":0.0},"warmup_epochs":1,"early_stopping":{"patience":10,"monitor":"accuracy"}}"#
         );
-        assert_eq!(c.id().0, "PIN");
+        // The hash: the first 6 bytes of SHA-256 of the canonical form above (also by
+        // `hashlib.sha256(...).hexdigest()[:12]` in Python).
+        assert_eq!(
+            c.id().0,
+            "550x2-relu-lr0.02-b32-nesterov-wd0.0005-cosine-wu1-es10-9474a79b5907"
+        );
         let on_loss = TrialConfig {
             early_stopping: Some(EarlyStopping {
                 patience: 10,
