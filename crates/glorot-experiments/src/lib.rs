@@ -407,11 +407,13 @@ pub fn finish(out: &Path, notebook: &reference::Notebook) -> Result<Vec<String>>
     let rp = read_json::<replay::ReplayFile>(&out.join("replay.json"))?;
     let p5 = read_json::<part5::Part5File>(&out.join("part5.json"))?;
     #[cfg(feature = "plots")]
-    let mut plots = plots::render_all(out, p1.as_ref(), p2.as_ref(), p3.as_ref(), notebook)?;
+    let plots = {
+        let mut written = plots::render_all(out, p1.as_ref(), p2.as_ref(), p3.as_ref(), notebook)?;
+        written.extend(plots::render_part5(out, p5.as_ref())?);
+        written
+    };
     #[cfg(not(feature = "plots"))]
-    let mut plots = Vec::new();
-    #[cfg(feature = "plots")]
-    plots.extend(plots::render_part5(out, p5.as_ref())?);
+    let plots = Vec::new();
     report::write(
         out,
         &report::Inputs {

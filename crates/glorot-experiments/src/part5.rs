@@ -203,10 +203,11 @@ pub fn improved_train(seed: u64, precision: Precision) -> TrainConfig {
     }
 }
 
-/// The two configurations for `options`: name, description, training config of seed `s`.
-fn configs(
-    options: &Part5Options,
-) -> [(&'static str, String, fn(u64, Precision) -> TrainConfig); 2] {
+/// A configuration: its name, its description, and its training config for a seed.
+type ConfigSpec = (&'static str, String, fn(u64, Precision) -> TrainConfig);
+
+/// The two configurations for `options`.
+fn configs(options: &Part5Options) -> [ConfigSpec; 2] {
     [
         (
             "notebook",
@@ -387,7 +388,7 @@ fn train_jobs<F: Compute>(
     options: &Part5Options,
     progress: &Progress<'_>,
     units: f64,
-    configs: &[(&'static str, String, fn(u64, Precision) -> TrainConfig); 2],
+    configs: &[ConfigSpec; 2],
 ) -> Vec<Result<TrainReport>> {
     if jobs.is_empty() {
         return Vec::new();

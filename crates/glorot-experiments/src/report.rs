@@ -158,7 +158,7 @@ pub fn render(inputs: &Inputs<'_>, places: &Places) -> String {
         s,
         "Written by `glorot experiments` (`cargo xtask experiments`) from the results files \
          beside it: `part1.json`, `part2.json` (journal in `part2/`, one row per trial in \
-         `part2/trials.csv`), `part3.json` and `replay.json`. Their format is documented in \
+         `part2/trials.csv`), `part3.json`, `part5.json` and `replay.json`. Their format is documented in \
          `docs/results.md`. The notebook is cited by name and line, as \"the notebook \
          (notebook.txt), line N\"; it is not part of this repository: every number it \
          printed, with its line, is in `reference/notebook_numbers.json`.\n"
