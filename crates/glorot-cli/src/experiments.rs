@@ -133,6 +133,9 @@ pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
     check_parts("--parts", &args.parts)?;
     if let Some(p) = &args.replay_parts {
         check_parts("--replay-parts", p)?;
+        if p.contains(&5) {
+            return usage("--replay-parts: the notebook has Parts 1, 2 and 3 to replay");
+        }
     }
     let trials = match &args.replay_trials {
         Some(s) => parse_trials(s)?,

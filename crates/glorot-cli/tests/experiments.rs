@@ -351,6 +351,7 @@ fn command_line_mistakes_exit_with_code_2() {
         &["experiments", "--parts", ""],
         &["experiments", "--replay-notebook", "--replay-trials", "9-2"],
         &["experiments", "--replay-notebook", "--replay-parts", "0"],
+        &["experiments", "--replay-notebook", "--replay-parts", "5"],
         &["experiments", "--replay-parts", "1"],
         &["experiments", "--workers", "0"],
     ] {
