@@ -733,7 +733,7 @@ fn part5(s: &mut String, inputs: &Inputs<'_>, places: &Places) {
         "The notebook's best network, 784-550-550-10 ReLU (sigmoid outputs, binary \
          cross-entropy, Glorot uniform), on Fashion-MNIST from `{}`: {} training, {} \
          validation, {} test images{} (SHA-256 of the decompressed files: {}). Each \
-         configuration trains from {} (seeds {}), and each run is tested once, with the \
+         configuration trains from {} ({}), and each run is tested once, with the \
          weights it ends with.{}\n",
         places.show(&d.dir),
         d.train,
@@ -749,11 +749,9 @@ fn part5(s: &mut String, inputs: &Inputs<'_>, places: &Places) {
         p.configs
             .first()
             .map(|c| {
-                c.runs
-                    .iter()
-                    .map(|r| r.seed.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                let seeds: Vec<String> = c.runs.iter().map(|r| r.seed.to_string()).collect();
+                let noun = if seeds.len() == 1 { "seed" } else { "seeds" };
+                format!("{noun} {}", seeds.join(", "))
             })
             .unwrap_or_default(),
         if p.quick {
