@@ -142,8 +142,9 @@ struct GridOpts {
     /// Data order: every-epoch or never.
     #[arg(long, value_name = "MODE", value_parser = parse_shuffle)]
     shuffle: Option<Shuffle>,
-    /// Replace the optimizer axis: sgd, momentum[:M], nesterov[:M] (M default 0.9),
-    /// adam[:BETA1:BETA2[:EPS]], adamw[:BETA1:BETA2[:EPS]] (PyTorch's defaults).
+    /// Replace the optimizer axis: sgd, momentum or momentum:M, nesterov or nesterov:M (M
+    /// default 0.9), adam, adam:BETA1:BETA2 or adam:BETA1:BETA2:EPS, adamw likewise
+    /// (PyTorch's defaults).
     #[arg(long, value_name = "O,O,..", value_delimiter = ',', num_args = 1.., value_parser = parse_optimizer)]
     optimizer: Option<Vec<Optimizer>>,
     /// Replace the weight-decay axis: every optimizer with each value [default: each
@@ -151,7 +152,8 @@ struct GridOpts {
     #[arg(long, value_name = "WD,WD,..", value_delimiter = ',', num_args = 1.., value_parser = parse_non_negative_f64)]
     weight_decay: Option<Vec<f64>>,
     /// Replace the learning-rate schedule axis: constant, step:EVERY:GAMMA, cosine,
-    /// cosine:MIN_LR, plateau:PATIENCE:FACTOR[:THRESHOLD] (as glorot train --lr-schedule).
+    /// cosine:MIN_LR, plateau:PATIENCE:FACTOR or plateau:PATIENCE:FACTOR:THRESHOLD (as
+    /// glorot train --lr-schedule).
     #[arg(long, value_name = "S,S,..", value_delimiter = ',', num_args = 1.., value_parser = parse_lr_schedule)]
     lr_schedule: Option<Vec<LrSchedule>>,
     /// Replace the warm-up axis (epochs of linear warm-up, each below every --epochs).
