@@ -12,8 +12,12 @@
 //! 4. Part 4: Glorot and Bengio's (2010) measurements inside six deep networks
 //!    (sigmoid, tanh, softsign; standard and normalized initialization), per-layer
 //!    statistics through the training probe ([`part4`](glorot_experiments::part4)).
+//! 5. Part 5: Fashion-MNIST, the notebook's best configuration against the same network
+//!    with momentum, a schedule, weight decay and early stopping, over 3 seeds
+//!    ([`part5`](glorot_experiments::part5)); it reads Fashion-MNIST whatever `--dataset`
+//!    says.
 //!
-//! Every part resumes: Part 1's runs and Part 2's trials are files written as they
+//! Every part resumes: Part 1's and Part 5's runs and Part 2's trials are files written as they
 //! finish, reused when the same command runs again. Plots and the report are rebuilt
 //! from whatever results files the directory holds.
 
@@ -46,8 +50,11 @@ Examples:
 
 Results go to DIR (default `results`; `cargo xtask experiments` passes <workspace>/results):
   part1.json, part2.json (journal in part2/, one CSV row per trial in part2/trials.csv),
-  part3.json, part4.json (networks cached in part4/), replay.json (with --replay-notebook),
-  plots/*.png|svg, REPORT.md.
+  part3.json, part4.json (networks cached in part4/), part5.json (runs cached in part5/),
+  replay.json (with --replay-notebook), plots/*.png|svg, REPORT.md.
+Part 5 trains on Fashion-MNIST whatever --dataset says: from --data-dir when --dataset is
+  fashion-mnist, else $GLOROT_FASHION_MNIST_DIR, else the default places (Debian's
+  dataset-fashion-mnist package installs it in /usr/share/datasets/fashion-mnist).
   `--quick` writes to DIR/quick instead, so it never touches a full run's results.
 Running the same command again resumes: finished runs and trials are reused.
 Ctrl-C stops at the next batch; finished work is kept.")]
@@ -56,12 +63,13 @@ pub(crate) struct ExperimentsArgs {
     #[arg(long, value_name = "DIR", default_value = "results")]
     out: PathBuf,
     /// Parts to run: 1 (initializations), 2 (grid), 3 (gradient checks), 4 (inside the
-    /// network: Glorot and Bengio 2010).
+    /// network: Glorot and Bengio 2010), 5 (Fashion-MNIST: the notebook's best
+    /// configuration against the improved training).
     #[arg(
         long,
         value_name = "LIST",
         value_delimiter = ',',
-        default_value = "1,2,3,4"
+        default_value = "1,2,3,4,5"
     )]
     parts: Vec<u8>,
     /// Precision of Parts 1, 2 and 4: f32 (default) or f64. Part 3 and the replay always
@@ -89,8 +97,9 @@ pub(crate) struct ExperimentsArgs {
     #[arg(long)]
     oversubscribe: bool,
     /// Exercise every path in about a minute: Part 1 and a small grid on 5,000 training
-    /// and 1,000 validation images, Part 3, a small Part 4 (3 hidden layers of 100, 1 epoch), and the replay of Part 1's first epoch and of
-    /// Part 3 on the full data. Writes to DIR/quick.
+    /// and 1,000 validation images, Part 3, a small Part 4 (3 hidden layers of 100, 1
+    /// epoch), Part 5 for 2 epochs and 1 seed on as many Fashion-MNIST images, and the
+    /// replay of Part 1's first epoch and of Part 3 on the full data. Writes to DIR/quick.
     #[arg(long)]
     quick: bool,
     /// Replay the notebook bit for bit (f64, no shuffling, NumPy's generator seeded with
@@ -125,7 +134,7 @@ pub(crate) struct ExperimentsArgs {
 /// `glorot experiments`.
 pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
     let clock = Instant::now();
-    check_parts("--parts", &args.parts, 4)?;
+    check_parts("--parts", &args.parts, 5)?;
     if let Some(p) = &args.replay_parts {
         check_parts("--replay-parts", p, 3)?;
     }
@@ -144,6 +153,24 @@ pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let notebook = reference::notebook()?;
     let mut data = Data::from_loaded(args.data.load()?);
+    // Part 5's Fashion-MNIST, whatever --dataset says; a failure to load it fails Part 5
+    // only (reported with the other parts' errors).
+    let mut fashion_error = None;
+    let fashion = if args.parts.contains(&5) && !args.replay_notebook {
+        match fashion_opts(&args.data).load() {
+            Ok(loaded) => {
+                let mut f = Data::from_loaded(loaded);
+                f.info.dir = report::Places::of(&out).show(&f.info.dir);
+                Some(std::sync::Arc::new(f))
+            }
+            Err(e) => {
+                fashion_error = Some(e.context("Part 5 needs Fashion-MNIST"));
+                None
+            }
+        }
+    } else {
+        None
+    };
     let mut ctx = RunContext::new(
         std::iter::once("glorot".to_owned()).chain(std::env::args().skip(1)),
         manifest(plan),
@@ -165,7 +192,12 @@ pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
 
     let options = Options {
         out: out.clone(),
-        parts: args.parts.clone(),
+        parts: args
+            .parts
+            .iter()
+            .copied()
+            .filter(|&p| p != 5 || fashion.is_some() || args.replay_notebook)
+            .collect(),
         precision: args.precision,
         seed: args.seed,
         grid: args.grid.clone(),
@@ -177,6 +209,7 @@ pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
             trials,
             epochs: args.replay_epochs.unwrap_or(10),
         }),
+        fashion,
     };
     crate::common::check_memory(
         "these experiments",
@@ -186,6 +219,7 @@ pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
         glorot_experiments::run_parts(&options, &data, &ctx, &notebook, &err)
             .into_iter()
             .map(lib)
+            .chain(fashion_error)
             .collect();
     let stopped = stop_requested();
     for e in &errors {
@@ -226,6 +260,19 @@ fn check_parts(flag: &str, parts: &[u8], last: u8) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The data options of Part 5: Fashion-MNIST with the same subsets, verification and
+/// download options; `--data-dir` only when it names Fashion-MNIST (`--dataset
+/// fashion-mnist`), else the usual places ($GLOROT_FASHION_MNIST_DIR, the workspace's or
+/// the user's data directory, Debian's /usr/share/datasets/fashion-mnist).
+fn fashion_opts(data: &DataOpts) -> DataOpts {
+    let mut opts = data.clone();
+    if opts.dataset != glorot_mnist::DatasetKind::FashionMnist {
+        opts.data_dir = None;
+        opts.dataset = glorot_mnist::DatasetKind::FashionMnist;
+    }
+    opts
 }
 
 /// `all`, or a comma-separated list of indices and inclusive ranges (`0-26,60`).
@@ -277,10 +324,12 @@ mod tests {
 
     #[test]
     fn parts_are_checked() {
-        assert!(check_parts("--parts", &[1, 3], 4).is_ok());
-        assert!(check_parts("--parts", &[4], 4).is_ok());
+        assert!(check_parts("--parts", &[1, 3], 5).is_ok());
+        assert!(check_parts("--parts", &[4], 5).is_ok());
         assert!(check_parts("--replay-parts", &[4], 3).is_err());
-        assert!(check_parts("--parts", &[5], 4).is_err());
-        assert!(check_parts("--parts", &[], 4).is_err());
+        assert!(check_parts("--replay-parts", &[5], 3).is_err());
+        assert!(check_parts("--parts", &[5], 5).is_ok());
+        assert!(check_parts("--parts", &[6], 5).is_err());
+        assert!(check_parts("--parts", &[], 5).is_err());
     }
 }

@@ -10,7 +10,9 @@ use std::{
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use glorot_experiments::count;
-use glorot_mlp::{Activation, EpochMetrics, Init, Precision, Shuffle};
+use glorot_mlp::{
+    Activation, EpochMetrics, Init, LrSchedule, Monitor, Optimizer, Precision, Shuffle,
+};
 use glorot_search::{
     ClaimStatus, GridSpec, Journal, PRESETS, RunOptions, SearchContext, SearchData, SearchObserver,
     Shard, StatusCounts, Summary, TestEvaluation, Trial, TrialRecord, TrialStatus, ValidGrid,
@@ -103,7 +105,8 @@ struct GridOpts {
     grid: Option<String>,
     /// A grid file, JSON or TOML, with the fields hidden, activation, learning_rate,
     /// batch_size and optionally init, epochs, precision, repeats, hidden_layers,
-    /// master_seed, shuffle.
+    /// master_seed, shuffle, optimizer, weight_decay, lr_schedule, warmup_epochs,
+    /// early_stopping, early_stopping_on.
     #[arg(long, value_name = "FILE")]
     grid_file: Option<PathBuf>,
     /// Replace the hidden-width axis (every hidden layer has the width).
@@ -139,6 +142,49 @@ struct GridOpts {
     /// Data order: every-epoch or never.
     #[arg(long, value_name = "MODE", value_parser = parse_shuffle)]
     shuffle: Option<Shuffle>,
+    /// Replace the optimizer axis: sgd, momentum or momentum:M, nesterov or nesterov:M (M
+    /// default 0.9), adam, adam:BETA1:BETA2 or adam:BETA1:BETA2:EPS, adamw likewise
+    /// (PyTorch's defaults).
+    #[arg(long, value_name = "O,O,..", value_delimiter = ',', num_args = 1.., value_parser = parse_optimizer)]
+    optimizer: Option<Vec<Optimizer>>,
+    /// Replace the weight-decay axis: every optimizer with each value [default: each
+    /// optimizer's own, 0; adamw 0.01].
+    #[arg(long, value_name = "WD,WD,..", value_delimiter = ',', num_args = 1.., value_parser = parse_non_negative_f64)]
+    weight_decay: Option<Vec<f64>>,
+    /// Replace the learning-rate schedule axis: constant, step:EVERY:GAMMA, cosine,
+    /// cosine:MIN_LR, plateau:PATIENCE:FACTOR or plateau:PATIENCE:FACTOR:THRESHOLD (as
+    /// glorot train --lr-schedule).
+    #[arg(long, value_name = "S,S,..", value_delimiter = ',', num_args = 1.., value_parser = parse_lr_schedule)]
+    lr_schedule: Option<Vec<LrSchedule>>,
+    /// Replace the warm-up axis (epochs of linear warm-up, each below every --epochs).
+    #[arg(long, value_name = "N,N,..", value_delimiter = ',', num_args = 1..)]
+    warmup: Option<Vec<usize>>,
+    /// Replace the early-stopping axis: patience in epochs, 0 for none (stop when the
+    /// validation metric has not improved for that many epochs; keep the best epoch).
+    #[arg(long, value_name = "P,P,..", value_delimiter = ',', num_args = 1..)]
+    early_stopping: Option<Vec<usize>>,
+    /// The validation metric early stopping watches: accuracy or loss.
+    #[arg(long, value_name = "METRIC", value_parser = parse_monitor)]
+    early_stopping_on: Option<Monitor>,
+}
+
+fn parse_optimizer(s: &str) -> Result<Optimizer, String> {
+    s.parse::<Optimizer>().map_err(|e| e.to_string())
+}
+
+fn parse_lr_schedule(s: &str) -> Result<LrSchedule, String> {
+    s.parse::<LrSchedule>().map_err(|e| e.to_string())
+}
+
+fn parse_monitor(s: &str) -> Result<Monitor, String> {
+    s.parse::<Monitor>().map_err(|e| e.to_string())
+}
+
+fn parse_non_negative_f64(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a finite number >= 0")),
+    }
 }
 
 impl GridOpts {
@@ -154,6 +200,12 @@ impl GridOpts {
             || self.hidden_layers.is_some()
             || self.master_seed.is_some()
             || self.shuffle.is_some()
+            || self.optimizer.is_some()
+            || self.weight_decay.is_some()
+            || self.lr_schedule.is_some()
+            || self.warmup.is_some()
+            || self.early_stopping.is_some()
+            || self.early_stopping_on.is_some()
     }
 
     /// The grid: `--grid-file`, else `--grid`, else `<out>/grid.json`, else the notebook's;
@@ -227,6 +279,24 @@ impl GridOpts {
         if let Some(s) = self.shuffle {
             spec.shuffle = s;
         }
+        if let Some(v) = &self.optimizer {
+            spec.optimizer = v.clone();
+        }
+        if let Some(v) = &self.weight_decay {
+            spec.weight_decay = v.clone();
+        }
+        if let Some(v) = &self.lr_schedule {
+            spec.lr_schedule = v.clone();
+        }
+        if let Some(v) = &self.warmup {
+            spec.warmup_epochs = v.clone();
+        }
+        if let Some(v) = &self.early_stopping {
+            spec.early_stopping = v.clone();
+        }
+        if let Some(m) = self.early_stopping_on {
+            spec.early_stopping_on = m;
+        }
         let grid = spec
             .validate()
             .with_context(|| format!("the grid ({source}) is invalid"))?;
@@ -252,6 +322,11 @@ Examples:
 
   # A grid file (JSON or TOML)
   glorot search run --grid-file grid.toml --out results/mine
+
+  # Optimizers, schedules, warm-up and early stopping as axes (patience 0: none)
+  glorot search run --hidden 550 --activation relu --lr 0.02,0.05 --batch-size 32 --epochs 30 \\
+      --optimizer sgd,nesterov:0.9 --weight-decay 0,5e-4 --lr-schedule constant,cosine \\
+      --warmup 1 --early-stopping 0,10 --out results/training
 
   # Shard 2 of 4 (0-based) of a grid split across machines writing into one directory
   glorot search run --grid notebook --shard 2/4 --out /shared/results/search
@@ -1218,8 +1293,8 @@ With --test, pass the same data options as the search (the data is checked again
 
 A trial depends only on its configuration and its seed: `search best` prints the
 `glorot train` command that retrains it (--hidden, --activation, --init, --lr,
---batch-size, --epochs, --precision, --shuffle, --seed and the --blas-threads it ran
-with); with the search's data options added, its validation curve equals the trial's
+--batch-size, --epochs, --precision, --shuffle, --seed, the optimizer, schedule, warm-up
+and early-stopping flags of a trial that has them, and the --blas-threads it ran with); with the search's data options added, its validation curve equals the trial's
 record bit for bit. Any trial's seed and configuration are in trials/<id>.json.")]
 struct BestArgs {
     /// The results directory.
@@ -1271,10 +1346,47 @@ fn train_command(r: &Ranked, blas_threads: Option<usize>) -> String {
         c.shuffle,
         r.seed
     );
+    cmd.push_str(&training_flags(c));
     if let Some(t) = blas_threads {
         cmd.push_str(&format!(" --blas-threads {t}"));
     }
     cmd
+}
+
+/// The `glorot train` flags of a trial's optimizer, schedule, warm-up and early stopping;
+/// empty when they are the defaults.
+fn training_flags(c: &glorot_search::TrialConfig) -> String {
+    let mut flags = String::new();
+    let o = c.optimizer;
+    if !o.is_default() {
+        flags.push_str(&format!(" --optimizer {}", o.name()));
+        match o {
+            Optimizer::Momentum { momentum, .. } | Optimizer::Nesterov { momentum, .. } => {
+                flags.push_str(&format!(" --momentum {momentum}"));
+            }
+            Optimizer::Adam {
+                beta1, beta2, eps, ..
+            }
+            | Optimizer::AdamW {
+                beta1, beta2, eps, ..
+            } => flags.push_str(&format!(" --beta1 {beta1} --beta2 {beta2} --eps {eps:e}")),
+            _ => {}
+        }
+        flags.push_str(&format!(" --weight-decay {}", o.weight_decay()));
+    }
+    if !c.lr_schedule.is_default() {
+        flags.push_str(&format!(" --lr-schedule {}", c.lr_schedule));
+    }
+    if c.warmup_epochs > 0 {
+        flags.push_str(&format!(" --warmup {}", c.warmup_epochs));
+    }
+    if let Some(rule) = c.early_stopping {
+        flags.push_str(&format!(
+            " --early-stopping {} --early-stopping-on {}",
+            rule.patience, rule.monitor
+        ));
+    }
+    flags
 }
 
 /// The one look at the test set, as `best --json` prints it (`best_test.json` holds its

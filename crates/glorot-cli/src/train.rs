@@ -13,9 +13,10 @@ use glorot_experiments::train::{
     evaluate_confusion, fit, fit_bytes,
 };
 use glorot_mlp::{
-    Activation, Arithmetic, BatchEvent, ConfusionMatrix, EpochMetrics, Evaluation,
-    GradCheckOptions, GradCheckReport, Head, Init, LrSchedule, Mlp, ModelConfig, NotebookGradCheck,
-    Observer, Optimizer, ParamId, Precision, Shuffle, Status, Stencil, TrainConfig, WeightSource,
+    Activation, Arithmetic, BatchEvent, ConfusionMatrix, EarlyStopping, EpochMetrics, Evaluation,
+    GradCheckOptions, GradCheckReport, Head, Init, LrSchedule, Mlp, ModelConfig, Monitor,
+    NotebookGradCheck, Observer, Optimizer, ParamId, Precision, Shuffle, Status, Stencil,
+    StopReason, TrainConfig, WeightSource,
 };
 use glorot_search::Manifest;
 use glorot_tensor::one_hot;
@@ -50,7 +51,11 @@ Examples:
 
   # Halve the learning rate every 5 epochs; or when validation loss stalls for 2 epochs
   glorot train --epochs 20 --lr 0.1 --lr-schedule step:5:0.5
-  glorot train --epochs 20 --optimizer adamw --lr 0.001 --lr-schedule plateau:2:0.5";
+  glorot train --epochs 20 --optimizer adamw --lr 0.001 --lr-schedule plateau:2:0.5
+
+  # Up to 30 epochs, stopping when validation accuracy has not improved for 5; the best
+  # epoch's weights are kept, tested and saved
+  glorot train --epochs 30 --early-stopping 5 --test --save-weights best.safetensors";
 
 /// `--optimizer`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -116,6 +121,15 @@ pub(crate) struct TrainArgs {
     /// Epochs of linear warm-up before the schedule: epoch e <= N trains at lr * e / (N + 1).
     #[arg(long, value_name = "N", default_value_t = 0)]
     warmup: usize,
+    /// Stop when the validation metric (--early-stopping-on) has not improved for N epochs
+    /// in a row, and end with the best epoch's weights (also at the normal end when the
+    /// last epoch is not the best): those are tested, saved and reported as kept_epoch.
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    early_stopping: Option<usize>,
+    /// The validation metric --early-stopping watches: accuracy (higher is better) or loss
+    /// (lower is better).
+    #[arg(long, value_name = "METRIC", requires = "early_stopping", default_value = "accuracy", value_parser = parse_monitor)]
+    early_stopping_on: Monitor,
     /// Minibatch size (the last batch of an epoch keeps the remainder).
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = parse_positive)]
     batch_size: usize,
@@ -223,6 +237,10 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         optimizer,
         lr_schedule: args.lr_schedule,
         warmup_epochs: args.warmup,
+        early_stopping: args.early_stopping.map(|patience| EarlyStopping {
+            patience,
+            monitor: args.early_stopping_on,
+        }),
     };
     let valid_train = train
         .validate()
@@ -233,13 +251,17 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
     )?;
 
     err.line(format!(
-        "training {} {} ({}, {}), {precision}, {}, batch {}, lr {}{}, {}, seed {}, shuffle {}; \
+        "training {} {} ({}, {}), {precision}, {}{}, batch {}, lr {}{}, {}, seed {}, shuffle {}; \
          {} training and {} validation images; {}",
         join(valid_model.layers(), "-"),
         model.activation,
         model.head,
         init_name(model.init),
         count(train.epochs, "epoch", "epochs"),
+        train
+            .early_stopping
+            .map(|rule| format!(" (early stopping: {rule})"))
+            .unwrap_or_default(),
         train.batch_size,
         train.learning_rate,
         schedule_text(&train),
@@ -413,6 +435,11 @@ fn check_schedule(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--early-stopping-on`: accuracy or loss.
+fn parse_monitor(s: &str) -> Result<Monitor, String> {
+    s.parse::<Monitor>().map_err(|e| e.to_string())
+}
+
 /// `--lr-schedule`: see [`LrSchedule`]'s text form.
 fn parse_lr_schedule(s: &str) -> Result<LrSchedule, String> {
     s.parse::<LrSchedule>().map_err(|e| e.to_string())
@@ -443,6 +470,19 @@ pub(crate) fn single_thread_plan(blas_threads: Option<usize>) -> Result<ThreadPl
 fn print_train_summary(o: &TrainOutput, out_path: Option<&Path>) -> Result<()> {
     let r = &o.report;
     match r.status {
+        Status::Completed if r.stop_reason == Some(StopReason::EarlyStopped) => out(format!(
+            "stopped early after {} in {}: no improvement in validation {} for {}",
+            count(r.epochs.len(), "epoch", "epochs"),
+            human_duration(Duration::from_secs_f64(r.seconds)),
+            o.train
+                .early_stopping
+                .map_or("accuracy", |rule| rule.monitor.name()),
+            count(
+                o.train.early_stopping.map_or(0, |rule| rule.patience),
+                "epoch",
+                "epochs"
+            ),
+        ))?,
         Status::Completed => out(format!(
             "completed {} in {}",
             count(r.epochs.len(), "epoch", "epochs"),
@@ -455,6 +495,12 @@ fn print_train_summary(o: &TrainOutput, out_path: Option<&Path>) -> Result<()> {
         out(format!(
             "final: train loss {:.6}  validation loss {:.6}  validation accuracy {:.2}%",
             last.train_loss, last.val_loss, last.val_accuracy
+        ))?;
+    }
+    if let Some(kept) = r.kept_epoch.and_then(|_| r.final_epoch()) {
+        out(format!(
+            "kept the weights of epoch {}: validation loss {:.6}  validation accuracy {:.2}%",
+            kept.epoch, kept.val_loss, kept.val_accuracy
         ))?;
     }
     if let Some((best_epoch, best)) = r

@@ -168,6 +168,135 @@ fn train_with_adam_a_schedule_and_warm_up_learns() {
     assert_eq!(d["report"]["epochs"][0]["lr"], 0.01);
 }
 
+/// `--early-stopping` records the kept epoch and why training stopped, and the test
+/// accuracy and saved weights are the kept epoch's: `glorot eval` of the saved weights
+/// gives the reported test accuracy, and a run of exactly the kept epoch's length gives the
+/// same weights and test accuracy. Without the flag, neither field is written.
+#[test]
+fn early_stopping_keeps_tests_and_saves_the_best_epoch() {
+    let sb = Sandbox::new();
+    let train = |epochs: &str, extra: &[&str], weights: &str| {
+        let mut args = vec![
+            "train",
+            "--hidden",
+            "16",
+            "--lr",
+            "2",
+            "--batch-size",
+            "8",
+            "--epochs",
+            epochs,
+            "--seed",
+            "3",
+            "--test",
+            "--json",
+            "-q",
+            "--save-weights",
+            weights,
+        ];
+        args.extend_from_slice(extra);
+        let r = sb.run(&with_data(&args));
+        r.ok();
+        r.json()
+    };
+    // Patience 30 never stops a 12-epoch run: the best epoch is kept at the end.
+    let run = train(
+        "12",
+        &["--early-stopping", "30", "--early-stopping-on", "loss"],
+        "es.safetensors",
+    );
+    assert_eq!(
+        run["train"]["early_stopping"],
+        serde_json::json!({"patience": 30, "monitor": "loss"})
+    );
+    let report = &run["report"];
+    assert_eq!(report["stop_reason"], "completed");
+    let epochs = report["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 12);
+    let kept = report["kept_epoch"].as_u64().unwrap() as usize;
+    let best_loss = epochs
+        .iter()
+        .map(|e| e["val_loss"].as_f64().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(epochs[kept - 1]["val_loss"].as_f64().unwrap(), best_loss);
+    assert_eq!(run["final_val_accuracy"], epochs[kept - 1]["val_accuracy"]);
+    // The same seed for exactly `kept` epochs: the same weights, the same test accuracy.
+    let short = train(&kept.to_string(), &[], "short.safetensors");
+    assert_eq!(short["report"]["test_accuracy"], report["test_accuracy"]);
+    assert!(short["report"].get("kept_epoch").is_none());
+    assert!(short["report"].get("stop_reason").is_none());
+    assert!(short["train"].get("early_stopping").is_none());
+    // The same safetensors header (as JSON: its metadata's key order varies) and bytes.
+    let parts = |name: &str| {
+        let bytes = std::fs::read(sb.join(name)).unwrap();
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+        (header, bytes[8 + n..].to_vec())
+    };
+    assert!(
+        parts("es.safetensors") == parts("short.safetensors"),
+        "the saved weights are the kept epoch's"
+    );
+    // Patience 1 stops at the first epoch that does not improve on the loss.
+    let stopped = train(
+        "12",
+        &["--early-stopping", "1", "--early-stopping-on", "loss"],
+        "p1.safetensors",
+    );
+    let losses: Vec<f64> = epochs
+        .iter()
+        .map(|e| e["val_loss"].as_f64().unwrap())
+        .collect();
+    let first_worse = (1..losses.len())
+        .find(|&i| losses[i] >= losses[..i].iter().copied().fold(f64::INFINITY, f64::min));
+    match first_worse {
+        Some(i) => {
+            assert_eq!(stopped["report"]["stop_reason"], "early_stopped");
+            assert_eq!(stopped["report"]["epochs"].as_array().unwrap().len(), i + 1);
+            assert_eq!(
+                stopped["report"]["kept_epoch"].as_u64().unwrap() as usize,
+                i
+            );
+        }
+        None => assert_eq!(stopped["report"]["stop_reason"], "completed"),
+    }
+    // The summary says so too.
+    let r = sb.run(&with_data(&[
+        "train",
+        "--hidden",
+        "16",
+        "--lr",
+        "2",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "12",
+        "--seed",
+        "3",
+        "--early-stopping",
+        "30",
+        "--early-stopping-on",
+        "loss",
+        "-q",
+    ]));
+    r.ok();
+    assert!(
+        r.stdout
+            .contains(&format!("kept the weights of epoch {kept}")),
+        "{}",
+        r.stdout
+    );
+    // --early-stopping-on alone, and a zero patience, are usage errors.
+    for bad in [
+        &["--early-stopping-on", "loss"][..],
+        &["--early-stopping", "0"],
+    ] {
+        let mut args = vec!["train", "--data-dir", "nowhere"];
+        args.extend_from_slice(bad);
+        sb.run(&args).expect_code(2);
+    }
+}
+
 /// Bad optimizer and schedule values are usage errors (exit 2) that name the flag, before
 /// any data is read.
 #[test]

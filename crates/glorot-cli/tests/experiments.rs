@@ -1,8 +1,9 @@
 //! `glorot experiments`, run as the real binary in a temporary directory:
 //!
-//! - a `--quick` run on a generated dataset in the MNIST format (no real data needed):
-//!   every results file validates against its JSON Schema in `docs/schemas/`, the plots
-//!   and the report are written, and a second run resumes instead of recomputing;
+//! - a `--quick` run on a generated dataset in the MNIST format (no real data needed; the
+//!   same files stand for Fashion-MNIST in Part 5): every results file validates against
+//!   its JSON Schema in `docs/schemas/`, the plots and the report are written, and a
+//!   second run resumes instead of recomputing;
 //! - command-line mistakes exit with code 2;
 //! - with `GLOROT_MNIST_DIR` set (CI sets it): the notebook replay reproduces the first
 //!   grid trial's first epoch and Part 3's analytic gradient to 1e-12 relative, after
@@ -62,12 +63,14 @@ fn write_synthetic_mnist(dir: &Path) {
     }
 }
 
-/// `glorot` with `args` in `dir`, without the caller's dataset variables.
+/// `glorot` with `args` in `dir`, without the caller's dataset variables; Fashion-MNIST
+/// (Part 5's) is looked for in `dir/fashion` only.
 fn glorot(dir: &Path, args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_glorot"));
     c.args(args)
         .current_dir(dir)
         .env_remove("GLOROT_MNIST_DIR")
+        .env("GLOROT_FASHION_MNIST_DIR", dir.join("fashion"))
         // Never a download: a test lacking data fails with a message.
         .env("GLOROT_OFFLINE", "1")
         .stdin(Stdio::null());
@@ -129,6 +132,10 @@ fn quick_run_writes_valid_results_and_resumes() {
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     write_synthetic_mnist(&data);
+    // The same learnable files stand for Fashion-MNIST (Part 5; --no-verify lets them in).
+    let fashion = tmp.path().join("fashion");
+    std::fs::create_dir_all(&fashion).unwrap();
+    write_synthetic_mnist(&fashion);
     let args: Vec<&str> = ["experiments", "--quick", "--out", "res", "--workers", "2"]
         .into_iter()
         .chain(SYNTH.iter().copied())
@@ -142,6 +149,7 @@ fn quick_run_writes_valid_results_and_resumes() {
     let p3 = check_schema(&out, "part3");
     let rp = check_schema(&out, "replay");
     let p4 = check_schema(&out, "part4");
+    let p5 = check_schema(&out, "part5");
     // Every JSON file of the run has a schema and matches it; no integer above 2^53 - 1.
     let checked = schemas::Schemas::default().check_tree(&out, true);
     assert!(checked >= 26, "{checked} JSON files in a quick run");
@@ -187,6 +195,23 @@ fn quick_run_writes_valid_results_and_resumes() {
     assert_eq!(nets[2]["name"], "tanh-standard");
     assert_eq!(nets[2]["ratios"][0]["predicted_activations"], 3.0);
     assert_eq!(nets[3]["ratios"][0]["predicted_gradients"], 1.0);
+    // Part 5: both configurations, one seed, 2 epochs each, tested on the 200 test images.
+    let configs = p5["configs"].as_array().unwrap();
+    assert_eq!(configs.len(), 2);
+    assert_eq!(
+        (&configs[0]["name"], &configs[1]["name"]),
+        (&"notebook".into(), &"improved".into())
+    );
+    for c in configs {
+        let runs = c["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0]["report"]["epochs"].as_array().unwrap().len(), 2);
+        assert!(runs[0]["report"]["test_accuracy"].is_number());
+        assert!(c["summary"]["test_accuracy_mean"].is_number());
+    }
+    assert_eq!(p5["manifest"]["dataset"]["kind"], "fashion-mnist");
+    assert_eq!(configs[1]["train"]["optimizer"]["kind"], "nesterov");
+    assert!(configs[1]["runs"][0]["report"]["kept_epoch"].is_number());
 
     // docs/results.md's jq, Node.js, pandas and polars recipes find the same best trial.
     recipes::check_result_recipes(&out);
@@ -203,6 +228,7 @@ fn quick_run_writes_valid_results_and_resumes() {
         "part4_tanh_activations",
         "part4_tanh_backprop_gradients",
         "part4_tanh_weight_gradients",
+        "part5_fashion_validation_accuracy",
     ] {
         let png = std::fs::read(out.join(format!("plots/{name}.png"))).unwrap();
         assert!(
@@ -228,6 +254,8 @@ fn quick_run_writes_valid_results_and_resumes() {
         "## Part 4: why Glorot's initialization works",
         "### Variance ratios at initialization",
         "plots/part4_activations.png",
+        "## Part 5: Fashion-MNIST",
+        "says nothing about the target of 89.5%",
         "plots/part2_grid_heatmap.png",
         "648,010",
     ] {
@@ -276,6 +304,18 @@ fn quick_run_writes_valid_results_and_resumes() {
     let p2 = check_schema(&out, "part2");
     assert_eq!(p2["recorded_now"], 0);
     assert_eq!(p2["skipped_now"], 12);
+    let p5 = check_schema(&out, "part5");
+    assert_eq!(p5["manifest"]["dataset"]["dir"], "…/fashion");
+    for c in p5["configs"].as_array().unwrap() {
+        assert!(
+            c["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["cached"] == true),
+            "{c}"
+        );
+    }
 }
 
 /// docs/results.md's NumPy recipe, run on weights `glorot train` saved, gives the test
@@ -343,6 +383,7 @@ fn command_line_mistakes_exit_with_code_2() {
         &["experiments", "--parts", ""],
         &["experiments", "--replay-notebook", "--replay-trials", "9-2"],
         &["experiments", "--replay-notebook", "--replay-parts", "0"],
+        &["experiments", "--replay-notebook", "--replay-parts", "5"],
         &["experiments", "--replay-parts", "1"],
         &["experiments", "--workers", "0"],
     ] {

@@ -9,7 +9,9 @@
 //! (default: this test's own, so dependencies are not rebuilt). The clone's `HOME` and
 //! `XDG_DATA_HOME` are empty temporary directories (cargo and rustup keep their own
 //! homes), cargo runs with `CARGO_NET_OFFLINE=true`, and the only server asked for data
-//! is the loopback one.
+//! is the loopback one. Part 5's Fashion-MNIST comes from Debian's
+//! `/usr/share/datasets/fashion-mnist` (CI installs `dataset-fashion-mnist`); its mirror is
+//! a path of the loopback server that holds nothing, so it is never downloaded.
 
 #[path = "file_server.rs"]
 mod file_server;
@@ -79,6 +81,10 @@ fn cargo_xtask_experiments_quick_fetches_mnist_in_a_fresh_clone() {
         .arg(&results)
         .current_dir(&clone)
         .env("GLOROT_MNIST_MIRROR", server.base())
+        .env(
+            "GLOROT_FASHION_MNIST_MIRROR",
+            format!("{}no-fashion-mnist-here/", server.base()),
+        )
         .env("HOME", &home)
         .env("XDG_DATA_HOME", &xdg)
         .env("CARGO_TARGET_DIR", &target)
@@ -90,6 +96,7 @@ fn cargo_xtask_experiments_quick_fetches_mnist_in_a_fresh_clone() {
         .stderr(std::fs::File::create(t.path().join("xtask.err")).unwrap());
     for var in [
         "GLOROT_MNIST_DIR",
+        "GLOROT_FASHION_MNIST_DIR",
         "GLOROT_OFFLINE",
         "CARGO_TERM_PROGRESS_WHEN",
     ] {

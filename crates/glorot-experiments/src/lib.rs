@@ -8,6 +8,8 @@
 //! - [`part3`]: the gradient checks, `N = k * 10^i`.
 //! - [`part4`]: Glorot and Bengio's (2010) measurements inside six deep networks
 //!   (sigmoid, tanh, softsign; standard and normalized initialization).
+//! - [`part5`]: Fashion-MNIST, the notebook's best configuration against the same network
+//!   with momentum, a schedule, weight decay and early stopping, over several seeds.
 //! - [`replay`]: the notebook replayed bit for bit (f64, no shuffling, NumPy's generator
 //!   seeded with 5 in cell order) and compared with every number it printed
 //!   ([`reference`](mod@reference), [`pyfmt`]).
@@ -56,6 +58,7 @@ pub mod part1;
 pub mod part2;
 pub mod part3;
 pub mod part4;
+pub mod part5;
 #[cfg(feature = "plots")]
 mod plots;
 #[cfg(feature = "plots")]
@@ -110,6 +113,9 @@ pub struct Options {
     pub quick: bool,
     /// Replay the notebook instead of running the studies.
     pub replay: Option<ReplayChoice>,
+    /// Fashion-MNIST, which Part 5 trains on whatever dataset the other parts use
+    /// (`None`: not loaded; Part 5, when asked for, is then an error).
+    pub fashion: Option<std::sync::Arc<Data>>,
 }
 
 /// What a replay covers.
@@ -233,6 +239,9 @@ pub fn run_parts(
                 }),
             );
         }
+        if options.parts.contains(&5) && !observer.should_stop() {
+            keep(run_part5(options, seed, precision, ctx, observer));
+        }
         if options.quick && !observer.should_stop() {
             if data.info.subset {
                 say("[replay] skipped: the replay check needs the full training split".to_owned());
@@ -279,6 +288,48 @@ fn part4_options(options: &Options, seed: u64, precision: Precision) -> part4::P
         workers: options.workers,
         quick: options.quick,
     }
+}
+
+/// Part 5 on [`Options::fashion`] (its quick subset with `quick`).
+fn run_part5(
+    options: &Options,
+    seed: u64,
+    precision: Precision,
+    ctx: &RunContext,
+    observer: &dyn Observer,
+) -> Result<()> {
+    let Some(fashion) = options.fashion.as_deref() else {
+        return Err(Error::InvalidOptions(
+            "Part 5 trains on Fashion-MNIST, and no Fashion-MNIST data was loaded".to_owned(),
+        ));
+    };
+    let subset;
+    let studied = if options.quick {
+        subset = fashion.subset(QUICK_TRAIN, QUICK_VALIDATION);
+        &subset
+    } else {
+        fashion
+    };
+    let part5_options = part5::Part5Options {
+        seed,
+        seeds: if options.quick { 1 } else { part5::SEEDS },
+        precision,
+        workers: options.workers,
+        quick: options.quick,
+    };
+    let p = part5::run(&options.out, studied, &part5_options, ctx, observer)?;
+    for c in &p.configs {
+        observer.message(&format!(
+            "[part 5] {}: mean test accuracy {} over {} (target {:.1}%)",
+            c.name,
+            c.summary
+                .test_accuracy_mean
+                .map_or("none".to_owned(), |m| format!("{m:.2}%")),
+            count(c.summary.runs, "seed", "seeds"),
+            p.target_test_accuracy
+        ));
+    }
+    Ok(())
 }
 
 /// Upper bound of the memory [`run_parts`] needs for `options` on `data`, beyond the
@@ -390,6 +441,19 @@ pub fn memory_bytes(options: &Options, data: &Data) -> Result<u64> {
                 .collect();
             most = most.max(part(runs)?);
         }
+        if options.parts.contains(&5) {
+            // Its runs on Fashion-MNIST, of the same sizes as MNIST's splits.
+            let model = part5::model();
+            let runs = (0..part5::SEEDS as u64)
+                .flat_map(|s| {
+                    [
+                        (model.clone(), part5::notebook_train(s, precision)),
+                        (model.clone(), part5::improved_train(s, precision)),
+                    ]
+                })
+                .collect();
+            most = most.max(part(runs)?);
+        }
     }
     Ok(most)
 }
@@ -405,12 +469,15 @@ pub fn finish(out: &Path, notebook: &reference::Notebook) -> Result<Vec<String>>
     let p3 = read_json::<part3::Part3File>(&out.join("part3.json"))?;
     let rp = read_json::<replay::ReplayFile>(&out.join("replay.json"))?;
     let p4 = read_json::<part4::Part4File>(&out.join("part4.json"))?;
+    let p5 = read_json::<part5::Part5File>(&out.join("part5.json"))?;
     #[cfg(feature = "plots")]
     let mut plots = plots::render_all(out, p1.as_ref(), p2.as_ref(), p3.as_ref(), notebook)?;
     #[cfg(feature = "plots")]
     if let Some(p4) = &p4 {
         plots.extend(plots::render_part4(out, p4)?);
     }
+    #[cfg(feature = "plots")]
+    plots.extend(plots::render_part5(out, p5.as_ref())?);
     #[cfg(not(feature = "plots"))]
     let plots = Vec::new();
     report::write(
@@ -421,6 +488,7 @@ pub fn finish(out: &Path, notebook: &reference::Notebook) -> Result<Vec<String>>
             part3: p3.as_ref(),
             replay: rp.as_ref(),
             part4: p4.as_ref(),
+            part5: p5.as_ref(),
             plots: &plots,
             notebook,
         },

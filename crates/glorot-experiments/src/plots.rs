@@ -20,6 +20,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::part1::Part1File;
 use crate::part2::{Part2File, TrialRow};
 use crate::part3::Part3File;
+use crate::part5::Part5File;
 use crate::reference::Notebook;
 
 /// DejaVu Sans (Bitstream Vera license, `assets/DejaVuSans-LICENSE.txt`).
@@ -137,6 +138,7 @@ enum Figure<'a> {
     Heatmap(&'a Part2File, &'a GridLayout),
     Part4Activations(&'a crate::part4::Part4File),
     Part4Histograms(&'a crate::part4::Part4File, crate::plots4::Quantity),
+    Part5(&'a Part5File),
 }
 
 impl Figure<'_> {
@@ -147,6 +149,7 @@ impl Figure<'_> {
             Figure::Heatmap(p2, layout) => heatmap(root, p2, layout),
             Figure::Part4Activations(p4) => crate::plots4::activations(root, p4),
             Figure::Part4Histograms(p4, q) => crate::plots4::histograms(root, p4, q),
+            Figure::Part5(p5) => part5(root, p5),
         }
     }
 }
@@ -735,6 +738,112 @@ fn confusion<DB: DrawingBackend>(
             viridis(f64::from(s) / f64::from(steps - 1)).filled(),
         )
     }))?;
+    Ok(())
+}
+
+/// Part 5's figure, when `part5.json` is present: validation accuracy per epoch of every
+/// run of both configurations (returns the files written, relative to `out`).
+pub(crate) fn render_part5(out: &Path, p5: Option<&Part5File>) -> Result<Vec<String>> {
+    let mut written = Vec::new();
+    if let Some(p5) = p5 {
+        register_font()?;
+        let dir = out.join("plots");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+        both(
+            &dir,
+            "part5_fashion_validation_accuracy",
+            (900, 560),
+            &mut written,
+            &Figure::Part5(p5),
+        )?;
+    }
+    Ok(written)
+}
+
+/// Validation accuracy per epoch on Fashion-MNIST: one line per run, one color per
+/// configuration, the epoch whose weights were tested marked with a ring.
+fn part5<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p5: &Part5File) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let points = |r: &crate::part5::Part5Run| -> Vec<(f64, f64)> {
+        r.report
+            .epochs
+            .iter()
+            .map(|e| (e.epoch as f64, e.val_accuracy))
+            .filter(|p| p.1.is_finite())
+            .collect()
+    };
+    let all: Vec<(f64, f64)> = p5
+        .configs
+        .iter()
+        .flat_map(|c| c.runs.iter().flat_map(points))
+        .collect();
+    let max_epoch = all.iter().map(|p| p.0).fold(1.0, f64::max);
+    let (lo, hi) = all
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.1), b.max(p.1))
+        });
+    let (lo, hi) = if lo.is_finite() {
+        ((lo - 1.0).max(0.0), (hi + 1.0).min(100.0))
+    } else {
+        (0.0, 100.0)
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Part 5: Fashion-MNIST validation accuracy per epoch (784-550-550-10 ReLU)",
+            font(19.0),
+        )
+        .margin(14)
+        .x_label_area_size(46)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.5..max_epoch + 0.5, lo..hi)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc("validation accuracy (%)")
+        .x_labels((max_epoch as usize + 1).min(31))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .label_style(font(14.0))
+        .axis_desc_style(font(15.0))
+        .light_line_style(WHITE)
+        .draw()?;
+    for (i, config) in p5.configs.iter().enumerate() {
+        let color = COLORS[i % 4];
+        for (k, run) in config.runs.iter().enumerate() {
+            let pts = points(run);
+            let series =
+                chart.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?;
+            if k == 0 {
+                series
+                    .label(format!(
+                        "{} ({}, ring: tested epoch)",
+                        config.name,
+                        crate::count(config.runs.len(), "seed", "seeds")
+                    ))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+                    });
+            }
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 2, color.filled())))?;
+            if let Some(kept) = run
+                .kept_epoch
+                .and_then(|k| pts.iter().find(|p| p.0 == k as f64))
+            {
+                chart.draw_series(std::iter::once(Circle::new(
+                    *kept,
+                    7,
+                    color.stroke_width(2),
+                )))?;
+            }
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font(font(13.0))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()?;
     Ok(())
 }
 

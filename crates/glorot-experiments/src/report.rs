@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::part1::Part1File;
 use crate::part2::Part2File;
 use crate::part3::Part3File;
+use crate::part5::Part5File;
 use crate::reference::Notebook;
 use crate::replay::ReplayFile;
 use crate::support::{RunManifest, count, duration, write_file};
@@ -28,6 +29,8 @@ pub struct Inputs<'a> {
     pub replay: Option<&'a ReplayFile>,
     /// `part4.json`, when present.
     pub part4: Option<&'a crate::part4::Part4File>,
+    /// `part5.json`, when present.
+    pub part5: Option<&'a Part5File>,
     /// The plots written (relative to the results directory).
     pub plots: &'a [String],
     /// The notebook's printed numbers.
@@ -158,7 +161,7 @@ pub fn render(inputs: &Inputs<'_>, places: &Places) -> String {
         s,
         "Written by `glorot experiments` (`cargo xtask experiments`) from the results files \
          beside it: `part1.json`, `part2.json` (journal in `part2/`, one row per trial in \
-         `part2/trials.csv`), `part3.json` and `replay.json`. Their format is documented in \
+         `part2/trials.csv`), `part3.json`, `part4.json`, `part5.json` and `replay.json`. Their format is documented in \
          `docs/results.md`. The notebook is cited by name and line, as \"the notebook \
          (notebook.txt), line N\"; it is not part of this repository: every number it \
          printed, with its line, is in `reference/notebook_numbers.json`.\n"
@@ -168,10 +171,11 @@ pub fn render(inputs: &Inputs<'_>, places: &Places) -> String {
     part1(&mut s, inputs);
     part2(&mut s, inputs);
     part3(&mut s, inputs);
-    replay(&mut s, inputs);
     if let Some(p) = inputs.part4 {
         crate::part4::report(&mut s, p, inputs.plots);
     }
+    part5(&mut s, inputs, places);
+    replay(&mut s, inputs);
     s
 }
 
@@ -196,6 +200,14 @@ fn manifests<'a>(inputs: &Inputs<'a>) -> Vec<(&'static str, &'a RunManifest, boo
     if let Some(p) = inputs.part4 {
         let t = p.networks.iter().fold(0.0, |a, n| a + n.report.seconds);
         v.push(("Part 4", &p.manifest, p.quick, t));
+    }
+    if let Some(p) = inputs.part5 {
+        let t = p
+            .configs
+            .iter()
+            .flat_map(|c| &c.runs)
+            .fold(0.0, |a, r| a + r.report.seconds);
+        v.push(("Part 5", &p.manifest, p.quick, t));
     }
     v
 }
@@ -715,6 +727,120 @@ fn part2(s: &mut String, inputs: &Inputs<'_>) {
     }
 }
 
+/// Part 5: both configurations on Fashion-MNIST, their test accuracy over the seeds, the
+/// epochs tested, and whether the improved one reaches the issue's target.
+fn part5(s: &mut String, inputs: &Inputs<'_>, places: &Places) {
+    let Some(p) = inputs.part5 else { return };
+    let _ = writeln!(s, "## Part 5: Fashion-MNIST\n");
+    let d = &p.manifest.dataset;
+    let digests: Vec<String> = d
+        .files
+        .iter()
+        .map(|f| format!("{} `{}…`", f.role, &f.sha256[..f.sha256.len().min(12)]))
+        .collect();
+    let _ = writeln!(
+        s,
+        "The notebook's best network, 784-550-550-10 ReLU (sigmoid outputs, binary \
+         cross-entropy, Glorot uniform), on Fashion-MNIST from `{}`: {} training, {} \
+         validation, {} test images{} (SHA-256 of the decompressed files: {}). Each \
+         configuration trains from {} ({}), and each run is tested once, with the \
+         weights it ends with.{}\n",
+        places.show(&d.dir),
+        d.train,
+        d.validation,
+        d.test,
+        if d.subset { " (subset)" } else { "" },
+        digests.join(", "),
+        count(
+            p.configs.first().map_or(0, |c| c.runs.len()),
+            "seed",
+            "seeds"
+        ),
+        p.configs
+            .first()
+            .map(|c| {
+                let seeds: Vec<String> = c.runs.iter().map(|r| r.seed.to_string()).collect();
+                let noun = if seeds.len() == 1 { "seed" } else { "seeds" };
+                format!("{noun} {}", seeds.join(", "))
+            })
+            .unwrap_or_default(),
+        if p.quick {
+            " **Quick run**: a subset of the data and 2 epochs; not comparable with the \
+             issue's target."
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        s,
+        "| configuration | test accuracy, mean ± sd (%) | min – max (%) | mean best validation accuracy (%) | tested epochs (per seed) | how the runs ended |\n\
+         | --- | --- | --- | --- | --- | --- |"
+    );
+    for c in &p.configs {
+        let sm = &c.summary;
+        let tested: Vec<String> = c
+            .runs
+            .iter()
+            .map(|r| r.kept_epoch.map_or("–".to_owned(), |e| e.to_string()))
+            .collect();
+        let ended: Vec<String> = c
+            .runs
+            .iter()
+            .map(|r| match (r.report.status, r.report.stop_reason) {
+                (glorot_mlp::Status::Diverged { epoch, .. }, _) => {
+                    format!("diverged in epoch {epoch}")
+                }
+                (_, Some(glorot_mlp::StopReason::EarlyStopped)) => {
+                    format!("stopped early after epoch {}", r.report.epochs.len())
+                }
+                _ => format!("all {} epochs", r.report.epochs.len()),
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "| `{}`: {} | {} ± {} | {} – {} | {} | {} | {} |",
+            c.name,
+            c.description,
+            opt(sm.test_accuracy_mean, 2),
+            opt(sm.test_accuracy_std, 2),
+            opt(sm.test_accuracy_min, 2),
+            opt(sm.test_accuracy_max, 2),
+            opt(sm.best_val_accuracy_mean, 2),
+            tested.join(", "),
+            ended.join("; ")
+        );
+    }
+    let _ = writeln!(s);
+    figure(
+        s,
+        inputs,
+        "part5_fashion_validation_accuracy",
+        "Part 5: validation accuracy per epoch on Fashion-MNIST, every run of both configurations",
+    );
+    let target = p.target_test_accuracy;
+    let verdict = match p.configs.iter().find(|c| c.name == "improved") {
+        _ if p.quick => {
+            format!("A quick run says nothing about the target of {target:.1}% mean test accuracy.")
+        }
+        Some(c) => match c.summary.test_accuracy_mean {
+            Some(m) if c.summary.reaches_target => format!(
+                "The improved configuration reaches the issue's target: {m:.2}% mean test \
+                 accuracy over {} against the {target:.1}% aimed at.",
+                count(c.summary.runs, "seed", "seeds")
+            ),
+            Some(m) => format!(
+                "The improved configuration does **not** reach the issue's target: {m:.2}% \
+                 mean test accuracy over {}, {:.2} points short of the {target:.1}% aimed at.",
+                count(c.summary.runs, "seed", "seeds"),
+                target - m
+            ),
+            None => "The improved configuration has no test result.".to_owned(),
+        },
+        None => String::new(),
+    };
+    let _ = writeln!(s, "{verdict}\n");
+}
+
 fn part3(s: &mut String, inputs: &Inputs<'_>) {
     let Some(p) = inputs.part3 else { return };
     let _ = writeln!(s, "## Part 3: gradient checks\n");
@@ -1070,6 +1196,7 @@ mod tests {
             part3: p3.as_ref(),
             replay: rp.as_ref(),
             part4: None,
+            part5: None,
             plots: &[],
             notebook: &notebook,
         };
@@ -1121,6 +1248,7 @@ mod tests {
             part3: Some(&p3),
             replay: None,
             part4: None,
+            part5: None,
             plots: &[],
             notebook: &notebook,
         };

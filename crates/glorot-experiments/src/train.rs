@@ -40,7 +40,8 @@ pub struct TrainOutput {
     pub interrupted: Option<Interruption>,
     /// The data.
     pub data: DataInfo,
-    /// Validation accuracy after the last epoch (null when diverged).
+    /// Validation accuracy of the weights the run ends with: after the last epoch, or of
+    /// the kept epoch under early stopping (null when diverged).
     pub final_val_accuracy: Option<f64>,
     /// Best validation accuracy over the epochs (null when diverged).
     pub best_val_accuracy: Option<f64>,

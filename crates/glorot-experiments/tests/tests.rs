@@ -103,6 +103,7 @@ fn quick_studies_run_as_a_library_and_resume() {
         workers: plan.workers,
         quick: true,
         replay: None,
+        fashion: None,
     };
 
     let seen = Collect::default();

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use glorot_tensor::{Activation, Float, Init};
 use serde::{Deserialize, Serialize};
 
+use crate::early_stopping::EarlyStopping;
 use crate::error::{Error, Result};
 use crate::optim::Optimizer;
 use crate::schedule::LrSchedule;
@@ -373,6 +374,11 @@ pub struct TrainConfig {
     /// form then; see [`crate::schedule`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub warmup_epochs: usize,
+    /// Stop when validation stops improving and keep the best epoch's weights (default
+    /// `None`: every epoch runs and the last epoch's weights are kept; left out of the
+    /// serialized form then; see [`crate::early_stopping`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -394,6 +400,7 @@ impl Default for TrainConfig {
             optimizer: Optimizer::default(),
             lr_schedule: LrSchedule::Constant,
             warmup_epochs: 0,
+            early_stopping: None,
         }
     }
 }
@@ -435,6 +442,9 @@ impl TrainConfig {
                 self.warmup_epochs,
                 "must be less than the number of epochs",
             ));
+        }
+        if let Some(rule) = &self.early_stopping {
+            rule.validate()?;
         }
         Ok(ValidTrainConfig(self.clone()))
     }
@@ -495,6 +505,10 @@ impl ValidTrainConfig {
     /// Epochs of linear warm-up.
     pub fn warmup_epochs(&self) -> usize {
         self.0.warmup_epochs
+    }
+    /// Early stopping, if configured.
+    pub fn early_stopping(&self) -> Option<EarlyStopping> {
+        self.0.early_stopping
     }
 }
 
@@ -677,6 +691,39 @@ mod tests {
             "{json}"
         );
         assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), adam);
+    }
+
+    /// Early stopping is left out of the serialized form when absent (the default config
+    /// above serializes as before), written as a table when set, and checked.
+    #[test]
+    fn early_stopping_serializes_only_when_set_and_is_checked() {
+        let with = TrainConfig {
+            early_stopping: Some(EarlyStopping {
+                patience: 3,
+                monitor: crate::Monitor::Loss,
+            }),
+            ..TrainConfig::default()
+        };
+        let json = serde_json::to_string(&with).unwrap();
+        assert!(
+            json.ends_with(
+                r#""arithmetic":"fast","early_stopping":{"patience":3,"monitor":"loss"}}"#
+            ),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), with);
+        assert_eq!(
+            with.validate().unwrap().early_stopping(),
+            with.early_stopping
+        );
+        let zero = TrainConfig {
+            early_stopping: Some(EarlyStopping::new(0)),
+            ..TrainConfig::default()
+        };
+        match zero.validate() {
+            Err(Error::InvalidConfig { field, .. }) => assert_eq!(field, "early_stopping.patience"),
+            other => panic!("expected an error on the patience, got {other:?}"),
+        }
     }
 
     #[test]

@@ -64,6 +64,7 @@ extern crate blas_src;
 mod config;
 mod confusion;
 mod data;
+pub mod early_stopping;
 mod error;
 pub mod gradcheck;
 mod init;
@@ -83,6 +84,7 @@ pub use config::{
 };
 pub use confusion::{ClassAccuracy, ConfusionMatrix};
 pub use data::{EvalData, FitData, TrainData};
+pub use early_stopping::{EarlyStopping, Monitor, StopReason};
 pub use error::{Error, Result};
 pub use gradcheck::{
     GradCheckOptions, GradCheckReport, NotebookGradCheck, NotebookStep, ParamCheck, Stencil,

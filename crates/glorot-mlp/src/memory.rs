@@ -125,6 +125,8 @@ pub fn training_bytes(
         Optimizer::Adam { .. } | Optimizer::AdamW { .. } => 2,
     };
     count.add(&[moments, params, elem]);
+    // Early stopping's copy of the best epoch's parameters.
+    count.add(&[u128::from(train.early_stopping().is_some()), params, elem]);
     // Outputs and deltas of a batch.
     activations(&mut count, model, rows, elem);
     activations(&mut count, model, rows, elem);
@@ -224,6 +226,20 @@ mod tests {
         let b = training_bytes(&m, &adam.validate().unwrap(), 100, 100).unwrap();
         // Two f32 moments for each of the 648,010 parameters.
         assert_eq!(b - a, 2 * 648_010 * 4);
+    }
+
+    #[test]
+    fn early_stopping_counts_one_copy_of_the_parameters() {
+        let m = model(vec![784, 500, 500, 10]);
+        let plain = TrainConfig::default();
+        let early = TrainConfig {
+            early_stopping: Some(crate::EarlyStopping::new(3)),
+            ..TrainConfig::default()
+        };
+        let a = training_bytes(&m, &plain.validate().unwrap(), 100, 100).unwrap();
+        let b = training_bytes(&m, &early.validate().unwrap(), 100, 100).unwrap();
+        // The best epoch's 648,010 f32 parameters.
+        assert_eq!(b - a, 648_010 * 4);
     }
 
     #[test]

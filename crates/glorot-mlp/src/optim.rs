@@ -233,6 +233,109 @@ impl Optimizer {
     }
 }
 
+const SYNTAX: &str = "expected sgd, momentum[:M], nesterov[:M], adam[:BETA1:BETA2[:EPS]] or \
+                      adamw[:BETA1:BETA2[:EPS]]";
+
+impl Optimizer {
+    /// The same optimizer with weight decay `weight_decay` (whichever the kind).
+    pub fn with_weight_decay(self, weight_decay: f64) -> Self {
+        match self {
+            Optimizer::Sgd { .. } => Optimizer::Sgd { weight_decay },
+            Optimizer::Momentum { momentum, .. } => Optimizer::Momentum {
+                momentum,
+                weight_decay,
+            },
+            Optimizer::Nesterov { momentum, .. } => Optimizer::Nesterov {
+                momentum,
+                weight_decay,
+            },
+            Optimizer::Adam {
+                beta1, beta2, eps, ..
+            } => Optimizer::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            },
+            Optimizer::AdamW {
+                beta1, beta2, eps, ..
+            } => Optimizer::AdamW {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            },
+        }
+    }
+}
+
+impl std::str::FromStr for Optimizer {
+    type Err = Error;
+
+    /// The text form of grid files and `glorot search run --optimizer`: `sgd`,
+    /// `momentum` or `momentum:M`, `nesterov` or `nesterov:M` (default
+    /// [`DEFAULT_MOMENTUM`]), `adam`, `adam:BETA1:BETA2` or `adam:BETA1:BETA2:EPS` (default
+    /// PyTorch's), and `adamw` likewise; case-insensitive. The weight decay is the kind's
+    /// default (0; AdamW [`DEFAULT_ADAMW_WEIGHT_DECAY`]); set it with
+    /// [`Optimizer::with_weight_decay`]. The values are checked by
+    /// [`Optimizer::validate`], not here.
+    fn from_str(s: &str) -> Result<Self> {
+        let parts: Vec<&str> = s.trim().split(':').collect();
+        let num = |field: &str, v: &str| -> Result<f64> {
+            v.trim()
+                .parse()
+                .map_err(|_| Error::config(format!("optimizer.{field}"), v, "expected a number"))
+        };
+        let adam = |rest: &[&str]| -> Result<(f64, f64, f64)> {
+            match rest {
+                [] => Ok((DEFAULT_BETA1, DEFAULT_BETA2, DEFAULT_EPS)),
+                [b1, b2] => Ok((num("beta1", b1)?, num("beta2", b2)?, DEFAULT_EPS)),
+                [b1, b2, eps] => Ok((num("beta1", b1)?, num("beta2", b2)?, num("eps", eps)?)),
+                _ => Err(Error::config("optimizer", s, SYNTAX)),
+            }
+        };
+        let kind = parts[0].trim().to_ascii_lowercase();
+        match (kind.as_str(), &parts[1..]) {
+            ("sgd", []) => Ok(Optimizer::Sgd { weight_decay: 0.0 }),
+            ("momentum", []) => Ok(Optimizer::Momentum {
+                momentum: DEFAULT_MOMENTUM,
+                weight_decay: 0.0,
+            }),
+            ("momentum", [m]) => Ok(Optimizer::Momentum {
+                momentum: num("momentum", m)?,
+                weight_decay: 0.0,
+            }),
+            ("nesterov", []) => Ok(Optimizer::Nesterov {
+                momentum: DEFAULT_MOMENTUM,
+                weight_decay: 0.0,
+            }),
+            ("nesterov", [m]) => Ok(Optimizer::Nesterov {
+                momentum: num("momentum", m)?,
+                weight_decay: 0.0,
+            }),
+            ("adam", rest) => {
+                let (beta1, beta2, eps) = adam(rest)?;
+                Ok(Optimizer::Adam {
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay: 0.0,
+                })
+            }
+            ("adamw", rest) => {
+                let (beta1, beta2, eps) = adam(rest)?;
+                Ok(Optimizer::AdamW {
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay: DEFAULT_ADAMW_WEIGHT_DECAY,
+                })
+            }
+            _ => Err(Error::config("optimizer", s, SYNTAX)),
+        }
+    }
+}
+
 /// An optimizer's state for one model: the step count and, per parameter (in
 /// [`ParamId::all`] order), the momentum buffer or Adam's first and second moments.
 /// Allocated once by [`OptimizerState::new`]; [`OptimizerState::step`] allocates nothing.
@@ -379,6 +482,58 @@ impl<F: Float> OptimizerState<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_form_reads_every_kind_with_pytorch_defaults() {
+        #[track_caller]
+        fn check(text: &str, expect: Optimizer) {
+            assert_eq!(text.parse::<Optimizer>().unwrap(), expect, "{text}");
+        }
+        check("sgd", Optimizer::default());
+        check(
+            "Momentum",
+            Optimizer::Momentum {
+                momentum: 0.9,
+                weight_decay: 0.0,
+            },
+        );
+        check(
+            "nesterov:0.95",
+            Optimizer::Nesterov {
+                momentum: 0.95,
+                weight_decay: 0.0,
+            },
+        );
+        // torch.optim.Adam's defaults: betas (0.9, 0.999), eps 1e-8.
+        check(
+            "adam",
+            Optimizer::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            },
+        );
+        // torch.optim.AdamW's default weight decay is 0.01.
+        check(
+            "adamw:0.8:0.99:1e-6",
+            Optimizer::AdamW {
+                beta1: 0.8,
+                beta2: 0.99,
+                eps: 1e-6,
+                weight_decay: 0.01,
+            },
+        );
+        for bad in ["rmsprop", "sgd:0.9", "adam:0.9", "momentum:x", ""] {
+            assert!(bad.parse::<Optimizer>().is_err(), "{bad}");
+        }
+        let wd = "nesterov"
+            .parse::<Optimizer>()
+            .unwrap()
+            .with_weight_decay(5e-4);
+        assert_eq!(wd.weight_decay(), 5e-4);
+        assert_eq!(wd.name(), "nesterov");
+    }
 
     #[track_caller]
     fn check_refused(optimizer: Optimizer, field: &str) {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Arithmetic, Precision, Shuffle, ValidModelConfig, ValidTrainConfig};
 use crate::confusion::ConfusionMatrix;
 use crate::data::{EvalData, FitData};
+use crate::early_stopping::{EarlyStopper, StopReason, Verdict};
 use crate::error::{Error, Result};
 use crate::init::{WeightSource, shuffle_rng};
 use crate::model::{Mlp, MlpFloat, Workspace};
@@ -204,7 +205,8 @@ pub struct EpochMetrics {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Status {
-    /// Every epoch ran.
+    /// The run ended normally: every epoch ran, or early stopping ended it (see
+    /// [`TrainReport::stop_reason`]).
     Completed,
     /// A loss became non-finite (NaN or infinite) in epoch `epoch` (from 1): the training
     /// loss of batch `batch` (from 1), or the validation loss after the epoch when `batch`
@@ -230,10 +232,22 @@ pub struct TrainReport {
     pub epochs: Vec<EpochMetrics>,
     /// How the run ended.
     pub status: Status,
-    /// Test accuracy in percent after the last epoch, when test data was given and the run
-    /// did not diverge.
+    /// With early stopping ([`crate::TrainConfig::early_stopping`]) and a run that ended
+    /// normally: the epoch (from 1) whose weights the run ends with, the best one by the
+    /// monitored metric. `None` otherwise (the last epoch's weights are kept); left out of
+    /// the serialized form then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_epoch: Option<usize>,
+    /// With early stopping and a run that ended normally: whether every epoch ran or early
+    /// stopping ended it. `None` otherwise (see `status`); left out of the serialized form
+    /// then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<StopReason>,
+    /// Test accuracy in percent of the model the run ends with (after the last epoch, or
+    /// of the kept epoch's weights under early stopping), when test data was given and the
+    /// run did not diverge.
     pub test_accuracy: Option<f64>,
-    /// Test loss after the last epoch, under the same conditions.
+    /// Test loss of the same model, under the same conditions.
     pub test_loss: Option<f64>,
     /// Training rows.
     pub train_samples: usize,
@@ -255,13 +269,23 @@ impl TrainReport {
         matches!(self.status, Status::Diverged { .. })
     }
 
-    /// Validation accuracy after the last finished epoch; `None` when the run diverged or
-    /// finished no epoch, so a diverged run can never rank as best.
+    /// Validation accuracy of the model the run ends with: after the last finished epoch,
+    /// or of the [`TrainReport::kept_epoch`] under early stopping; `None` when the run
+    /// diverged or finished no epoch, so a diverged run can never rank as best.
     pub fn final_val_accuracy(&self) -> Option<f64> {
         if self.diverged() {
             return None;
         }
-        self.epochs.last().map(|m| m.val_accuracy)
+        self.final_epoch().map(|m| m.val_accuracy)
+    }
+
+    /// The metrics of the epoch whose weights the run ends with: the kept epoch under early
+    /// stopping, else the last finished one.
+    pub fn final_epoch(&self) -> Option<&EpochMetrics> {
+        match self.kept_epoch {
+            Some(kept) => self.epochs.iter().find(|m| m.epoch == kept),
+            None => self.epochs.last(),
+        }
     }
 
     /// The best validation accuracy over the finished epochs; `None` as for
@@ -491,11 +515,19 @@ impl<F: MlpFloat> Trainer<F> {
         let fused = self.config.optimizer().is_default();
         let (x, y) = (data.train.x(), data.train.y());
         let mut order: Vec<usize> = Vec::new();
+        // Early stopping: its bookkeeping and the one copy of the best parameters.
+        let mut early = self
+            .config
+            .early_stopping()
+            .map(|rule| (EarlyStopper::new(rule), self.model.clone()));
+        let mut stopped_early = false;
 
         let mut report = TrainReport {
             // Grows as epochs finish: `epochs` is a user's number (see `crate::memory`).
             epochs: Vec::with_capacity(self.config.epochs().min(PREALLOCATED_EPOCHS)),
             status: Status::Completed,
+            kept_epoch: None,
+            stop_reason: None,
             test_accuracy: None,
             test_loss: None,
             train_samples: n,
@@ -603,6 +635,29 @@ impl<F: MlpFloat> Trainer<F> {
             schedule.end_epoch(epoch, val.loss);
             report.epochs.push(metrics);
             observer.on_epoch_end(&metrics);
+            if let Some((stopper, best)) = &mut early {
+                match stopper.observe(&metrics) {
+                    Verdict::Improved => copy_parameters(best, &self.model),
+                    Verdict::Continue => {}
+                    Verdict::Stop => {
+                        stopped_early = true;
+                        break;
+                    }
+                }
+            }
+        }
+
+        if let (Some((stopper, best)), Status::Completed) = (&early, report.status) {
+            let kept = stopper.best_epoch();
+            if kept.is_some() && kept != report.epochs.last().map(|m| m.epoch) {
+                copy_parameters(&mut self.model, best);
+            }
+            report.kept_epoch = kept;
+            report.stop_reason = Some(if stopped_early {
+                StopReason::EarlyStopped
+            } else {
+                StopReason::Completed
+            });
         }
 
         if self.probe.as_ref().is_some_and(|p| p.schedule().at_end)
@@ -642,6 +697,14 @@ impl<F: MlpFloat> Trainer<F> {
                 }
             }
         }
+    }
+}
+
+/// Overwrites `dst`'s parameters with `src`'s, in place (same architecture).
+fn copy_parameters<F: MlpFloat>(dst: &mut Mlp<F>, src: &Mlp<F>) {
+    for layer in 0..src.depth() {
+        dst.weights_mut(layer).assign(&src.weights(layer));
+        dst.bias_mut(layer).assign(&src.bias(layer));
     }
 }
 
@@ -928,6 +991,114 @@ mod tests {
         // The rates were used: the same run at a constant 0.3 ends elsewhere.
         let (constant, _) = train(&m, &t, &data, &mut NoopObserver).unwrap();
         assert_ne!(with_schedule, constant);
+    }
+
+    /// Early stopping ends the run where a replay of the full run's curve says, and the
+    /// model it returns is bit for bit the model of a run of exactly the kept epoch's
+    /// length (same seed, so the same shuffles and steps); its test evaluation is that
+    /// model's. At the normal end, a last epoch that is not the best is rolled back too.
+    #[test]
+    fn early_stopping_stops_on_time_and_restores_the_best_epoch_exactly() {
+        use crate::early_stopping::{EarlyStopping, Monitor};
+        // Overlapping noisy classes, every fourth training label wrong, and a learning rate
+        // of 5: the validation accuracy and loss jump from epoch to epoch (accuracy 42, 60,
+        // 56, 60, 40, 78, 100, 82, ... percent, never 100 again).
+        let blob = |n: usize, a: usize, b: usize, f: fn(f64) -> f64| {
+            Array2::from_shape_fn((n, 4), |(i, j)| {
+                let noise = f((i * a + j * b) as f64) * 0.8;
+                (if j % 3 == i % 3 { 1.0 } else { -0.5 }) + noise
+            })
+        };
+        let x = blob(60, 7, 13, f64::sin);
+        let labels: Vec<u8> = (0..60u8)
+            .map(|i| if i % 4 == 0 { (i + 1) % 3 } else { i % 3 })
+            .collect();
+        let y = one_hot::<f64>(&labels, 3);
+        let xv = blob(45, 11, 5, f64::cos);
+        let lv: Vec<u8> = (0..45u8).map(|i| i % 3).collect();
+        let data = FitData {
+            train: TrainData::new(x.view(), y.view()).unwrap(),
+            validation: EvalData::new(xv.view(), &lv).unwrap(),
+            test: Some(EvalData::new(x.view(), &labels).unwrap()),
+        };
+        let epochs = 30;
+        let (m, full) = setup(Shuffle::EveryEpoch, 5.0, epochs);
+        let (_, full_report) = train(&m, &full, &data, &mut NoopObserver).unwrap();
+        let with = |rule: EarlyStopping| {
+            TrainConfig {
+                early_stopping: Some(rule),
+                ..full.config().clone()
+            }
+            .validate()
+            .unwrap()
+        };
+        let run_for = |n: usize| {
+            let t = TrainConfig {
+                epochs: n,
+                ..full.config().clone()
+            }
+            .validate()
+            .unwrap();
+            train(&m, &t, &data, &mut NoopObserver).unwrap()
+        };
+        let mut stopped = 0;
+        let mut rolled_back_at_end = 0;
+        for monitor in [Monitor::Accuracy, Monitor::Loss] {
+            // Patience 30 never stops a 30-epoch run: the roll-back at the normal end.
+            for patience in [1, 2, 3, 6, 30] {
+                let rule = EarlyStopping { patience, monitor };
+                // What should happen, from the full run's curve.
+                let mut stopper = EarlyStopper::new(rule);
+                let stop_at = full_report
+                    .epochs
+                    .iter()
+                    .position(|e| stopper.observe(e) == Verdict::Stop)
+                    .map(|i| i + 1);
+                let best = stopper.best_epoch().unwrap();
+
+                let (model, report) = train(&m, &with(rule), &data, &mut NoopObserver).unwrap();
+                assert_eq!(report.status, Status::Completed);
+                assert_eq!(report.epochs.len(), stop_at.unwrap_or(epochs), "{rule}");
+                // The same epochs as the full run's (all but the wall times).
+                let curve = |e: &[EpochMetrics]| {
+                    e.iter()
+                        .map(|m| (m.epoch, m.train_loss, m.val_loss, m.val_accuracy, m.lr))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    curve(&report.epochs),
+                    curve(&full_report.epochs[..report.epochs.len()]),
+                    "{rule}"
+                );
+                assert_eq!(report.kept_epoch, Some(best), "{rule}");
+                let reason = if stop_at.is_some() {
+                    stopped += 1;
+                    StopReason::EarlyStopped
+                } else {
+                    StopReason::Completed
+                };
+                assert_eq!(report.stop_reason, Some(reason), "{rule}");
+                if stop_at.is_none() && best < epochs {
+                    rolled_back_at_end += 1;
+                }
+                let (reference, reference_report) = run_for(best);
+                assert_eq!(model, reference, "{rule}: parameters of epoch {best}");
+                assert_eq!(report.test_accuracy, reference_report.test_accuracy);
+                assert_eq!(report.test_loss, reference_report.test_loss);
+                assert_eq!(
+                    report.final_val_accuracy(),
+                    Some(full_report.epochs[best - 1].val_accuracy)
+                );
+            }
+        }
+        // The cases above include early stops before the last epoch and a roll-back at the
+        // normal end (otherwise this test would prove less than it says).
+        assert!(stopped > 0 && rolled_back_at_end > 0, "{full_report:#?}");
+        // Without early stopping nothing is recorded, and nothing extra is serialized.
+        assert_eq!(full_report.kept_epoch, None);
+        assert_eq!(full_report.stop_reason, None);
+        let json = serde_json::to_string(&full_report).unwrap();
+        assert!(!json.contains("kept_epoch") && !json.contains("stop_reason"));
     }
 
     #[test]

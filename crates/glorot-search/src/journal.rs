@@ -193,10 +193,17 @@ pub struct TrialRecord {
     pub status: TrialStatus,
     /// Per-epoch curves (as many as ran).
     pub epochs: Vec<EpochMetrics>,
-    /// Validation accuracy after the last epoch, percent; `null` unless status is ok.
+    /// Validation accuracy after the last epoch (the kept epoch under early stopping),
+    /// percent; `null` unless status is ok.
     pub final_val_accuracy: Option<f64>,
-    /// Mean training loss of the last epoch; `null` unless status is ok.
+    /// Mean training loss of the last epoch (the kept epoch under early stopping); `null`
+    /// unless status is ok.
     pub final_train_loss: Option<f64>,
+    /// Under early stopping, the epoch (from 1) whose weights the trial ends with (the
+    /// best by the monitored validation metric; `epochs` shows whether it stopped early);
+    /// absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_epoch: Option<usize>,
     /// Timings.
     pub timings: Timings,
     /// Where and how it ran.

@@ -1,7 +1,8 @@
 //! Hyperparameter grid search over [`glorot_mlp`] that survives being killed.
 //!
 //! A [`GridSpec`] declares axes (hidden width, activation, learning rate, batch
-//! size, and optionally initializer, epochs, precision, repeats); the notebook's
+//! size, and optionally initializer, epochs, precision, repeats, and the training
+//! axes: optimizer, weight decay, learning-rate schedule, warm-up, early stopping); the notebook's
 //! 135-trial grid is [`GridSpec::notebook`]. Each trial has a stable [`TrialId`]
 //! derived from its canonical config, and its seed derives from the master seed and
 //! that id ([`derive_seed`]), so a trial's result never depends on execution order,

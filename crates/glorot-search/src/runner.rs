@@ -524,6 +524,7 @@ fn train_trial(
         Precision::F64 => fit_trial::<f64>(trial, data, data.sets_f64(false), &mut forward, None),
     };
     let seconds = clock.elapsed().as_secs_f64();
+    let kept_epoch = result.as_ref().ok().and_then(|r| r.kept_epoch);
     let (status, epochs) = match result {
         Ok(report) => match report.status {
             Status::Completed => (TrialStatus::Ok, report.epochs),
@@ -545,6 +546,11 @@ fn train_trial(
         ),
     };
     let ok = status == TrialStatus::Ok;
+    // The epoch whose weights the trial ends with: the kept one under early stopping.
+    let kept = match kept_epoch {
+        Some(k) => epochs.iter().find(|e| e.epoch == k),
+        None => epochs.last(),
+    };
     let seconds_per_epoch = if epochs.is_empty() {
         0.0
     } else {
@@ -558,15 +564,12 @@ fn train_trial(
         master_seed,
         seed: trial.seed,
         final_val_accuracy: if ok {
-            epochs.last().map(|e| e.val_accuracy)
+            kept.map(|e| e.val_accuracy)
         } else {
             None
         },
-        final_train_loss: if ok {
-            epochs.last().map(|e| e.train_loss)
-        } else {
-            None
-        },
+        final_train_loss: if ok { kept.map(|e| e.train_loss) } else { None },
+        kept_epoch: if ok { kept_epoch } else { None },
         status,
         epochs,
         timings: Timings {
@@ -599,7 +602,10 @@ pub fn trial_configs(trial: &Trial, inputs: usize, classes: usize) -> (ModelConf
         shuffle: c.shuffle,
         precision: c.precision,
         arithmetic: Arithmetic::Fast,
-        ..TrainConfig::default()
+        optimizer: c.optimizer,
+        lr_schedule: c.lr_schedule,
+        warmup_epochs: c.warmup_epochs,
+        early_stopping: c.early_stopping,
     };
     (model, train)
 }

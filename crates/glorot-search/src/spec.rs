@@ -3,6 +3,7 @@
 use std::{collections::HashSet, fmt::Display, path::Path};
 
 use glorot_mlp::{Activation, Init};
+use glorot_mlp::{EarlyStopping, LrSchedule, Monitor, Optimizer};
 use glorot_mlp::{Precision, Shuffle};
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +18,10 @@ pub const PRESETS: &[&str] = &["notebook", "quick", "tiny"];
 /// A grid declared by its axes. Every combination is one trial.
 ///
 /// Serialised as JSON or TOML with these field names; optional axes default to the
-/// notebook's choices (Glorot uniform, 10 epochs, f32, one repeat with seed 0).
+/// notebook's choices (Glorot uniform, 10 epochs, f32, one repeat with seed 0, plain SGD
+/// at a constant rate without warm-up, weight decay or early stopping). The optional
+/// training axes are left out of the serialized form when they hold only their default,
+/// so grids without them are stored as before they existed.
 ///
 /// ```toml
 /// hidden = [64, 128]
@@ -26,6 +30,13 @@ pub const PRESETS: &[&str] = &["notebook", "quick", "tiny"];
 /// batch_size = [32, 64]
 /// epochs = [2]
 /// master_seed = 7
+/// # Optional training axes:
+/// optimizer = ["sgd", "nesterov:0.9", "adamw"]
+/// weight_decay = [0.0, 5e-4]
+/// lr_schedule = ["constant", "cosine"]
+/// warmup_epochs = [0, 1]
+/// early_stopping = [0, 3]   # patience; 0 = off
+/// early_stopping_on = "accuracy"
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +74,113 @@ pub struct GridSpec {
     /// Data order: shuffled every epoch (default) or the notebook's fixed order.
     #[serde(default = "default_shuffle")]
     pub shuffle: Shuffle,
+    /// Optimizer with its hyperparameters. Read either as the results files write it
+    /// (`{"kind": "nesterov", "momentum": 0.9}`) or in the text form of
+    /// `glorot search run --optimizer` (`"sgd"`, `"momentum:0.9"`, `"nesterov"`,
+    /// `"adam:0.9:0.999"`, `"adamw"`; see [`Optimizer`]'s `FromStr`). Default: plain SGD.
+    #[serde(
+        default = "default_optimizer",
+        deserialize_with = "text_or_tables",
+        skip_serializing_if = "is_default_optimizer"
+    )]
+    pub optimizer: Vec<Optimizer>,
+    /// Weight decay: when not empty, every optimizer of `optimizer` is tried with each of
+    /// these values (replacing its own). Empty (the default): each optimizer's own (0
+    /// unless set in a table; AdamW's text form 0.01).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weight_decay: Vec<f64>,
+    /// Learning-rate schedule, as a table (`{"kind": "cosine", "min_lr": 0.0}`) or in the
+    /// text form of `--lr-schedule` (`"constant"`, `"step:5:0.5"`, `"cosine"`,
+    /// `"plateau:2:0.5"`). Default: constant.
+    #[serde(
+        default = "default_lr_schedule",
+        deserialize_with = "text_or_tables",
+        skip_serializing_if = "is_default_lr_schedule"
+    )]
+    pub lr_schedule: Vec<LrSchedule>,
+    /// Epochs of linear warm-up before the schedule (each below every `epochs` value).
+    /// Default: 0.
+    #[serde(default = "default_zeros", skip_serializing_if = "is_zeros")]
+    pub warmup_epochs: Vec<usize>,
+    /// Early stopping patience in epochs, 0 for none: stop when the validation metric
+    /// (`early_stopping_on`) has not improved for that many epochs and keep the best
+    /// epoch's weights. Default: 0.
+    #[serde(default = "default_zeros", skip_serializing_if = "is_zeros")]
+    pub early_stopping: Vec<usize>,
+    /// The validation metric early stopping watches: `accuracy` (the default) or `loss`.
+    #[serde(default, skip_serializing_if = "is_accuracy")]
+    pub early_stopping_on: Monitor,
+}
+
+fn default_optimizer() -> Vec<Optimizer> {
+    vec![Optimizer::default()]
+}
+fn is_default_optimizer(v: &[Optimizer]) -> bool {
+    v == [Optimizer::default()]
+}
+fn default_lr_schedule() -> Vec<LrSchedule> {
+    vec![LrSchedule::Constant]
+}
+fn is_default_lr_schedule(v: &[LrSchedule]) -> bool {
+    v == [LrSchedule::Constant]
+}
+fn default_zeros() -> Vec<usize> {
+    vec![0]
+}
+fn is_zeros(v: &[usize]) -> bool {
+    v == [0]
+}
+fn is_accuracy(m: &Monitor) -> bool {
+    *m == Monitor::Accuracy
+}
+
+/// A list whose entries are each a text form (`T: FromStr`) or a table (`T`'s serde form).
+fn text_or_tables<'de, D, T>(d: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr + Deserialize<'de>,
+    T::Err: Display,
+{
+    Ok(Vec::<TextOrTable<T>>::deserialize(d)?
+        .into_iter()
+        .map(|e| e.0)
+        .collect())
+}
+
+/// One entry of a [`text_or_tables`] list.
+struct TextOrTable<T>(T);
+
+impl<'de, T> Deserialize<'de> for TextOrTable<T>
+where
+    T: std::str::FromStr + Deserialize<'de>,
+    T::Err: Display,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T> serde::de::Visitor<'de> for Visitor<T>
+        where
+            T: std::str::FromStr + Deserialize<'de>,
+            T::Err: Display,
+        {
+            type Value = TextOrTable<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a text form such as \"cosine\" or a table with its `kind`")
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                s: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                s.parse().map(TextOrTable).map_err(E::custom)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(TextOrTable)
+            }
+        }
+        d.deserialize_any(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// `init` in a grid file: a list of initializers, each a name or a tagged table.
@@ -136,6 +254,12 @@ impl GridSpec {
             hidden_layers: default_hidden_layers(),
             master_seed: 0,
             shuffle: default_shuffle(),
+            optimizer: default_optimizer(),
+            weight_decay: Vec::new(),
+            lr_schedule: default_lr_schedule(),
+            warmup_epochs: default_zeros(),
+            early_stopping: default_zeros(),
+            early_stopping_on: Monitor::Accuracy,
         }
     }
 
@@ -243,6 +367,7 @@ impl GridSpec {
                 "parameters must be finite (std >= 0)",
             )?;
         }
+        self.validate_training_axes()?;
         let trials = [
             self.activation.len(),
             self.learning_rate.len(),
@@ -251,6 +376,11 @@ impl GridSpec {
             self.epochs.len(),
             self.precision.len(),
             self.repeats.len(),
+            self.optimizer.len(),
+            self.weight_decay.len().max(1),
+            self.lr_schedule.len(),
+            self.warmup_epochs.len(),
+            self.early_stopping.len(),
         ]
         .into_iter()
         .try_fold(self.hidden.len(), usize::checked_mul)
@@ -281,6 +411,113 @@ impl GridSpec {
         no_duplicates("init", &inits)?;
         Ok(ValidGrid { spec: self })
     }
+
+    /// The optimizer, weight decay, schedule, warm-up and early stopping axes: each value
+    /// valid (as [`glorot_mlp::TrainConfig::validate`] checks it, against every learning
+    /// rate and epoch count of the grid) and none twice.
+    fn validate_training_axes(&self) -> Result<()> {
+        non_empty("optimizer", &self.optimizer)?;
+        non_empty("lr_schedule", &self.lr_schedule)?;
+        non_empty("warmup_epochs", &self.warmup_epochs)?;
+        non_empty("early_stopping", &self.early_stopping)?;
+        for &wd in &self.weight_decay {
+            check(
+                wd.is_finite() && wd >= 0.0,
+                "weight_decay",
+                wd,
+                "must be finite and >= 0",
+            )?;
+        }
+        for optimizer in self.optimizers() {
+            check(
+                optimizer.validate().is_ok(),
+                "optimizer",
+                format!("{optimizer:?}"),
+                "momentum in [0, 1) (nesterov: (0, 1)), betas in [0, 1), eps > 0, \
+                 weight decay >= 0",
+            )?;
+        }
+        for schedule in &self.lr_schedule {
+            for &lr in &self.learning_rate {
+                check(
+                    schedule.validate(lr).is_ok(),
+                    "lr_schedule",
+                    schedule,
+                    "invalid values (cosine's min_lr must be at most every learning rate)",
+                )?;
+            }
+        }
+        let fewest_epochs = self.epochs.iter().copied().min().unwrap_or(0);
+        for &w in &self.warmup_epochs {
+            check(
+                w < fewest_epochs,
+                "warmup_epochs",
+                w,
+                "must be less than every epochs value",
+            )?;
+        }
+        let optimizers: Vec<String> = self.optimizer.iter().map(|o| format!("{o:?}")).collect();
+        no_duplicates("optimizer", &optimizers)?;
+        let mut seen = HashSet::new();
+        for &wd in &self.weight_decay {
+            check(
+                seen.insert(wd.to_bits()),
+                "weight_decay",
+                wd,
+                "appears twice",
+            )?;
+        }
+        let schedules: Vec<String> = self.lr_schedule.iter().map(ToString::to_string).collect();
+        no_duplicates("lr_schedule", &schedules)?;
+        no_duplicates("warmup_epochs", &self.warmup_epochs)?;
+        no_duplicates("early_stopping", &self.early_stopping)?;
+        Ok(())
+    }
+
+    /// The optimizers of the grid: each of `optimizer`, with each `weight_decay` when
+    /// that axis is given.
+    fn optimizers(&self) -> Vec<Optimizer> {
+        if self.weight_decay.is_empty() {
+            return self.optimizer.clone();
+        }
+        self.optimizer
+            .iter()
+            .flat_map(|o| self.weight_decay.iter().map(|&wd| o.with_weight_decay(wd)))
+            .collect()
+    }
+
+    /// Every combination of the training axes, in order: optimizer, weight decay,
+    /// schedule, warm-up, early stopping (the last varies fastest).
+    fn trainings(&self) -> Vec<Training> {
+        let mut out = Vec::new();
+        for optimizer in self.optimizers() {
+            for &lr_schedule in &self.lr_schedule {
+                for &warmup_epochs in &self.warmup_epochs {
+                    for &patience in &self.early_stopping {
+                        out.push(Training {
+                            optimizer,
+                            lr_schedule,
+                            warmup_epochs,
+                            early_stopping: (patience > 0).then_some(EarlyStopping {
+                                patience,
+                                monitor: self.early_stopping_on,
+                            }),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One combination of a grid's training axes.
+#[derive(Clone, Copy)]
+struct Training {
+    optimizer: Optimizer,
+    lr_schedule: LrSchedule,
+    warmup_epochs: usize,
+    early_stopping: Option<EarlyStopping>,
 }
 
 /// The most trials a grid may have (every trial is listed in memory and in the journal).
@@ -312,6 +549,11 @@ impl ValidGrid {
             * s.epochs.len()
             * s.precision.len()
             * s.repeats.len()
+            * s.optimizer.len()
+            * s.weight_decay.len().max(1)
+            * s.lr_schedule.len()
+            * s.warmup_epochs.len()
+            * s.early_stopping.len()
     }
 
     /// Whether the grid has no trials (never true for a validated grid).
@@ -320,9 +562,11 @@ impl ValidGrid {
     }
 
     /// Every trial in the notebook's loop order: hidden, then activation, then
-    /// learning rate, then batch size (then initializer, epochs, precision, repeat).
+    /// learning rate, then batch size (then initializer, epochs, precision, optimizer,
+    /// weight decay, schedule, warm-up, early stopping, repeat).
     pub fn trials(&self) -> Vec<Trial> {
         let s = &self.spec;
+        let trainings = s.trainings();
         let mut out = Vec::with_capacity(self.len());
         for &hidden in &s.hidden {
             for &activation in &s.activation {
@@ -331,7 +575,10 @@ impl ValidGrid {
                         for &init in &s.init {
                             for &epochs in &s.epochs {
                                 for &precision in &s.precision {
-                                    for &repeat in &s.repeats {
+                                    for (t, &repeat) in trainings
+                                        .iter()
+                                        .flat_map(|t| s.repeats.iter().map(move |r| (t, r)))
+                                    {
                                         let config = TrialConfig {
                                             hidden: vec![hidden; s.hidden_layers],
                                             activation,
@@ -342,6 +589,10 @@ impl ValidGrid {
                                             precision,
                                             shuffle: s.shuffle,
                                             repeat,
+                                            optimizer: t.optimizer,
+                                            lr_schedule: t.lr_schedule,
+                                            warmup_epochs: t.warmup_epochs,
+                                            early_stopping: t.early_stopping,
                                         };
                                         let id = config.id();
                                         let seed = crate::trial::derive_seed(s.master_seed, &id);
@@ -510,6 +761,116 @@ mod tests {
         std::fs::write(&path, format!("{head}init = [{{ kind = \"uniform\" }}]\n")).unwrap();
         let err = GridSpec::from_file(&path).unwrap_err().to_string();
         assert!(err.contains("uniform"), "{err}");
+    }
+
+    /// The training axes: read as text or tables, crossed into the trials (weight decay
+    /// with every optimizer), named in the ids; absent from a grid's serialized form and
+    /// its trials' configs when default, so the notebook's grid is stored and identified
+    /// as before.
+    #[test]
+    fn training_axes_cross_into_trials_and_stay_out_of_default_grids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.toml");
+        std::fs::write(
+            &path,
+            "hidden = [8]\nactivation = [\"relu\"]\nlearning_rate = [0.1]\nbatch_size = [4]\n\
+             epochs = [3]\noptimizer = [\"sgd\", \"nesterov:0.8\", { kind = \"adam\", beta1 = 0.9, \
+             beta2 = 0.99, eps = 1e-6 }]\nweight_decay = [0.0, 1e-4]\n\
+             lr_schedule = [\"constant\", { kind = \"cosine\" }]\nwarmup_epochs = [0, 1]\n\
+             early_stopping = [0, 2]\nearly_stopping_on = \"loss\"\n",
+        )
+        .unwrap();
+        let spec = GridSpec::from_file(&path).unwrap();
+        assert_eq!(
+            spec.optimizer[1],
+            Optimizer::Nesterov {
+                momentum: 0.8,
+                weight_decay: 0.0
+            }
+        );
+        let grid = spec.clone().validate().unwrap();
+        // 3 optimizers x 2 weight decays x 2 schedules x 2 warm-ups x 2 patiences.
+        assert_eq!(grid.len(), 48);
+        let trials = grid.trials();
+        assert_eq!(trials.len(), 48);
+        let ids: HashSet<_> = trials.iter().map(|t| t.id.clone()).collect();
+        assert_eq!(ids.len(), 48, "ids are unique");
+        // The first trial is the notebook's training: its id has no tag.
+        let first = &trials[0];
+        assert!(first.config.optimizer.is_default());
+        assert!(first.id.0.starts_with("8x2-relu-lr0.1-b4-"), "{}", first.id);
+        assert_eq!(first.id.0.len(), "8x2-relu-lr0.1-b4-".len() + 12);
+        // Early stopping varies fastest, then warm-up, schedule, weight decay, optimizer.
+        let second = &trials[1].config;
+        assert_eq!(
+            second.early_stopping,
+            Some(EarlyStopping {
+                patience: 2,
+                monitor: Monitor::Loss
+            })
+        );
+        assert!(trials[1].id.0.contains("-es2loss-"), "{}", trials[1].id);
+        let last = &trials[47];
+        assert_eq!(last.config.optimizer.weight_decay(), 1e-4);
+        assert_eq!(last.config.optimizer.name(), "adam");
+        assert!(
+            last.id.0.contains("-adam-wd0.0001-cosine-wu1-es2loss-"),
+            "{}",
+            last.id
+        );
+        // Written back as tables, and read again equal.
+        let json = serde_json::to_string(&spec).unwrap();
+        assert!(
+            json.contains(r#""lr_schedule":[{"kind":"constant"},{"kind":"cosine","min_lr":0.0}]"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<GridSpec>(&json).unwrap(), spec);
+        // The notebook's grid: none of these fields, and its trials as before.
+        let json = serde_json::to_string(&GridSpec::notebook()).unwrap();
+        for key in [
+            "optimizer",
+            "weight_decay",
+            "lr_schedule",
+            "warmup",
+            "early_stopping",
+        ] {
+            assert!(!json.contains(key), "{key} in {json}");
+        }
+        let read: GridSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(read, GridSpec::notebook());
+    }
+
+    #[test]
+    fn invalid_training_axes_name_field_and_value() {
+        rejects(|s| s.warmup_epochs = vec![0, 10], "warmup_epochs", "10");
+        rejects(|s| s.weight_decay = vec![-1.0], "weight_decay", "-1");
+        rejects(|s| s.weight_decay = vec![0.1, 0.1], "weight_decay", "0.1");
+        rejects(
+            |s| s.lr_schedule = vec![LrSchedule::Cosine { min_lr: 0.01 }],
+            "lr_schedule",
+            "cosine:0.01",
+        );
+        rejects(|s| s.early_stopping = vec![0, 0], "early_stopping", "0");
+        rejects(|s| s.optimizer = vec![], "optimizer", "[]");
+        rejects(
+            |s| {
+                s.optimizer = vec![Optimizer::Momentum {
+                    momentum: 1.5,
+                    weight_decay: 0.0,
+                }]
+            },
+            "optimizer",
+            "Momentum { momentum: 1.5, weight_decay: 0.0 }",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.json");
+        std::fs::write(
+            &path,
+            r#"{"hidden":[8],"activation":["tanh"],"learning_rate":[0.5],"batch_size":[4],"optimizer":["rmsprop"]}"#,
+        )
+        .unwrap();
+        let err = GridSpec::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("rmsprop"), "{err}");
     }
 
     #[test]

@@ -137,7 +137,11 @@ pub fn to_csv(summary: &Summary, records: &[TrialRecord]) -> String {
             TrialStatus::Failed { .. } => ("failed", String::new()),
         };
         let opt = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
-        let last = rec.and_then(|x| x.epochs.last());
+        // The epoch the trial ends with: the kept one under early stopping.
+        let last = rec.and_then(|x| match x.kept_epoch {
+            Some(k) => x.epochs.iter().find(|e| e.epoch == k),
+            None => x.epochs.last(),
+        });
         let best_acc = rec.and_then(|x| {
             x.epochs
                 .iter()

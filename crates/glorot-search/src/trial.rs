@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use glorot_mlp::{Activation, Init};
+use glorot_mlp::{Activation, EarlyStopping, Init, LrSchedule, Optimizer};
 use glorot_mlp::{Precision, Shuffle};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -29,10 +29,32 @@ pub struct TrialConfig {
     pub shuffle: Shuffle,
     /// Repeat index (a different derived seed for the same configuration).
     pub repeat: u64,
+    /// How parameters are updated, with its weight decay. Left out of the serialized
+    /// form (so out of the id's hash) when it is the default, plain SGD without weight
+    /// decay: the trials of grids without this axis keep their ids and records.
+    #[serde(default, skip_serializing_if = "Optimizer::is_default")]
+    pub optimizer: Optimizer,
+    /// Learning-rate schedule; left out when constant (the default).
+    #[serde(default, skip_serializing_if = "LrSchedule::is_default")]
+    pub lr_schedule: LrSchedule,
+    /// Epochs of linear warm-up; left out when 0 (the default).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup_epochs: usize,
+    /// Early stopping (patience and monitored metric); left out when absent (the
+    /// default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A trial's stable id: readable fields plus a hash of the canonical config, e.g.
-/// `550x2-relu-lr0.1-b32-1f2e3d4c5b6a`. Safe as a file name.
+/// `550x2-relu-lr0.1-b32-1f2e3d4c5b6a`; a trial with a non-default optimizer, weight
+/// decay, schedule, warm-up or early stopping names them before the hash, e.g.
+/// `550x2-relu-lr0.05-b32-nesterov-wd0.0005-cosine-wu2-es5-1f2e3d4c5b6a`. Safe as a file
+/// name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TrialId(pub String);
@@ -67,9 +89,45 @@ impl TrialConfig {
                 .join("-"),
         };
         TrialId(format!(
-            "{width}-{}-lr{}-b{}-{hash}",
-            self.activation, self.learning_rate, self.batch_size
+            "{width}-{}-lr{}-b{}{}-{hash}",
+            self.activation,
+            self.learning_rate,
+            self.batch_size,
+            self.training_tag()
         ))
+    }
+
+    /// The readable part of the id for the axes beyond the notebook's, empty when they
+    /// are all default: `-KIND` for an optimizer other than plain SGD, `-wdWD` for a
+    /// weight decay, `-SCHEDULE` for the schedule's kind, `-wuN` for a warm-up, `-esN`
+    /// (`-esNloss` on the loss) for early stopping. The full values are in the hash.
+    fn training_tag(&self) -> String {
+        let mut tag = String::new();
+        if !matches!(self.optimizer, Optimizer::Sgd { .. }) {
+            tag.push('-');
+            tag.push_str(self.optimizer.name());
+        }
+        let wd = self.optimizer.weight_decay();
+        if wd != 0.0 {
+            tag.push_str(&format!("-wd{wd}"));
+        }
+        match self.lr_schedule {
+            LrSchedule::Constant => {}
+            LrSchedule::Step { .. } => tag.push_str("-step"),
+            LrSchedule::Cosine { .. } => tag.push_str("-cosine"),
+            LrSchedule::Plateau { .. } => tag.push_str("-plateau"),
+            _ => tag.push_str("-schedule"),
+        }
+        if self.warmup_epochs > 0 {
+            tag.push_str(&format!("-wu{}", self.warmup_epochs));
+        }
+        if let Some(rule) = self.early_stopping {
+            tag.push_str(&format!("-es{}", rule.patience));
+            if rule.monitor == glorot_mlp::Monitor::Loss {
+                tag.push_str("loss");
+            }
+        }
+        tag
     }
 }
 
@@ -101,6 +159,10 @@ mod tests {
             precision: Precision::F32,
             shuffle: Shuffle::EveryEpoch,
             repeat: 0,
+            optimizer: Optimizer::default(),
+            lr_schedule: LrSchedule::Constant,
+            warmup_epochs: 0,
+            early_stopping: None,
         }
     }
 
@@ -134,10 +196,90 @@ mod tests {
                 hidden: vec![550, 550, 550],
                 ..config()
             },
+            TrialConfig {
+                optimizer: "nesterov".parse().unwrap(),
+                ..config()
+            },
+            TrialConfig {
+                optimizer: Optimizer::Sgd { weight_decay: 1e-4 },
+                ..config()
+            },
+            TrialConfig {
+                lr_schedule: LrSchedule::Cosine { min_lr: 0.0 },
+                ..config()
+            },
+            TrialConfig {
+                warmup_epochs: 1,
+                ..config()
+            },
+            TrialConfig {
+                early_stopping: Some(EarlyStopping::new(3)),
+                ..config()
+            },
         ];
         for v in variants {
             assert_ne!(v.id(), id, "{v:?}");
         }
+    }
+
+    /// The default training axes are left out of the canonical form: a trial of the
+    /// notebook's axes hashes the bytes it hashed before optimizers, schedules and early
+    /// stopping existed (this string is that form, as `canonical_json` wrote it then).
+    #[test]
+    fn default_training_axes_keep_the_canonical_form() {
+        assert_eq!(
+            config().canonical_json(),
+            r#"{"hidden":[550,550],"activation":"relu","learning_rate":0.1,"batch_size":32,"init":{"kind":"glorot_uniform"},"epochs":10,"precision":"f32","shuffle":"every_epoch","repeat":0}"#
+        );
+    }
+
+    /// A trial with the training axes set names them in its id and hashes their values.
+    /// The id is pinned: it was computed when these axes were added, and must not change
+    /// (records and journals are found by it).
+    #[test]
+    fn training_axes_name_themselves_in_a_stable_id() {
+        let c = TrialConfig {
+            learning_rate: 0.02,
+            epochs: 30,
+            optimizer: "nesterov:0.9"
+                .parse::<Optimizer>()
+                .unwrap()
+                .with_weight_decay(5e-4),
+            lr_schedule: LrSchedule::Cosine { min_lr: 0.0 },
+            warmup_epochs: 1,
+            early_stopping: Some(EarlyStopping::new(10)),
+            ..config()
+        };
+        assert_eq!(
+            c.canonical_json(),
+            r#"{"hidden":[550,550],"activation":"relu","learning_rate":0.02,"batch_size":32,"init":{"kind":"glorot_uniform"},"epochs":30,"precision":"f32","shuffle":"every_epoch","repeat":0,"optimizer":{"kind":"nesterov","momentum":0.9,"weight_decay":0.0005},"lr_schedule":{"kind":"cosine","min_lr":0.0},"warmup_epochs":1,"early_stopping":{"patience":10,"monitor":"accuracy"}}"#
+        );
+        // The hash: the first 6 bytes of SHA-256 of the canonical form above (also by
+        // `hashlib.sha256(...).hexdigest()[:12]` in Python).
+        assert_eq!(
+            c.id().0,
+            "550x2-relu-lr0.02-b32-nesterov-wd0.0005-cosine-wu1-es10-9474a79b5907"
+        );
+        let on_loss = TrialConfig {
+            early_stopping: Some(EarlyStopping {
+                patience: 10,
+                monitor: glorot_mlp::Monitor::Loss,
+            }),
+            ..c.clone()
+        };
+        assert!(on_loss.id().0.contains("-es10loss-"), "{}", on_loss.id());
+        let adam = TrialConfig {
+            optimizer: "adam".parse().unwrap(),
+            ..config()
+        };
+        assert!(
+            adam.id().0.starts_with("550x2-relu-lr0.1-b32-adam-"),
+            "{}",
+            adam.id()
+        );
+        // A record of such a trial reads back equal.
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<TrialConfig>(&json).unwrap(), c);
     }
 
     #[test]

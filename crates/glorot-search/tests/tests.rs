@@ -424,3 +424,81 @@ fn a_runner_that_loses_its_claim_drops_the_trial_unrecorded() {
     assert_eq!(bits(&record), bits(&alone));
     assert!(j.claims().unwrap().is_empty());
 }
+
+/// The training axes through a real search: each trial trains with its optimizer and
+/// early stopping, its record says which epoch it kept (and ranks by that epoch's
+/// accuracy), and retraining it for the test split reproduces the record.
+#[test]
+fn optimizer_and_early_stopping_axes_train_record_and_retrain() {
+    let data = data();
+    let grid = GridSpec {
+        hidden: vec![6],
+        activation: vec![Activation::Tanh],
+        learning_rate: vec![0.5],
+        batch_size: vec![16],
+        epochs: vec![6],
+        optimizer: vec!["sgd".parse().unwrap(), "nesterov:0.9".parse().unwrap()],
+        early_stopping: vec![0, 1],
+        master_seed: 11,
+        ..GridSpec::notebook()
+    }
+    .validate()
+    .unwrap();
+    assert_eq!(grid.len(), 4);
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(dir.path(), &data);
+    glorot_search::run(
+        &grid,
+        &data,
+        &j,
+        &manifest(1),
+        RunOptions {
+            workers: 1,
+            shard: Shard::ALL,
+        },
+        &Quiet,
+    )
+    .unwrap();
+    let records = j.records().unwrap();
+    assert_eq!(records.len(), 4);
+    for trial in grid.trials() {
+        let r = records.iter().find(|r| r.id == trial.id).unwrap();
+        assert_eq!(r.config, trial.config);
+        assert_eq!(r.status, TrialStatus::Ok);
+        match trial.config.early_stopping {
+            None => {
+                assert_eq!(r.kept_epoch, None);
+                assert_eq!(r.epochs.len(), 6);
+                assert_eq!(r.final_val_accuracy, Some(r.epochs[5].val_accuracy));
+            }
+            Some(_) => {
+                assert!(trial.id.0.contains("-es1-"), "{}", trial.id);
+                let kept = r.kept_epoch.expect("early stopping records the kept epoch");
+                let best = r
+                    .epochs
+                    .iter()
+                    .map(|e| e.val_accuracy)
+                    .fold(f64::NEG_INFINITY, f64::max);
+                assert_eq!(r.epochs[kept - 1].val_accuracy, best);
+                assert_eq!(r.final_val_accuracy, Some(best));
+                assert_eq!(r.final_train_loss, Some(r.epochs[kept - 1].train_loss));
+            }
+        }
+        if trial.config.optimizer.name() == "nesterov" {
+            assert!(trial.id.0.contains("-nesterov-"), "{}", trial.id);
+        }
+        let eval = evaluate_on_test_observed(&trial, &data, Some(r), &Quiet)
+            .unwrap()
+            .unwrap();
+        assert!(eval.reproduced_record, "{}", trial.id);
+    }
+    // Plain SGD and Nesterov momentum train differently.
+    let curve = |name: &str, es: bool| {
+        records
+            .iter()
+            .find(|r| r.config.optimizer.name() == name && r.config.early_stopping.is_some() == es)
+            .map(bits)
+            .unwrap()
+    };
+    assert_ne!(curve("sgd", false), curve("nesterov", false));
+}
