@@ -378,7 +378,7 @@ fn the_numpy_weights_recipe_matches_glorot_eval() {
 fn command_line_mistakes_exit_with_code_2() {
     let tmp = tempfile::tempdir().unwrap();
     for args in [
-        &["experiments", "--parts", "5"][..],
+        &["experiments", "--parts", "6"][..],
         &["experiments", "--replay-notebook", "--replay-parts", "4"],
         &["experiments", "--parts", ""],
         &["experiments", "--replay-notebook", "--replay-trials", "9-2"],
