@@ -90,6 +90,9 @@ pub use optim::{Optimizer, OptimizerState};
 pub use param::{ParamId, ParamKind};
 pub use schedule::{LrSchedule, LrScheduler};
 pub use train::{
+    CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, Checkpoint, continue_training,
+};
+pub use train::{
     BatchEvent, EVAL_CHUNK, EpochMetrics, Evaluation, Evaluator, NoopObserver, Observer, Status,
     TrainReport, Trainer, train,
 };
