@@ -87,12 +87,19 @@ fn hyperband_killed_resumed_or_sharded_writes_the_same_journal_and_winner() {
     straight.ok();
     let report = straight.json();
     let mut schemas = Schemas::default();
-    schemas.check("search-strategy-run", &report, "search run --strategy --json");
+    schemas.check(
+        "search-strategy-run",
+        &report,
+        "search run --strategy --json",
+    );
     assert_eq!(report["complete"], true);
     assert_eq!(report["epochs"], 28);
     let reference = journal(&sb.join("straight"));
     assert_eq!(
-        reference.keys().filter(|k| k.starts_with("trials/")).count(),
+        reference
+            .keys()
+            .filter(|k| k.starts_with("trials/"))
+            .count(),
         14
     );
     assert_eq!(
@@ -135,7 +142,11 @@ fn hyperband_killed_resumed_or_sharded_writes_the_same_journal_and_winner() {
         }
     }
     assert!(kills > 0);
-    assert_eq!(journal(&sb.join("killed")), reference, "killed {kills} times");
+    assert_eq!(
+        journal(&sb.join("killed")),
+        reference,
+        "killed {kills} times"
+    );
 
     // Three shards at once on one directory.
     let children: Vec<_> = (0..3)
@@ -150,11 +161,7 @@ fn hyperband_killed_resumed_or_sharded_writes_the_same_journal_and_winner() {
         .collect();
     for c in children {
         let o = c.wait_with_output().unwrap();
-        assert!(
-            o.status.success(),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     assert_eq!(journal(&sb.join("sharded")), reference, "three shards");
 

@@ -11,6 +11,6 @@ mod real;
 mod runners;
 mod schemas;
 mod search;
-mod strategies;
 mod sizes;
+mod strategies;
 mod support;

@@ -230,7 +230,19 @@ pub fn run(
     options: RunOptions,
     observer: &dyn SearchObserver,
 ) -> Result<RunOutcome> {
-    let trials = grid.trials().into_iter().map(|trial| (trial, None)).collect();
+    if !grid.spec().ranges.is_empty() {
+        return Err(Error::InvalidSpec {
+            field: "ranges",
+            value: format!("{:?}", grid.spec().ranges),
+            reason: "a grid cannot enumerate a range: sample it with a strategy \
+                     (glorot_search::strategy)",
+        });
+    }
+    let trials = grid
+        .trials()
+        .into_iter()
+        .map(|trial| (trial, None))
+        .collect();
     run_jobs(
         trials,
         grid.spec().master_seed,
@@ -777,29 +789,30 @@ fn fit_job<F: MlpFloat>(
         test: None,
     };
     let mut warning = None;
-    let loaded = job.resume.and_then(|(path, prefix)| {
-        match glorot_mlp::Checkpoint::<F>::load(path) {
-            Ok(c) if c.epoch() == prefix.len() && c.model().config() == &model => {
-                Some((c, prefix))
-            }
-            Ok(_) => {
-                warning = Some(format!(
-                    "{} is not a checkpoint of this trial; training trial {} from scratch",
-                    path.display(),
-                    trial.id
-                ));
-                None
-            }
-            Err(e) => {
-                warning = Some(format!(
-                    "{} cannot be read ({e}); training trial {} from scratch",
-                    path.display(),
-                    trial.id
-                ));
-                None
-            }
-        }
-    });
+    let loaded =
+        job.resume.and_then(
+            |(path, prefix)| match glorot_mlp::Checkpoint::<F>::load(path) {
+                Ok(c) if c.epoch() == prefix.len() && c.model().config() == &model => {
+                    Some((c, prefix))
+                }
+                Ok(_) => {
+                    warning = Some(format!(
+                        "{} is not a checkpoint of this trial; training trial {} from scratch",
+                        path.display(),
+                        trial.id
+                    ));
+                    None
+                }
+                Err(e) => {
+                    warning = Some(format!(
+                        "{} cannot be read ({e}); training trial {} from scratch",
+                        path.display(),
+                        trial.id
+                    ));
+                    None
+                }
+            },
+        );
     let (trainer, report) = match loaded {
         Some((checkpoint, prefix)) => {
             let (trainer, mut report) =

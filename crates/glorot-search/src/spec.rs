@@ -474,7 +474,11 @@ impl Ranges {
     fn validate(&self) -> Result<()> {
         let checks = [
             ("ranges.hidden", self.hidden, 1.0),
-            ("ranges.learning_rate", self.learning_rate, f64::MIN_POSITIVE),
+            (
+                "ranges.learning_rate",
+                self.learning_rate,
+                f64::MIN_POSITIVE,
+            ),
             ("ranges.batch_size", self.batch_size, 1.0),
         ];
         for (field, range, least) in checks {
@@ -486,7 +490,12 @@ impl Ranges {
                 &shown,
                 "min and max must be finite",
             )?;
-            check(r.min >= least, field, &shown, "min is below the axis's least value")?;
+            check(
+                r.min >= least,
+                field,
+                &shown,
+                "min is below the axis's least value",
+            )?;
             check(r.min <= r.max, field, &shown, "min must not exceed max")?;
             check(
                 field == "ranges.learning_rate" || r.max <= f64::from(1u32 << 20),

@@ -419,7 +419,11 @@ impl StrategyPlan {
         let brackets = shapes
             .into_iter()
             .map(|(b, n)| {
-                let rungs = if s.kind == StrategyKind::Random { 1 } else { b + 1 };
+                let rungs = if s.kind == StrategyKind::Random {
+                    1
+                } else {
+                    b + 1
+                };
                 let bracket = Bracket {
                     s: b,
                     budgets: if s.kind == StrategyKind::Random {
@@ -641,7 +645,9 @@ impl StrategyPlan {
                     decided: complete,
                     promoted: promoted.clone(),
                 });
-                state.records.extend(finished.into_iter().map(|r| (rung, budget, r)));
+                state
+                    .records
+                    .extend(finished.into_iter().map(|r| (rung, budget, r)));
                 if complete {
                     state.decisions.push(RungFile {
                         schema_version: STRATEGY_SCHEMA_VERSION,
@@ -929,13 +935,22 @@ mod tests {
         // Algorithm 1: n = ceil((s_max + 1) / (s + 1) * eta^s), r = R eta^-s:
         // s = 2: n = 9 at 10/9 -> 1, 3, 10 epochs; s = 1: n = ceil(3/2 * 3) = 5 at 3, 10;
         // s = 0: n = 3 at 10.
-        let plan = StrategyPlan::new(&GridSpec::notebook(), &spec(StrategyKind::Hyperband))
-            .unwrap();
+        let plan =
+            StrategyPlan::new(&GridSpec::notebook(), &spec(StrategyKind::Hyperband)).unwrap();
         let b = &plan.file().brackets;
         assert_eq!(b.len(), 3);
-        assert_eq!((b[0].s, &b[0].budgets, &b[0].sizes), (2, &vec![1, 3, 10], &vec![9, 3, 1]));
-        assert_eq!((b[1].s, &b[1].budgets, &b[1].sizes), (1, &vec![3, 10], &vec![5, 1]));
-        assert_eq!((b[2].s, &b[2].budgets, &b[2].sizes), (0, &vec![10], &vec![3]));
+        assert_eq!(
+            (b[0].s, &b[0].budgets, &b[0].sizes),
+            (2, &vec![1, 3, 10], &vec![9, 3, 1])
+        );
+        assert_eq!(
+            (b[1].s, &b[1].budgets, &b[1].sizes),
+            (1, &vec![3, 10], &vec![5, 1])
+        );
+        assert_eq!(
+            (b[2].s, &b[2].budgets, &b[2].sizes),
+            (0, &vec![10], &vec![3])
+        );
         assert_eq!(plan.file().samples.len(), 17);
         // Epochs: 9*1 + 3*2 + 1*7 = 22; 5*3 + 1*7 = 22; 3*10 = 30 (hand calculation).
         assert_eq!(plan.epochs(), 74);
@@ -976,22 +991,40 @@ mod tests {
             other => panic!("expected an error, got {other:?}"),
         };
         assert_eq!(field(spec(StrategyKind::Random)), "samples");
-        assert_eq!(field(StrategySpec { eta: 1, ..spec(StrategyKind::Sha) }), "eta");
         assert_eq!(
-            field(StrategySpec { min_epochs: 11, ..spec(StrategyKind::Sha) }),
+            field(StrategySpec {
+                eta: 1,
+                ..spec(StrategyKind::Sha)
+            }),
+            "eta"
+        );
+        assert_eq!(
+            field(StrategySpec {
+                min_epochs: 11,
+                ..spec(StrategyKind::Sha)
+            }),
             "max_epochs"
         );
         assert_eq!(
-            field(StrategySpec { brackets: Some(4), ..spec(StrategyKind::Hyperband) }),
+            field(StrategySpec {
+                brackets: Some(4),
+                ..spec(StrategyKind::Hyperband)
+            }),
             "brackets"
         );
         // The notebook's space has 135 configurations.
         assert_eq!(
-            field(StrategySpec { samples: Some(136), ..spec(StrategyKind::Random) }),
+            field(StrategySpec {
+                samples: Some(136),
+                ..spec(StrategyKind::Random)
+            }),
             "samples"
         );
         assert!("bogus".parse::<StrategyKind>().is_err());
-        assert_eq!("hyperband".parse::<StrategyKind>().unwrap(), StrategyKind::Hyperband);
+        assert_eq!(
+            "hyperband".parse::<StrategyKind>().unwrap(),
+            StrategyKind::Hyperband
+        );
     }
 
     #[test]
@@ -1001,7 +1034,12 @@ mod tests {
             id: TrialId(id.into()),
             val_accuracy: acc,
         };
-        let mut v = vec![e("b", Some(90.0)), e("c", None), e("a", Some(90.0)), e("d", Some(95.0))];
+        let mut v = vec![
+            e("b", Some(90.0)),
+            e("c", None),
+            e("a", Some(90.0)),
+            e("d", Some(95.0)),
+        ];
         rank(&mut v);
         let ids: Vec<_> = v.iter().map(|e| e.id.0.as_str()).collect();
         assert_eq!(ids, ["d", "a", "b", "c"]);

@@ -141,7 +141,10 @@ fn hyperband_is_the_same_with_1_or_2_workers_3_shards_and_after_stops() {
     run(&plan, one.path(), 1, Shard::ALL, &first);
     let reference = content(one.path());
     // 10 configurations; bracket 2: 4 + 2 + 1 trials, bracket 1: 3 + 1, bracket 0: 3.
-    let trials = reference.keys().filter(|k| k.starts_with("trials/")).count();
+    let trials = reference
+        .keys()
+        .filter(|k| k.starts_with("trials/"))
+        .count();
     assert_eq!(trials, 14);
     let rungs = reference.keys().filter(|k| k.starts_with("rungs/")).count();
     assert_eq!(rungs, 6);
@@ -290,7 +293,13 @@ fn random_search_trains_its_samples_at_max_epochs() {
     run(&plan, dir.path(), 2, Shard::ALL, &Quiet);
     let c = content(dir.path());
     assert_eq!(c.keys().filter(|k| k.starts_with("trials/")).count(), 3);
-    assert!(!dir.path().join("checkpoints").read_dir().unwrap().any(|_| true));
+    assert!(
+        !dir.path()
+            .join("checkpoints")
+            .read_dir()
+            .unwrap()
+            .any(|_| true)
+    );
     // A random search's trial is an ordinary trial: its id and seed are the grid's.
     for s in &plan.file().samples {
         assert_eq!(s.config.id(), s.id);

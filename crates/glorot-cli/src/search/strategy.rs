@@ -237,7 +237,10 @@ pub(super) fn run(args: &RunArgs, spec: StrategySpec) -> Result<()> {
             "{} run now{}{}",
             count(outcome.recorded, "trial", "trials"),
             if outcome.finished_elsewhere > 0 {
-                format!(", {} by other runners meanwhile", outcome.finished_elsewhere)
+                format!(
+                    ", {} by other runners meanwhile",
+                    outcome.finished_elsewhere
+                )
             } else {
                 String::new()
             },

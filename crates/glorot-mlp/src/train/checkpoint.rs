@@ -218,8 +218,8 @@ impl<F: MlpFloat> Checkpoint<F> {
                 .parse::<u128>()
                 .map_err(|_| bad(format!("`{key}` is not a number")))
         };
-        let model_config: ModelConfig = serde_json::from_str(get("config")?)
-            .map_err(|e| bad(format!("`config`: {e}")))?;
+        let model_config: ModelConfig =
+            serde_json::from_str(get("config")?).map_err(|e| bad(format!("`config`: {e}")))?;
         let config = model_config
             .validate()
             .map_err(|e| bad(format!("the stored config is invalid: {e}")))?;
@@ -493,7 +493,11 @@ mod tests {
         let path = dir.path().join("c.safetensors");
         trainer.checkpoint(2).save(&path).unwrap();
         let loaded = Checkpoint::<F>::load(&path).unwrap();
-        assert_eq!(loaded, trainer.checkpoint(2), "the file round-trips exactly");
+        assert_eq!(
+            loaded,
+            trainer.checkpoint(2),
+            "the file round-trips exactly"
+        );
         let mut epochs = Vec::new();
         struct Seen<'a>(&'a mut Vec<usize>);
         impl Observer for Seen<'_> {
@@ -600,8 +604,7 @@ mod tests {
         mlp.save(&path).unwrap();
         let err = Checkpoint::<f32>::load(&path).unwrap_err().to_string();
         assert!(err.contains("glorot-checkpoint"), "{err}");
-        let trainer =
-            Trainer::new(mlp, configs(Optimizer::default(), Precision::F32, 1)).unwrap();
+        let trainer = Trainer::new(mlp, configs(Optimizer::default(), Precision::F32, 1)).unwrap();
         trainer.checkpoint(1).save(&path).unwrap();
         assert!(matches!(
             Checkpoint::<f64>::load(&path),
