@@ -447,13 +447,13 @@ impl StrategyPlan {
                 brackets,
             },
         };
-        plan.check_resumable(space)?;
+        plan.check_resumable()?;
         Ok(plan)
     }
 
     /// Rungs continue from checkpoints: a learning-rate schedule or warm-up, which
     /// depend on the epoch number or the budget, cannot (see [`glorot_mlp::Checkpoint`]).
-    fn check_resumable(&self, space: &GridSpec) -> Result<()> {
+    fn check_resumable(&self) -> Result<()> {
         if self.file.strategy.kind == StrategyKind::Random {
             return Ok(());
         }
@@ -468,7 +468,6 @@ impl StrategyPlan {
                 ));
             }
         }
-        let _ = space;
         Ok(())
     }
 
