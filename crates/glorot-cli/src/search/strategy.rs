@@ -287,9 +287,9 @@ pub(super) fn run(args: &RunArgs, spec: StrategySpec) -> Result<()> {
 
 fn describe(r: &glorot_search::strategy::StrategyRanked) -> String {
     format!(
-        "{} after {} epochs: validation accuracy {}",
+        "{} after {}: validation accuracy {}",
         r.id,
-        r.epochs,
+        count(r.epochs, "epoch", "epochs"),
         r.val_accuracy
             .map_or_else(|| "-".to_owned(), |a| format!("{a:.2} %"))
     )
@@ -326,9 +326,9 @@ struct Progress<'a> {
 impl SearchObserver for Progress<'_> {
     fn on_trial_end(&self, record: &TrialRecord) {
         self.err.line(format!(
-            "done   {} ({} epochs): {}",
+            "done   {} ({}): {}",
             record.id,
-            record.config.epochs,
+            count(record.config.epochs, "epoch", "epochs"),
             match (&record.status, record.final_val_accuracy) {
                 (TrialStatus::Ok, Some(a)) => format!("validation accuracy {a:.2} %"),
                 (s, _) => format!("{s:?}"),
