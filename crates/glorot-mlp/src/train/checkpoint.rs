@@ -1,31 +1,5 @@
-//! Checkpoints: a run stopped after some epochs and continued later, bit for bit.
-//!
-//! A [`Checkpoint`] holds everything [`Trainer::fit`] carries from one epoch to the
-//! next: the parameters, the shuffle generator's exact position (ChaCha seed, stream
-//! and word position), the optimizer's state (step count, momentum or moments), and
-//! the number of finished epochs. [`continue_training`] resumes it: with a constant
-//! learning rate and no warm-up, training `a` epochs, saving, loading and training to
-//! `b` epochs in total gives the same parameters and the same curve as training `b`
-//! epochs at once, bit for bit. A schedule that depends on the epoch number or the
-//! total budget (step, cosine, plateau, warm-up) cannot be continued so, and is refused
-//! ([`Error::InvalidConfig`] on `lr_schedule` or `warmup_epochs`).
-//!
-//! [`Checkpoint::save`] writes one safetensors file (atomically, as weights files):
-//! the parameters `w0, b0, ...` as [`crate::io`] writes them, the optimizer's buffers
-//! as `first.<param>` and `second.<param>` (flat), and in `__metadata__`:
-//!
-//! | key | value |
-//! | --- | --- |
-//! | `format` | `glorot-checkpoint` |
-//! | `format_version` | `1` |
-//! | `dtype` | `f32` or `f64` |
-//! | `config` | the [`ModelConfig`](crate::ModelConfig) as JSON |
-//! | `train` | the [`TrainConfig`] as JSON, `epochs` = the finished epochs |
-//! | `epoch` | finished epochs (decimal) |
-//! | `shuffle_seed` | the shuffle generator's 32-byte ChaCha key, hex |
-//! | `shuffle_stream` | its stream (decimal) |
-//! | `shuffle_word_pos` | its word position (decimal, up to 2^68) |
-//! | `optimizer_steps` | the optimizer's step count (decimal) |
+//! Checkpoints: a run stopped after some epochs and continued later, bit for bit (see
+//! [`Checkpoint`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -51,7 +25,34 @@ pub const CHECKPOINT_FORMAT: &str = "glorot-checkpoint";
 /// The `format_version` of checkpoint files this crate writes and reads.
 pub const CHECKPOINT_FORMAT_VERSION: &str = "1";
 
-/// A run's state after some epochs (see the [module docs](self)).
+/// A run's state after some epochs, to continue it later bit for bit.
+///
+/// A [`Checkpoint`] holds everything [`Trainer::fit`] carries from one epoch to the
+/// next: the parameters, the shuffle generator's exact position (ChaCha seed, stream
+/// and word position), the optimizer's state (step count, momentum or moments), and
+/// the number of finished epochs. [`continue_training`] resumes it: with a constant
+/// learning rate and no warm-up, training `a` epochs, saving, loading and training to
+/// `b` epochs in total gives the same parameters and the same curve as training `b`
+/// epochs at once, bit for bit. A schedule that depends on the epoch number or the
+/// total budget (step, cosine, plateau, warm-up) cannot be continued so, and is refused
+/// ([`Error::InvalidConfig`] on `lr_schedule` or `warmup_epochs`).
+///
+/// [`Checkpoint::save`] writes one safetensors file (atomically, as weights files):
+/// the parameters `w0, b0, ...` as [`crate::io`] writes them, the optimizer's buffers
+/// as `first.<param>` and `second.<param>` (flat), and in `__metadata__`:
+///
+/// | key | value |
+/// | --- | --- |
+/// | `format` | `glorot-checkpoint` |
+/// | `format_version` | `1` |
+/// | `dtype` | `f32` or `f64` |
+/// | `config` | the [`ModelConfig`](crate::ModelConfig) as JSON |
+/// | `train` | the [`TrainConfig`] as JSON, `epochs` = the finished epochs |
+/// | `epoch` | finished epochs (decimal) |
+/// | `shuffle_seed` | the shuffle generator's 32-byte ChaCha key, hex |
+/// | `shuffle_stream` | its stream (decimal) |
+/// | `shuffle_word_pos` | its word position (decimal, up to 2^68) |
+/// | `optimizer_steps` | the optimizer's step count (decimal) |
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint<F: MlpFloat> {
     model: Mlp<F>,
@@ -94,7 +95,7 @@ impl<F: MlpFloat> Checkpoint<F> {
         &self.train
     }
 
-    /// Writes the checkpoint to `path` atomically (see the [module docs](self)).
+    /// Writes the checkpoint to `path` atomically (see [`Checkpoint`]).
     ///
     /// # Errors
     /// [`Error::Safetensors`] or [`Error::Io`].
@@ -314,7 +315,7 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 ///
 /// # Errors
 /// [`Error::InvalidConfig`] when `config` has a learning-rate schedule or warm-up (they
-/// depend on the epoch number or the total budget, see the [module docs](self)), differs
+/// depend on the epoch number or the total budget, see [`Checkpoint`]), differs
 /// from the checkpoint's config in anything but `epochs`, or has no more epochs than the
 /// checkpoint; otherwise as [`Trainer::fit`].
 pub fn continue_training<F: MlpFloat>(
