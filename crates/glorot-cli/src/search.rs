@@ -27,6 +27,10 @@ use crate::common::{
     parse_shuffle, print_json, usage,
 };
 
+// Random search, successive halving and Hyperband: `search run --strategy`, and
+// `status` / `merge` of their directories.
+mod strategy;
+
 /// A number with the text it was written as, for messages.
 #[derive(Clone, Debug)]
 struct Written {
@@ -372,6 +376,8 @@ struct RunArgs {
     #[command(flatten)]
     grid: GridOpts,
     #[command(flatten)]
+    strategy: strategy::StrategyOpts,
+    #[command(flatten)]
     data: DataOpts,
 }
 
@@ -429,8 +435,17 @@ fn shard_from(args_shard: Option<Shard>, shard_count: Option<usize>) -> Result<S
 }
 
 fn run_search(args: RunArgs) -> Result<()> {
+    if let Some(spec) = args.strategy.resolve(&args.out, &args.grid)? {
+        return strategy::run(&args, spec);
+    }
     let err = Stderr::new(args.quiet);
     let (grid, source) = args.grid.resolve(&args.out)?;
+    if !grid.spec().ranges.is_empty() {
+        return usage(format!(
+            "the grid ({source}) has [ranges], which a grid cannot enumerate: sample it with \
+             --strategy random, sha or hyperband"
+        ));
+    }
     let shard = shard_from(args.shard, args.shard_count)?;
     let plan = common::plan_threads(
         args.workers,
@@ -1113,6 +1128,9 @@ fn open_results(out: &Path) -> Result<(Journal, SearchContext)> {
 
 fn status(args: StatusArgs) -> Result<()> {
     let (journal, context) = open_results(&args.out)?;
+    if let Some(plan) = glorot_search::StrategyPlan::stored(&args.out)? {
+        return strategy::status(&args.out, &journal, context, &plan, args.json);
+    }
     let (grid, source) = args.grid.resolve(&args.out)?;
     let scan = scan_records(&journal, &Stderr::new(false))?;
     let records = scan.records;
@@ -1247,6 +1265,9 @@ struct MergeArgs {
 
 fn merge(args: MergeArgs) -> Result<()> {
     let (journal, _) = open_results(&args.out)?;
+    if let Some(plan) = glorot_search::StrategyPlan::stored(&args.out)? {
+        return strategy::merge(&args.out, &journal, &plan, args.json);
+    }
     let (grid, _) = args.grid.resolve(&args.out)?;
     let records = scan_records(&journal, &Stderr::new(false))?.records;
     let summary = Summary::merge(&grid, &records);
@@ -1418,6 +1439,14 @@ struct BestReport {
 fn best(args: BestArgs) -> Result<()> {
     let err = Stderr::new(args.quiet);
     let (journal, context) = open_results(&args.out)?;
+    if glorot_search::StrategyPlan::stored(&args.out)?.is_some() {
+        bail!(
+            "{} holds a search run with --strategy: `glorot search merge --out {}` ranks it \
+             (strategy_summary.json); `search best` reads grids only",
+            args.out.display(),
+            args.out.display()
+        );
+    }
     let (grid, _) = args.grid.resolve(&args.out)?;
     let records = scan_records(&journal, &err)?.records;
     let summary = Summary::merge(&grid, &records);

@@ -57,6 +57,9 @@ pub(crate) fn schema_for(rel: &Path) -> Option<&'static str> {
         (_, _, s) if s.starts_with("bench-") => "bench",
         // `cargo xtask bench` also copies its latest session there (not committed).
         (_, Some("bench"), "latest") => "bench",
+        (_, Some("rungs"), s) if s.starts_with('b') => "rung",
+        (_, _, "strategy") => "strategy",
+        (_, _, "strategy_summary") => "strategy-summary",
         (_, _, "search") => "search",
         (_, _, "grid") => "grid",
         (_, _, "summary") => "summary",

@@ -13,4 +13,5 @@ mod runners;
 mod schemas;
 mod search;
 mod sizes;
+mod strategies;
 mod support;

@@ -42,10 +42,10 @@ pub const FORMAT: &str = "glorot-mlp";
 pub const FORMAT_VERSION: &str = "1";
 
 /// A parameter serialized to little-endian bytes, ready for `safetensors::serialize`.
-struct Bytes {
-    dtype: Dtype,
-    shape: Vec<usize>,
-    data: Vec<u8>,
+pub(crate) struct Bytes {
+    pub(crate) dtype: Dtype,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) data: Vec<u8>,
 }
 
 impl View for &Bytes {
@@ -63,14 +63,14 @@ impl View for &Bytes {
     }
 }
 
-fn dtype_of<F: Float>() -> Dtype {
+pub(crate) fn dtype_of<F: Float>() -> Dtype {
     match Precision::of::<F>() {
         Precision::F32 => Dtype::F32,
         Precision::F64 => Dtype::F64,
     }
 }
 
-fn to_bytes<F: Float>(values: &[F]) -> Vec<u8> {
+pub(crate) fn to_bytes<F: Float>(values: &[F]) -> Vec<u8> {
     match Precision::of::<F>() {
         Precision::F32 => values
             .iter()
@@ -83,7 +83,7 @@ fn to_bytes<F: Float>(values: &[F]) -> Vec<u8> {
     }
 }
 
-fn from_bytes<F: Float>(data: &[u8]) -> Vec<F> {
+pub(crate) fn from_bytes<F: Float>(data: &[u8]) -> Vec<F> {
     match Precision::of::<F>() {
         Precision::F32 => data
             .chunks_exact(4)

@@ -101,6 +101,7 @@ pub use train::{
     BatchEvent, EVAL_CHUNK, EpochMetrics, Evaluation, Evaluator, NoopObserver, Observer, Status,
     TrainReport, Trainer, train,
 };
+pub use train::{CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, Checkpoint, continue_training};
 // The tensor crate's enums appear in this crate's configs; re-exported for convenience.
 /// The instruction set the model's kernels run with: every workspace takes
 /// [`isa::Isa::default_for_process`] when it is made.

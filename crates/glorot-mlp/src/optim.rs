@@ -384,6 +384,34 @@ impl<F: Float> OptimizerState<F> {
         self.steps
     }
 
+    /// The step count and the per-parameter buffers (first moment or momentum, second
+    /// moment), for [`crate::Checkpoint`].
+    pub(crate) fn parts(&self) -> (u64, &[Vec<F>], &[Vec<F>]) {
+        (self.steps, &self.first, &self.second)
+    }
+
+    /// A state restored from [`OptimizerState::parts`]; `None` when the buffers do not
+    /// have the sizes `optimizer` needs for `model`.
+    pub(crate) fn from_parts(
+        optimizer: Optimizer,
+        model: &Mlp<F>,
+        steps: u64,
+        first: Vec<Vec<F>>,
+        second: Vec<Vec<F>>,
+    ) -> Result<Option<Self>> {
+        let zero = Self::new(optimizer, model)?;
+        let sizes = |v: &[Vec<F>]| v.iter().map(Vec::len).collect::<Vec<_>>();
+        if sizes(&zero.first) != sizes(&first) || sizes(&zero.second) != sizes(&second) {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            optimizer,
+            steps,
+            first,
+            second,
+        }))
+    }
+
     /// Updates every parameter of `model` from `grads` (the batch-mean gradients of
     /// [`Mlp::gradients`], see [`Workspace::gradients`]) with learning rate `lr`.
     ///

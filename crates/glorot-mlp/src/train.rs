@@ -19,6 +19,10 @@ use crate::optim::OptimizerState;
 use crate::probe::{Probe, ProbeSnapshot};
 use crate::schedule::LrScheduler;
 
+// Checkpoints and continued runs (search strategies): a separate module.
+mod checkpoint;
+pub use checkpoint::{CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, Checkpoint, continue_training};
+
 /// Evaluation forwards at most this many rows at a time (10,000: the notebook's whole
 /// validation set in one forward pass, as its `test` does).
 pub const EVAL_CHUNK: usize = 10_000;

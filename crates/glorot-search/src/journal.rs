@@ -14,7 +14,14 @@
 //! <dir>/shards.json          `{"count": N}` of a sharded search, for `status`
 //! <dir>/best_test.json       the best trial retrained once with the test split:
 //!                            `{"key": "<id> seed=<seed> <data>", "evaluation": ...}`
+//! <dir>/strategy.json        a strategy's plan: the sampled configurations, the brackets
+//! <dir>/rungs/b<s>-r<i>.json a strategy's decided rung (ranking, promotions)
+//! <dir>/checkpoints/<id>.safetensors  the state a strategy's promoted trial continues from
+//! <dir>/strategy_summary.json         written by `merge` of a strategy
 //! ```
+//!
+//! The strategy files' rules live in [`crate::strategy`]; a strategy's trials are
+//! ordinary trials of this journal (claimed, recorded, resumed as a grid's).
 //!
 //! The rules of the directory live here: [`store_grid`] and [`stored_grid`],
 //! [`store_shard_count`] and [`stored_shard_count`], [`finished_ids`] (a trial is
@@ -491,7 +498,13 @@ impl Journal {
     /// pid of another host sharing the file system). Returns what was removed.
     pub fn remove_stale_temporary_files(&self) -> Result<Vec<PathBuf>> {
         let mut removed = Vec::new();
-        for dir in [self.trials_dir(), self.dir.clone()] {
+        for dir in [
+            self.trials_dir(),
+            self.dir.clone(),
+            // A strategy's checkpoints and rung decisions (`crate::strategy`).
+            self.dir.join(crate::strategy::CHECKPOINTS_DIR),
+            self.dir.join(crate::strategy::RUNGS_DIR),
+        ] {
             let entries = match fs::read_dir(&dir) {
                 Ok(e) => e,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,

@@ -37,6 +37,7 @@ pub mod memory;
 pub mod runner;
 mod shard;
 pub mod spec;
+pub mod strategy;
 pub mod summary;
 mod trial;
 
@@ -47,11 +48,15 @@ pub use journal::{
 };
 pub use manifest::Manifest;
 pub use runner::{
-    Quiet, RunOptions, RunOutcome, SearchData, SearchObserver, TestEvaluation, evaluate_on_test,
-    evaluate_on_test_observed, evaluate_on_test_saving, run, run_trial,
+    Quiet, RunOptions, RunOutcome, SearchData, SearchObserver, StrategyOptions, StrategyOutcome,
+    TestEvaluation, evaluate_on_test, evaluate_on_test_observed, evaluate_on_test_saving, run,
+    run_strategy, run_trial,
 };
 pub use shard::Shard;
-pub use spec::{GridSpec, MAX_HIDDEN_LAYERS, MAX_TRIALS, PRESETS, Trial, ValidGrid};
+pub use spec::{
+    GridSpec, MAX_HIDDEN_LAYERS, MAX_TRIALS, PRESETS, Range, Ranges, Scale, Trial, ValidGrid,
+};
+pub use strategy::{StrategyKind, StrategyPlan, StrategySpec, StrategySummary};
 pub use summary::{Summary, to_csv};
 pub use trial::{TrialConfig, TrialId, derive_seed};
 

@@ -230,6 +230,54 @@ pub fn run(
     options: RunOptions,
     observer: &dyn SearchObserver,
 ) -> Result<RunOutcome> {
+    if !grid.spec().ranges.is_empty() {
+        return Err(Error::InvalidSpec {
+            field: "ranges",
+            value: format!("{:?}", grid.spec().ranges),
+            reason: "a grid cannot enumerate a range: sample it with a strategy \
+                     (glorot_search::strategy)",
+        });
+    }
+    let trials = grid
+        .trials()
+        .into_iter()
+        .map(|trial| (trial, None))
+        .collect();
+    run_jobs(
+        trials,
+        grid.spec().master_seed,
+        data,
+        journal,
+        manifest,
+        options,
+        observer,
+    )
+}
+
+/// How a strategy's trial continues an earlier rung ([`crate::strategy::Job`]).
+#[derive(Clone, Debug)]
+struct Continuation {
+    /// The previous rung's trial and its epochs.
+    from: Option<(crate::TrialId, usize)>,
+    /// Save a checkpoint when the trial completes.
+    save: bool,
+}
+
+/// [`run`] on a list of trials, each with how it continues an earlier rung (`None` for
+/// a grid's trials).
+fn run_jobs(
+    trials: Vec<(Trial, Option<Continuation>)>,
+    master_seed: u64,
+    data: &SearchData,
+    journal: &Journal,
+    manifest: &Manifest,
+    options: RunOptions,
+    observer: &dyn SearchObserver,
+) -> Result<RunOutcome> {
+    let continuations: std::collections::HashMap<crate::TrialId, Continuation> = trials
+        .iter()
+        .filter_map(|(t, c)| c.clone().map(|c| (t.id.clone(), c)))
+        .collect();
     let mut ready = VecDeque::new();
     let mut outcome = RunOutcome::default();
     let removed = journal.remove_stale_temporary_files()?;
@@ -240,9 +288,9 @@ pub fn run(
             journal.dir().display()
         ));
     }
-    for trial in grid
-        .trials()
+    for trial in trials
         .into_iter()
+        .map(|(t, _)| t)
         .filter(|t| options.shard.contains(t.index))
     {
         outcome.in_shard += 1;
@@ -271,7 +319,6 @@ pub fn run(
     let recorded = AtomicUsize::new(0);
     let failed = AtomicUsize::new(0);
     let elsewhere = AtomicUsize::new(0);
-    let master_seed = grid.spec().master_seed;
     let policy = journal.claim_policy();
     let poll = (policy.heartbeat / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let fail = |e: Error| {
@@ -322,7 +369,19 @@ pub fn run(
             lock(&active).push(Arc::clone(&mine));
             let trial = &pending.trial;
             observer.on_trial_start(trial);
-            let record = train_trial(trial, master_seed, data, manifest, observer, &mine.lost);
+            let record = match continuations.get(&trial.id) {
+                None => train_trial(trial, master_seed, data, manifest, observer, &mine.lost),
+                Some(c) => train_job(
+                    trial,
+                    c,
+                    master_seed,
+                    data,
+                    journal,
+                    manifest,
+                    observer,
+                    &mine.lost,
+                ),
+            };
             let result = match record {
                 Some(record) if mine.held.is_held() => journal.write(&record).map(|()| {
                     recorded.fetch_add(1, Ordering::Relaxed);
@@ -381,6 +440,113 @@ pub fn run(
     outcome.finished_elsewhere = elsewhere.into_inner();
     outcome.stopped =
         outcome.skipped + outcome.recorded + outcome.finished_elsewhere < outcome.in_shard;
+    Ok(outcome)
+}
+
+/// How to run a strategy ([`run_strategy`]).
+#[derive(Clone, Copy, Debug)]
+pub struct StrategyOptions {
+    /// Trials trained at the same time (threads).
+    pub workers: usize,
+    /// Which part of each rung this process trains: shard `i/n` takes the trials at
+    /// positions `p` of a rung's list with `p % n == i`.
+    pub shard: Shard,
+    /// When no trial can be claimed (a rung waits for trials other runners train, or
+    /// for its promotions): wait and poll until the search is complete (`true`), or
+    /// return at once (`false`: one Slurm array per rung, see `docs/cluster.md`).
+    pub wait: bool,
+}
+
+/// What a call to [`run_strategy`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StrategyOutcome {
+    /// Trials run and recorded now.
+    pub recorded: usize,
+    /// Of those, trials that failed (recorded as failed; rerun next time).
+    pub failed: usize,
+    /// Trials recorded by other runners while this one waited for them.
+    pub finished_elsewhere: usize,
+    /// Whether the search was stopped by the observer.
+    pub stopped: bool,
+    /// Whether every rung of every bracket is decided.
+    pub complete: bool,
+}
+
+/// Runs a strategy ([`crate::strategy`]) on `journal`: trains the trials of the rungs
+/// that are decided, decides rungs as they complete (writing `rungs/`), and continues
+/// promoted trials from their checkpoints, until the search is complete, a trial
+/// fails, the observer stops it, or (without `options.wait`) nothing can be claimed.
+///
+/// The same claims as [`run`] make any number of runners, threads, processes and
+/// shards train every trial once; the results do not depend on them.
+pub fn run_strategy(
+    plan: &crate::strategy::StrategyPlan,
+    data: &SearchData,
+    journal: &Journal,
+    manifest: &Manifest,
+    options: StrategyOptions,
+    observer: &dyn SearchObserver,
+) -> Result<StrategyOutcome> {
+    let dir = journal.dir();
+    let checkpoints = dir.join(crate::strategy::CHECKPOINTS_DIR);
+    std::fs::create_dir_all(&checkpoints).map_err(|e| Error::io("creating", &checkpoints, e))?;
+    let master_seed = plan.file().master_seed;
+    let policy = journal.claim_policy();
+    let poll = (policy.heartbeat / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut outcome = StrategyOutcome::default();
+    loop {
+        if observer.should_stop() {
+            outcome.stopped = true;
+            break;
+        }
+        let state = plan.state(journal)?;
+        plan.store_decisions(dir, &state)?;
+        if state.complete {
+            outcome.complete = true;
+            break;
+        }
+        let mine: Vec<(Trial, Option<Continuation>)> = state
+            .ready
+            .into_iter()
+            .filter(|j| options.shard.contains(j.position))
+            .map(|j| {
+                let c = Continuation {
+                    from: j.from,
+                    save: j.save_checkpoint,
+                };
+                (j.trial, Some(c))
+            })
+            .collect();
+        if mine.is_empty() {
+            if !options.wait {
+                break;
+            }
+            std::thread::sleep(poll);
+            continue;
+        }
+        let ran = run_jobs(
+            mine,
+            master_seed,
+            data,
+            journal,
+            manifest,
+            RunOptions {
+                workers: options.workers,
+                shard: Shard::ALL,
+            },
+            observer,
+        )?;
+        outcome.recorded += ran.recorded;
+        outcome.failed += ran.failed;
+        outcome.finished_elsewhere += ran.finished_elsewhere;
+        if ran.stopped {
+            outcome.stopped = true;
+            break;
+        }
+        if ran.failed > 0 {
+            break;
+        }
+    }
     Ok(outcome)
 }
 
@@ -522,6 +688,168 @@ fn train_trial(
     let result = match trial.config.precision {
         Precision::F32 => fit_trial::<f32>(trial, data, data.sets_f32(false), &mut forward, None),
         Precision::F64 => fit_trial::<f64>(trial, data, data.sets_f64(false), &mut forward, None),
+    };
+    build_record(
+        trial,
+        master_seed,
+        manifest,
+        result.map(Some),
+        started_at,
+        clock,
+    )
+}
+
+/// Trains a strategy's trial: from the previous rung's checkpoint when it has one (and
+/// that rung's record, whose epochs begin the curve), else from scratch; saves its own
+/// checkpoint when a later rung may continue it. Either way the record equals training
+/// the trial from scratch, bit for bit.
+#[allow(clippy::too_many_arguments)]
+fn train_job(
+    trial: &Trial,
+    continuation: &Continuation,
+    master_seed: u64,
+    data: &SearchData,
+    journal: &Journal,
+    manifest: &Manifest,
+    observer: &dyn SearchObserver,
+    lost: &AtomicBool,
+) -> Option<TrialRecord> {
+    let started_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let clock = Instant::now();
+    let dir = journal.dir();
+    // The previous rung's curve and checkpoint, when both are there and agree.
+    let resume = continuation.from.as_ref().and_then(|(id, epochs)| {
+        let prefix = match journal.read_file(id) {
+            Ok(RecordFile::Record(r))
+                if r.status == TrialStatus::Ok
+                    && r.seed == trial.seed
+                    && r.epochs.len() == *epochs =>
+            {
+                r.epochs
+            }
+            _ => return None,
+        };
+        let path = crate::strategy::checkpoint_path(dir, id);
+        path.exists().then_some((path, prefix))
+    });
+    let save = continuation
+        .save
+        .then(|| crate::strategy::checkpoint_path(dir, &trial.id));
+    let mut forward = Forward {
+        trial,
+        observer,
+        lost,
+    };
+    let job = JobFiles {
+        resume: resume.as_ref().map(|(p, e)| (p.as_path(), e.as_slice())),
+        save: save.as_deref(),
+    };
+    let result = match trial.config.precision {
+        Precision::F32 => fit_job::<f32>(trial, data, data.sets_f32(false), &mut forward, &job),
+        Precision::F64 => fit_job::<f64>(trial, data, data.sets_f64(false), &mut forward, &job),
+    };
+    let result = match result {
+        Ok((report, warning)) => {
+            if let Some(w) = warning {
+                observer.on_warning(&w);
+            }
+            Ok(Some(report))
+        }
+        Err(e) => Err(e),
+    };
+    build_record(trial, master_seed, manifest, result, started_at, clock)
+}
+
+/// Where a strategy's trial continues from and saves to.
+struct JobFiles<'a> {
+    /// The previous rung's checkpoint and curve.
+    resume: Option<(&'a std::path::Path, &'a [EpochMetrics])>,
+    /// Where to save this trial's checkpoint.
+    save: Option<&'a std::path::Path>,
+}
+
+/// [`fit_trial`] for a strategy's trial (see [`train_job`]); also returns a warning
+/// when the checkpoint could not be used.
+fn fit_job<F: MlpFloat>(
+    trial: &Trial,
+    data: &SearchData,
+    sets: Sets<'_, F>,
+    observer: &mut dyn Observer,
+    job: &JobFiles<'_>,
+) -> glorot_mlp::Result<(TrainReport, Option<String>)> {
+    let (model, train) = trial_configs(trial, data.inputs(), data.classes());
+    let model = model.validate()?;
+    let train = train.validate()?;
+    let fit = FitData {
+        train: TrainData::new(sets.train_x, sets.train_y)?,
+        validation: EvalData::new(sets.val_x, &data.val_labels)?,
+        test: None,
+    };
+    let mut warning = None;
+    let loaded =
+        job.resume.and_then(
+            |(path, prefix)| match glorot_mlp::Checkpoint::<F>::load(path) {
+                Ok(c) if c.epoch() == prefix.len() && c.model().config() == &model => {
+                    Some((c, prefix))
+                }
+                Ok(_) => {
+                    warning = Some(format!(
+                        "{} is not a checkpoint of this trial; training trial {} from scratch",
+                        path.display(),
+                        trial.id
+                    ));
+                    None
+                }
+                Err(e) => {
+                    warning = Some(format!(
+                        "{} cannot be read ({e}); training trial {} from scratch",
+                        path.display(),
+                        trial.id
+                    ));
+                    None
+                }
+            },
+        );
+    let (trainer, report) = match loaded {
+        Some((checkpoint, prefix)) => {
+            let (trainer, mut report) =
+                glorot_mlp::continue_training(checkpoint, &train, &fit, observer)?;
+            let mut epochs = prefix.to_vec();
+            epochs.append(&mut report.epochs);
+            report.epochs = epochs;
+            (trainer, report)
+        }
+        None => {
+            let mlp = Mlp::<F>::new(model, WeightSource::Seed(trial.seed))?;
+            let mut trainer = Trainer::new(mlp, train)?;
+            let report = trainer.fit(&fit, observer)?;
+            (trainer, report)
+        }
+    };
+    if let Some(path) = job.save
+        && report.status == Status::Completed
+    {
+        trainer.checkpoint(report.epochs.len()).save(path)?;
+    }
+    Ok((report, warning))
+}
+
+/// The record of a trial from its training's result (`Ok(None)`: stopped).
+fn build_record(
+    trial: &Trial,
+    master_seed: u64,
+    manifest: &Manifest,
+    result: glorot_mlp::Result<Option<TrainReport>>,
+    started_at: f64,
+    clock: Instant,
+) -> Option<TrialRecord> {
+    let result = match result {
+        Ok(None) => return None,
+        Ok(Some(report)) => Ok(report),
+        Err(e) => Err(e),
     };
     let seconds = clock.elapsed().as_secs_f64();
     let kept_epoch = result.as_ref().ok().and_then(|r| r.kept_epoch);

@@ -110,6 +110,13 @@ pub struct GridSpec {
     /// The validation metric early stopping watches: `accuracy` (the default) or `loss`.
     #[serde(default, skip_serializing_if = "is_accuracy")]
     pub early_stopping_on: Monitor,
+    /// Continuous or integer ranges that random search, successive halving and
+    /// Hyperband sample from instead of an axis's values (a `[ranges]` table; see
+    /// [`Ranges`]). A grid cannot enumerate a range: `glorot search run` refuses a grid
+    /// with ranges. Left out of the file when empty, so grids without ranges write
+    /// `grid.json` as before.
+    #[serde(default, skip_serializing_if = "Ranges::is_empty")]
+    pub ranges: Ranges,
 }
 
 fn default_optimizer() -> Vec<Optimizer> {
@@ -260,6 +267,7 @@ impl GridSpec {
             warmup_epochs: default_zeros(),
             early_stopping: default_zeros(),
             early_stopping_on: Monitor::Accuracy,
+            ranges: Ranges::default(),
         }
     }
 
@@ -409,6 +417,7 @@ impl GridSpec {
         no_duplicates("repeats", &self.repeats)?;
         let inits: Vec<String> = self.init.iter().map(|i| format!("{i:?}")).collect();
         no_duplicates("init", &inits)?;
+        self.ranges.validate()?;
         Ok(ValidGrid { spec: self })
     }
 
@@ -488,7 +497,7 @@ impl GridSpec {
 
     /// Every combination of the training axes, in order: optimizer, weight decay,
     /// schedule, warm-up, early stopping (the last varies fastest).
-    fn trainings(&self) -> Vec<Training> {
+    pub(crate) fn trainings(&self) -> Vec<Training> {
         let mut out = Vec::new();
         for optimizer in self.optimizers() {
             for &lr_schedule in &self.lr_schedule {
@@ -513,11 +522,11 @@ impl GridSpec {
 
 /// One combination of a grid's training axes.
 #[derive(Clone, Copy)]
-struct Training {
-    optimizer: Optimizer,
-    lr_schedule: LrSchedule,
-    warmup_epochs: usize,
-    early_stopping: Option<EarlyStopping>,
+pub(crate) struct Training {
+    pub(crate) optimizer: Optimizer,
+    pub(crate) lr_schedule: LrSchedule,
+    pub(crate) warmup_epochs: usize,
+    pub(crate) early_stopping: Option<EarlyStopping>,
 }
 
 /// The most trials a grid may have (every trial is listed in memory and in the journal).
@@ -651,6 +660,102 @@ fn check(ok: bool, field: &'static str, value: impl Display, reason: &'static st
             value: value.to_string(),
             reason,
         })
+    }
+}
+
+// ---- Ranges (random search, successive halving, Hyperband) ----
+
+/// How a [`Range`] is sampled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    /// Uniform between `min` and `max`.
+    #[default]
+    Linear,
+    /// Uniform in the logarithm (`min` must be positive): as likely in `[0.001, 0.01]`
+    /// as in `[0.01, 0.1]`.
+    Log,
+}
+
+/// A closed interval `[min, max]` sampled on a [`Scale`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    /// Lower end (included).
+    pub min: f64,
+    /// Upper end (included).
+    pub max: f64,
+    /// Linear (default) or logarithmic.
+    #[serde(default)]
+    pub scale: Scale,
+}
+
+/// The `[ranges]` table of a grid file: axes sampled from an interval instead of a
+/// list. Each replaces its axis's values when a strategy samples configurations:
+///
+/// ```toml
+/// [ranges]
+/// learning_rate = { min = 0.001, max = 0.3, scale = "log" }
+/// hidden = { min = 400, max = 700 }             # integers, linear by default
+/// batch_size = { min = 16, max = 256, scale = "log" }
+/// ```
+///
+/// A sampled learning rate is rounded to 3 significant digits (so ids stay readable),
+/// a width or batch size to the nearest integer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ranges {
+    /// Hidden width (an integer at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Range>,
+    /// Learning rate (positive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<Range>,
+    /// Minibatch size (an integer at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<Range>,
+}
+
+impl Ranges {
+    /// Whether no axis has a range.
+    pub fn is_empty(&self) -> bool {
+        self.hidden.is_none() && self.learning_rate.is_none() && self.batch_size.is_none()
+    }
+
+    fn validate(&self) -> Result<()> {
+        let checks = [
+            ("ranges.hidden", self.hidden, 1.0),
+            (
+                "ranges.learning_rate",
+                self.learning_rate,
+                f64::MIN_POSITIVE,
+            ),
+            ("ranges.batch_size", self.batch_size, 1.0),
+        ];
+        for (field, range, least) in checks {
+            let Some(r) = range else { continue };
+            let shown = format!("{{ min = {}, max = {} }}", r.min, r.max);
+            check(
+                r.min.is_finite() && r.max.is_finite(),
+                field,
+                &shown,
+                "min and max must be finite",
+            )?;
+            check(
+                r.min >= least,
+                field,
+                &shown,
+                "min is below the axis's least value",
+            )?;
+            check(r.min <= r.max, field, &shown, "min must not exceed max")?;
+            check(
+                field == "ranges.learning_rate" || r.max <= f64::from(1u32 << 20),
+                field,
+                &shown,
+                "integer ranges end at 1,048,576",
+            )?;
+        }
+        Ok(())
     }
 }
 

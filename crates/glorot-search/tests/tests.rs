@@ -6,6 +6,7 @@ extern crate blas_src;
 
 mod compat;
 mod parsers;
+mod strategies;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
