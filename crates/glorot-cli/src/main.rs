@@ -47,8 +47,9 @@ enum Command {
     /// Check backpropagation against central finite differences.
     Gradcheck(train::GradcheckArgs),
     /// Hyperparameter grid search: run, status, merge, best.
-    Search(search::SearchArgs),
-    /// Run the notebook's three studies and write results/ (used by `cargo xtask experiments`).
+    Search(Box<search::SearchArgs>),
+    /// Run the studies (the notebook's three, Part 4 inside the network, Part 5 on
+    /// Fashion-MNIST) and write results/ (used by `cargo xtask experiments`).
     Experiments(experiments::ExperimentsArgs),
     /// Datasets: fetch, verify, info.
     Data(data::DataArgs),
@@ -117,7 +118,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => train::run_eval(args),
         Command::Predict(args) => predict::run(args),
         Command::Gradcheck(args) => train::run_gradcheck(args),
-        Command::Search(args) => search::run(args),
+        Command::Search(args) => search::run(*args),
         Command::Experiments(args) => experiments::run(args),
         Command::Data(args) => data::run(args),
         Command::BenchEpoch(args) => bench::run_epoch(args),
