@@ -11,8 +11,8 @@
 //! first [`PROBE_ROWS`] validation images: at initialization, every
 //! [`Part4Options::every`] updates and at the end.
 //!
-//! Where glorot differs from the paper: the paper trained each network for millions of
-//! updates with a learning rate tuned per network on the validation set; here each
+//! Where glorot differs from the paper: the paper trained each network far longer, with
+//! a learning rate tuned per network on the validation set; here each
 //! network trains for [`Part4Options::epochs`] epochs (a few, see `docs/results.md`)
 //! with one learning rate for all, so its test errors are those of a much shorter
 //! training and are compared with the paper's for their order, not their value.
@@ -540,7 +540,7 @@ pub(crate) fn report(s: &mut String, p: &Part4File, plots: &[String]) {
          and the normalized one U[-sqrt(6/(n_in + n_out)), sqrt(6/(n_in + n_out))]. As in \
          the paper the output is a softmax with the negative log-likelihood (not the \
          notebook's sigmoid outputs), trained by plain SGD on minibatches of {} with \
-         learning rate {}, {} epoch(s), shuffled every epoch, in {}. The probe measures \
+         learning rate {}, {}, shuffled every epoch, in {}. The probe measures \
          the first {} validation images at initialization, every {} updates and at the \
          end (`glorot_mlp::probe`); back-propagated gradients are dL/dz, the gradient of \
          each example's loss with respect to the layer's pre-activation.{}\n",
@@ -553,7 +553,7 @@ pub(crate) fn report(s: &mut String, p: &Part4File, plots: &[String]) {
             .join("-"),
         p.train.batch_size,
         p.train.learning_rate,
-        p.train.epochs,
+        crate::count(p.train.epochs, "epoch", "epochs"),
         p.train.precision.name(),
         p.probe_rows,
         p.probe_every,
@@ -565,12 +565,12 @@ pub(crate) fn report(s: &mut String, p: &Part4File, plots: &[String]) {
     );
     let _ = writeln!(
         s,
-        "**Where this differs from the paper.** The paper trained each network far longer \
-         (its curves run to millions of updates) with a learning rate tuned per network on \
-         the validation set; here every network trains for {} epoch(s) of {} updates with \
+        "**Where this differs from the paper.** The paper trained each network far longer, \
+         with a learning rate tuned per network on \
+         the validation set; here every network trains for {} of {} updates each with \
          one learning rate, to fit the experiments' time budget. The test errors below are \
          those of this much shorter training: compare their order, not their values.\n",
-        p.train.epochs,
+        crate::count(p.train.epochs, "epoch", "epochs"),
         p.networks.first().map_or(0, |n| n.report.batches_per_epoch)
     );
     let _ = writeln!(s, "### Variance ratios at initialization\n");
@@ -582,7 +582,9 @@ pub(crate) fn report(s: &mut String, p: &Part4File, plots: &[String]) {
          initialization and 1 for the normalized one. Measured ratios: activations \
          Var(a_i) / Var(a_i+1), gradients Var(g_i+1) / Var(g_i), for layers i = 1, 2, ...; \
          the prediction holds for tanh and softsign near 0 (slope 1), not for the sigmoid \
-         (slope 1/4 and mean 1/2), shown for comparison.\n"
+         (slope 1/4 and mean 1/2), shown for comparison. The softsign leaves its linear \
+         regime sooner than tanh (x/(1+|x|) = x - x|x| + ..., tanh x = x - x^3/3 + ...): \
+         the larger a layer's activations, the further its ratio from the prediction.\n"
     );
     let _ = writeln!(
         s,
@@ -651,6 +653,47 @@ pub(crate) fn report(s: &mut String, p: &Part4File, plots: &[String]) {
         );
     }
     let _ = writeln!(s);
+    // A network at chance level (10 classes) did not learn within the budget; its top
+    // hidden layer's mean activation at the end says whether it saturated.
+    for n in &p.networks {
+        let Some(acc) = n.report.final_val_accuracy() else {
+            continue;
+        };
+        if acc > 20.0 {
+            continue;
+        }
+        let top = n
+            .curve
+            .last()
+            .and_then(|c| c.activations.last())
+            .map(|a| a.mean);
+        let _ = write!(
+            s,
+            "**{}** did not learn within this budget (final validation accuracy {acc:.2}%, \
+             chance is 10%)",
+            n.name
+        );
+        match top {
+            Some(m) => {
+                let _ = write!(
+                    s,
+                    "; the mean activation of its top hidden layer at the end is {m:.4}"
+                );
+                if n.activation == Activation::Sigmoid && m < 0.1 {
+                    let _ = write!(
+                        s,
+                        ": saturated at 0, the plateau the paper's figure 2 shows for sigmoid \
+                         networks, which it says can last for a long time before the top \
+                         layer leaves it"
+                    );
+                }
+                let _ = writeln!(s, ".\n");
+            }
+            None => {
+                let _ = writeln!(s, ".\n");
+            }
+        }
+    }
     let figures = [
         (
             "part4_activations",
