@@ -16,8 +16,11 @@
 //!    with momentum, a schedule, weight decay and early stopping, over 3 seeds
 //!    ([`part5`](glorot_experiments::part5)); it reads Fashion-MNIST whatever `--dataset`
 //!    says.
+//! 6. Part 6: successive halving, Hyperband and random search on Part 2's space over 3
+//!    master seeds, against Part 2's grid read from its journal
+//!    ([`part6`](glorot_experiments::part6)).
 //!
-//! Every part resumes: Part 1's and Part 5's runs and Part 2's trials are files written as they
+//! Every part resumes: Part 1's and Part 5's runs and Part 2's and Part 6's trials are files written as they
 //! finish, reused when the same command runs again. Plots and the report are rebuilt
 //! from whatever results files the directory holds.
 
@@ -51,6 +54,7 @@ Examples:
 Results go to DIR (default `results`; `cargo xtask experiments` passes <workspace>/results):
   part1.json, part2.json (journal in part2/, one CSV row per trial in part2/trials.csv),
   part3.json, part4.json (networks cached in part4/), part5.json (runs cached in part5/),
+  part6.json (one search journal per strategy and seed in part6/<strategy>-seed<N>/),
   replay.json (with --replay-notebook), plots/*.png|svg, REPORT.md.
 Part 5 trains on Fashion-MNIST whatever --dataset says: from --data-dir when --dataset is
   fashion-mnist, else $GLOROT_FASHION_MNIST_DIR, else the default places (Debian's
@@ -64,24 +68,27 @@ pub(crate) struct ExperimentsArgs {
     out: PathBuf,
     /// Parts to run: 1 (initializations), 2 (grid), 3 (gradient checks), 4 (inside the
     /// network: Glorot and Bengio 2010), 5 (Fashion-MNIST: the notebook's best
-    /// configuration against the improved training).
+    /// configuration against the improved training), 6 (search strategies: successive
+    /// halving, Hyperband and random search against Part 2's grid, which it reads from
+    /// the grid's journal).
     #[arg(
         long,
         value_name = "LIST",
         value_delimiter = ',',
-        default_value = "1,2,3,4,5"
+        default_value = "1,2,3,4,5,6"
     )]
     parts: Vec<u8>,
-    /// Precision of Parts 1, 2 and 4: f32 (default) or f64. Part 3 and the replay always
+    /// Precision of Parts 1, 2, 4, 5 and 6: f32 (default) or f64. Part 3 and the replay always
     /// compute in f64.
     #[arg(long, value_name = "P", value_parser = parse_precision)]
     precision: Option<Precision>,
     /// Master seed: Part 1's and Part 3's networks and data order, and every grid trial's
-    /// seed (derived from it and the trial's id). Default 0, or the grid file's.
+    /// seed (derived from it and the trial's id); Part 6's searches use it, +1 and +2.
+    /// Default 0, or the grid file's.
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// The grid of Part 2: a preset (notebook, quick, tiny) or a JSON/TOML grid file.
-    /// Default: notebook (quick with --quick).
+    /// The grid of Part 2 (and the space of Part 6): a preset (notebook, quick, tiny) or a
+    /// JSON/TOML grid file. Default: notebook (quick with --quick).
     #[arg(long, value_name = "PRESET|FILE")]
     grid: Option<String>,
     /// Part 1's epochs (default 10, the notebook's; 2 with --quick).
@@ -98,8 +105,9 @@ pub(crate) struct ExperimentsArgs {
     oversubscribe: bool,
     /// Exercise every path in about a minute: Part 1 and a small grid on 5,000 training
     /// and 1,000 validation images, Part 3, a small Part 4 (3 hidden layers of 100, 1
-    /// epoch), Part 5 for 2 epochs and 1 seed on as many Fashion-MNIST images, and the
-    /// replay of Part 1's first epoch and of Part 3 on the full data. Writes to DIR/quick.
+    /// epoch), Part 5 for 2 epochs and 1 seed on as many Fashion-MNIST images, Part 6 on
+    /// the quick grid's space (1 seed, up to 3 epochs), and the replay of Part 1's first
+    /// epoch and of Part 3 on the full data. Writes to DIR/quick.
     #[arg(long)]
     quick: bool,
     /// Replay the notebook bit for bit (f64, no shuffling, NumPy's generator seeded with
@@ -134,7 +142,7 @@ pub(crate) struct ExperimentsArgs {
 /// `glorot experiments`.
 pub(crate) fn run(args: ExperimentsArgs) -> Result<()> {
     let clock = Instant::now();
-    check_parts("--parts", &args.parts, 5)?;
+    check_parts("--parts", &args.parts, 6)?;
     if let Some(p) = &args.replay_parts {
         check_parts("--replay-parts", p, 3)?;
     }
@@ -324,12 +332,13 @@ mod tests {
 
     #[test]
     fn parts_are_checked() {
-        assert!(check_parts("--parts", &[1, 3], 5).is_ok());
-        assert!(check_parts("--parts", &[4], 5).is_ok());
+        assert!(check_parts("--parts", &[1, 3], 6).is_ok());
+        assert!(check_parts("--parts", &[4], 6).is_ok());
         assert!(check_parts("--replay-parts", &[4], 3).is_err());
         assert!(check_parts("--replay-parts", &[5], 3).is_err());
-        assert!(check_parts("--parts", &[5], 5).is_ok());
-        assert!(check_parts("--parts", &[6], 5).is_err());
-        assert!(check_parts("--parts", &[], 5).is_err());
+        assert!(check_parts("--parts", &[5], 6).is_ok());
+        assert!(check_parts("--parts", &[6], 6).is_ok());
+        assert!(check_parts("--parts", &[7], 6).is_err());
+        assert!(check_parts("--parts", &[], 6).is_err());
     }
 }

@@ -150,6 +150,7 @@ fn quick_run_writes_valid_results_and_resumes() {
     let rp = check_schema(&out, "replay");
     let p4 = check_schema(&out, "part4");
     let p5 = check_schema(&out, "part5");
+    let p6 = check_schema(&out, "part6");
     // Every JSON file of the run has a schema and matches it; no integer above 2^53 - 1.
     let checked = schemas::Schemas::default().check_tree(&out, true);
     assert!(checked >= 26, "{checked} JSON files in a quick run");
@@ -212,6 +213,38 @@ fn quick_run_writes_valid_results_and_resumes() {
     assert_eq!(p5["manifest"]["dataset"]["kind"], "fashion-mnist");
     assert_eq!(configs[1]["train"]["optimizer"]["kind"], "nesterov");
     assert!(configs[1]["runs"][0]["report"]["kept_epoch"].is_number());
+    // Part 6, quick: the quick grid's 12 configurations, budgets 1 to 3 epochs, eta 3, one
+    // master seed, against the quick grid's 12 trials of 1 epoch read from part2/.
+    // Epochs by hand (glorot_search::strategy's rules, s_max = 1): SHA 12 x 1 + 4 x 2 = 20;
+    // Hyperband: bracket 1, ceil(2 x 3 / 2) = 3 at 1 epoch then 1 x 2 more, = 5; bracket 0,
+    // ceil(2 x 1 / 1) = 2 at 3 epochs, = 6; 11 in all; random: 11 / 3 = 3 configurations
+    // of 3 epochs, 9.
+    assert_eq!(p6["grid"]["trials"], 12);
+    assert_eq!(p6["grid"]["epochs"], 12);
+    assert_eq!(p6["grid"]["best_val_accuracy"], p2["best"]["final_val_accuracy"]);
+    let strategies = p6["strategies"].as_array().unwrap();
+    let names: Vec<&str> = strategies.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["sha", "hyperband", "random"]);
+    let epochs: Vec<u64> = strategies
+        .iter()
+        .map(|s| s["runs"][0]["epochs"].as_u64().unwrap())
+        .collect();
+    assert_eq!(epochs, [20, 11, 9]);
+    assert_eq!(strategies[0]["strategy"]["samples"], 12);
+    assert_eq!(strategies[2]["strategy"]["samples"], 3);
+    for st in strategies {
+        let runs = st["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 1, "{st}");
+        let r = &runs[0];
+        assert_eq!(r["master_seed"], "0");
+        assert_eq!(r["complete"], true, "{st}");
+        let found = r["best_val_accuracy"].as_f64().unwrap();
+        let top = p6["grid"]["best_val_accuracy"].as_f64().unwrap();
+        assert!((r["gap"].as_f64().unwrap() - (top - found)).abs() < 1e-12, "{r}");
+        // Its journal is a strategy search directory with its summary.
+        let dir = out.join(r["journal_dir"].as_str().unwrap());
+        assert!(dir.join("strategy_summary.json").exists(), "{}", dir.display());
+    }
 
     // docs/results.md's jq, Node.js, pandas and polars recipes find the same best trial.
     recipes::check_result_recipes(&out);
@@ -256,6 +289,9 @@ fn quick_run_writes_valid_results_and_resumes() {
         "plots/part4_activations.png",
         "## Part 5: Fashion-MNIST",
         "says nothing about the target of 89.5%",
+        "## Part 6: search strategies",
+        "| grid (Part 2) | 0 | 12 (100%) | 12 |",
+        "A quick run says nothing about the issue's target.",
         "plots/part2_grid_heatmap.png",
         "648,010",
     ] {
@@ -306,6 +342,11 @@ fn quick_run_writes_valid_results_and_resumes() {
     assert_eq!(p2["skipped_now"], 12);
     let p5 = check_schema(&out, "part5");
     assert_eq!(p5["manifest"]["dataset"]["dir"], "…/fashion");
+    let p6 = check_schema(&out, "part6");
+    for st in p6["strategies"].as_array().unwrap() {
+        assert_eq!(st["runs"][0]["recorded_now"], 0, "{st}");
+        assert_eq!(st["runs"][0]["complete"], true, "{st}");
+    }
     for c in p5["configs"].as_array().unwrap() {
         assert!(
             c["runs"]
@@ -378,7 +419,7 @@ fn the_numpy_weights_recipe_matches_glorot_eval() {
 fn command_line_mistakes_exit_with_code_2() {
     let tmp = tempfile::tempdir().unwrap();
     for args in [
-        &["experiments", "--parts", "6"][..],
+        &["experiments", "--parts", "7"][..],
         &["experiments", "--replay-notebook", "--replay-parts", "4"],
         &["experiments", "--parts", ""],
         &["experiments", "--replay-notebook", "--replay-trials", "9-2"],

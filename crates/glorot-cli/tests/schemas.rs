@@ -38,16 +38,19 @@ pub(crate) fn schema_for(rel: &Path) -> Option<&'static str> {
     let grandparent = parts.len().checked_sub(3).map(|i| parts[i].as_str());
     let stem = name.strip_suffix(".json")?;
     Some(match (grandparent, parent, stem) {
-        (_, None | Some("quick"), "part1" | "part2" | "part3" | "part4" | "part5" | "replay") => {
-            match stem {
-                "part1" => "part1",
-                "part2" => "part2",
-                "part3" => "part3",
-                "part4" => "part4",
-                "part5" => "part5",
-                _ => "replay",
-            }
-        }
+        (
+            _,
+            None | Some("quick"),
+            "part1" | "part2" | "part3" | "part4" | "part5" | "part6" | "replay",
+        ) => match stem {
+            "part1" => "part1",
+            "part2" => "part2",
+            "part3" => "part3",
+            "part4" => "part4",
+            "part5" => "part5",
+            "part6" => "part6",
+            _ => "replay",
+        },
         // Part 5 caches its runs as Part 1 does.
         (_, Some("part1" | "part5"), _) => "part1-run",
         (_, Some("part4"), _) => "part4-network",

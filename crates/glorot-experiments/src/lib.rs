@@ -10,6 +10,8 @@
 //!   (sigmoid, tanh, softsign; standard and normalized initialization).
 //! - [`part5`]: Fashion-MNIST, the notebook's best configuration against the same network
 //!   with momentum, a schedule, weight decay and early stopping, over several seeds.
+//! - [`part6`]: successive halving, Hyperband and random search on the grid's space, over
+//!   several master seeds, against Part 2's grid (its journal, not retrained).
 //! - [`replay`]: the notebook replayed bit for bit (f64, no shuffling, NumPy's generator
 //!   seeded with 5 in cell order) and compared with every number it printed
 //!   ([`reference`](mod@reference), [`pyfmt`]).
@@ -59,6 +61,7 @@ pub mod part2;
 pub mod part3;
 pub mod part4;
 pub mod part5;
+pub mod part6;
 #[cfg(feature = "plots")]
 mod plots;
 #[cfg(feature = "plots")]
@@ -95,7 +98,7 @@ pub const PART4_EPOCHS: usize = 3;
 pub struct Options {
     /// Results directory (a `--quick` run passes `<dir>/quick`).
     pub out: PathBuf,
-    /// Parts to run: 1, 2, 3, 4 (ignored by a replay).
+    /// Parts to run: 1 to 6 (ignored by a replay).
     pub parts: Vec<u8>,
     /// Precision of Parts 1 and 2 (default f32). Part 3 and the replay compute in f64.
     pub precision: Option<Precision>,
@@ -242,6 +245,9 @@ pub fn run_parts(
         if options.parts.contains(&5) && !observer.should_stop() {
             keep(run_part5(options, seed, precision, ctx, observer));
         }
+        if options.parts.contains(&6) && !observer.should_stop() {
+            keep(run_part6(options, studied, precision, ctx, observer));
+        }
         if options.quick && !observer.should_stop() {
             if data.info.subset {
                 say("[replay] skipped: the replay check needs the full training split".to_owned());
@@ -327,6 +333,30 @@ fn run_part5(
                 .map_or("none".to_owned(), |m| format!("{m:.2}%")),
             count(c.summary.runs, "seed", "seeds"),
             p.target_test_accuracy
+        ));
+    }
+    Ok(())
+}
+
+/// Part 6 on Part 2's grid (its seed and precision choices), on `studied`.
+fn run_part6(
+    options: &Options,
+    studied: &Data,
+    precision: Precision,
+    ctx: &RunContext,
+    observer: &dyn Observer,
+) -> Result<()> {
+    let grid = grid_spec(options, precision)?;
+    let part6_options = part6::Part6Options::new(grid, options.workers, options.quick);
+    let p = part6::run(&options.out, studied, &part6_options, ctx, observer)?;
+    for st in &p.strategies {
+        observer.message(&format!(
+            "[part 6] {}: within {} points of the grid's best with at most {:.0}% of its              epochs in {} of {}",
+            st.name,
+            p.target_gap,
+            100.0 * p.budget_fraction,
+            st.seeds_within_target,
+            count(st.runs.len(), "seed", "seeds")
         ));
     }
     Ok(())
@@ -428,6 +458,26 @@ pub fn memory_bytes(options: &Options, data: &Data) -> Result<u64> {
         {
             most = most.max(part(grid_runs(&grid, None))?);
         }
+        if options.parts.contains(&6)
+            && let Ok(grid) = grid_spec(options, precision)
+        {
+            // The grid's configurations at the strategies' largest budget (a continued
+            // trial trains as the same trial from scratch would).
+            let max_epochs = part6::Part6Options::new(grid.clone(), 1, options.quick).max_epochs;
+            let runs = grid_runs(&grid, None)
+                .into_iter()
+                .map(|(model, train)| {
+                    (
+                        model,
+                        TrainConfig {
+                            epochs: max_epochs,
+                            ..train
+                        },
+                    )
+                })
+                .collect();
+            most = most.max(part(runs)?);
+        }
         if options.parts.contains(&4) {
             let p4 = part4_options(options, options.seed.unwrap_or(0), precision);
             let runs = part4::NETWORKS
@@ -470,6 +520,7 @@ pub fn finish(out: &Path, notebook: &reference::Notebook) -> Result<Vec<String>>
     let rp = read_json::<replay::ReplayFile>(&out.join("replay.json"))?;
     let p4 = read_json::<part4::Part4File>(&out.join("part4.json"))?;
     let p5 = read_json::<part5::Part5File>(&out.join("part5.json"))?;
+    let p6 = read_json::<part6::Part6File>(&out.join("part6.json"))?;
     #[cfg(feature = "plots")]
     let mut plots = plots::render_all(out, p1.as_ref(), p2.as_ref(), p3.as_ref(), notebook)?;
     #[cfg(feature = "plots")]
@@ -489,6 +540,7 @@ pub fn finish(out: &Path, notebook: &reference::Notebook) -> Result<Vec<String>>
             replay: rp.as_ref(),
             part4: p4.as_ref(),
             part5: p5.as_ref(),
+            part6: p6.as_ref(),
             plots: &plots,
             notebook,
         },

@@ -31,6 +31,8 @@ pub struct Inputs<'a> {
     pub part4: Option<&'a crate::part4::Part4File>,
     /// `part5.json`, when present.
     pub part5: Option<&'a Part5File>,
+    /// `part6.json`, when present.
+    pub part6: Option<&'a crate::part6::Part6File>,
     /// The plots written (relative to the results directory).
     pub plots: &'a [String],
     /// The notebook's printed numbers.
@@ -161,7 +163,7 @@ pub fn render(inputs: &Inputs<'_>, places: &Places) -> String {
         s,
         "Written by `glorot experiments` (`cargo xtask experiments`) from the results files \
          beside it: `part1.json`, `part2.json` (journal in `part2/`, one row per trial in \
-         `part2/trials.csv`), `part3.json`, `part4.json`, `part5.json` and `replay.json`. Their format is documented in \
+         `part2/trials.csv`), `part3.json`, `part4.json`, `part5.json`, `part6.json` (journals in `part6/`) and `replay.json`. Their format is documented in \
          `docs/results.md`. The notebook is cited by name and line, as \"the notebook \
          (notebook.txt), line N\"; it is not part of this repository: every number it \
          printed, with its line, is in `reference/notebook_numbers.json`.\n"
@@ -175,6 +177,9 @@ pub fn render(inputs: &Inputs<'_>, places: &Places) -> String {
         crate::part4::report(&mut s, p, inputs.plots);
     }
     part5(&mut s, inputs, places);
+    if let Some(p) = inputs.part6 {
+        crate::part6::report(&mut s, p);
+    }
     replay(&mut s, inputs);
     s
 }
@@ -208,6 +213,14 @@ fn manifests<'a>(inputs: &Inputs<'a>) -> Vec<(&'static str, &'a RunManifest, boo
             .flat_map(|c| &c.runs)
             .fold(0.0, |a, r| a + r.report.seconds);
         v.push(("Part 5", &p.manifest, p.quick, t));
+    }
+    if let Some(p) = inputs.part6 {
+        let t = p
+            .strategies
+            .iter()
+            .flat_map(|st| &st.runs)
+            .fold(0.0, |a, r| a + r.trial_seconds);
+        v.push(("Part 6", &p.manifest, p.quick, t));
     }
     v
 }
@@ -521,7 +534,7 @@ fn part1_sentence(r: &crate::part1::Part1Run, p: &Part1File, replayed: Option<f6
     }
 }
 
-fn group(n: usize) -> String {
+pub(crate) fn group(n: usize) -> String {
     let d = n.to_string();
     let mut out = String::new();
     for (i, c) in d.chars().enumerate() {
@@ -1197,6 +1210,7 @@ mod tests {
             replay: rp.as_ref(),
             part4: None,
             part5: None,
+            part6: None,
             plots: &[],
             notebook: &notebook,
         };
@@ -1249,6 +1263,7 @@ mod tests {
             replay: None,
             part4: None,
             part5: None,
+            part6: None,
             plots: &[],
             notebook: &notebook,
         };
