@@ -562,7 +562,6 @@ fn run_row(
             } == r.config
         })
     });
-    let within_budget = epochs as f64 <= BUDGET_FRACTION * grid.epochs as f64;
     Part6Run {
         master_seed: search.seed,
         journal_dir: search.rel.clone(),
@@ -581,8 +580,15 @@ fn run_row(
         gap,
         grid_val_accuracy: in_grid.and_then(|r| r.final_val_accuracy),
         grid_rank: in_grid.map(|r| r.rank),
-        within_target: within_budget && gap.is_some_and(|g| g <= TARGET_GAP + GAP_SLACK),
+        within_target: within_target(gap, epochs, grid.epochs),
     }
+}
+
+/// The issue's target for one search: a gap of at most [`TARGET_GAP`] points with at most
+/// [`BUDGET_FRACTION`] of the grid's epochs.
+fn within_target(gap: Option<f64>, epochs: usize, grid_epochs: usize) -> bool {
+    epochs as f64 <= BUDGET_FRACTION * grid_epochs as f64
+        && gap.is_some_and(|g| g <= TARGET_GAP + GAP_SLACK)
 }
 
 /// Forwards a search's events to the part's [`Progress`] line.
@@ -714,17 +720,19 @@ pub(crate) fn report(s: &mut String, p: &Part6File) {
         let _ = writeln!(s, "- `{}`: {}.", st.name, st.description);
     }
     let _ = writeln!(s);
-    let _ = writeln!(
-        s,
-        "A search's trial of a configuration is seeded with the seed of that configuration \
+    if p.space.epochs == [p.max_epochs] {
+        let _ = writeln!(
+            s,
+            "A search's trial of a configuration is seeded with the seed of that configuration \
          at {} epochs, derived from the search's master seed. With master seed {} (the \
          grid's own), that is the seed of the grid's trial of the same configuration, so \
          those searches follow the grid's own training runs (successive halving ranks the \
          grid's trials by their early epochs, and its winner's accuracy is the grid's \
          number for that configuration); the other seeds draw other samples and train \
          from other seeds, which is why they matter.\n",
-        p.max_epochs, g.master_seed
-    );
+            p.max_epochs, g.master_seed
+        );
+    }
     let verdict = if p.quick {
         "A quick run says nothing about the issue's target.".to_owned()
     } else if p.strategies.iter().any(|st| st.runs.iter().any(|r| !r.complete)) {
@@ -776,5 +784,175 @@ fn name(strategy: &str) -> &str {
         "hyperband" => "Hyperband",
         "random" => "random search",
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glorot_search::strategy::RungState;
+
+    #[test]
+    fn the_notebook_space_gives_the_issues_budgets() {
+        let options = Part6Options::new(GridSpec::notebook().validate().unwrap(), 2, false);
+        assert_eq!(options.seeds, [0, 1, 2]);
+        assert_eq!((options.min_epochs, options.max_epochs, options.eta), (1, 10, 3));
+        let specs = options.strategies().unwrap();
+        let kinds: Vec<_> = specs.iter().map(|s| s.kind).collect();
+        assert_eq!(kinds, STRATEGIES);
+        assert_eq!(specs[0].samples, Some(135));
+        assert_eq!(specs[2].samples, Some(7));
+        // Hand calculations with glorot_search::strategy's rules (s_max = 2): SHA over the
+        // 135 configurations, 135 x 1 + 45 x 2 + 15 x 7 = 330 (the issue's "about 330");
+        // Hyperband 22 + 22 + 30 = 74 (strategy.rs's test); random 74 / 10 = 7 x 10 = 70.
+        let epochs: Vec<usize> = specs
+            .iter()
+            .map(|s| StrategyPlan::new(options.space.spec(), s).unwrap().epochs())
+            .collect();
+        assert_eq!(epochs, [330, 74, 70]);
+        // The grid's seed starts the seeds; a quick run has one seed and 3 epochs at most.
+        let mut seven = GridSpec::notebook();
+        seven.master_seed = 7;
+        let options = Part6Options::new(seven.validate().unwrap(), 1, false);
+        assert_eq!(options.seeds, [7, 8, 9]);
+        let quick = Part6Options::new(GridSpec::preset("quick").unwrap().validate().unwrap(), 1, true);
+        assert_eq!((quick.seeds.as_slice(), quick.max_epochs), (&[0u64][..], 3));
+        assert_eq!(quick.strategies().unwrap()[0].samples, Some(12));
+    }
+
+    #[test]
+    fn done_epochs_count_what_each_rung_added() {
+        let rung = |bracket, rung, budget, finished| RungState {
+            bracket,
+            rung,
+            budget,
+            trials: finished,
+            finished,
+            decided: true,
+            promoted: Vec::new(),
+        };
+        // Hyperband on the notebook's space, every rung finished: 74 epochs (above).
+        let mut state = SearchState {
+            rungs: vec![
+                rung(2, 0, 1, 9),
+                rung(2, 1, 3, 3),
+                rung(2, 2, 10, 1),
+                rung(1, 0, 3, 5),
+                rung(1, 1, 10, 1),
+                rung(0, 0, 10, 3),
+            ],
+            ..SearchState::default()
+        };
+        assert_eq!(done_epochs(&state), 74);
+        // Four trials of the first rung done: 4 epochs.
+        state.rungs = vec![rung(2, 0, 1, 4), rung(2, 1, 3, 0), rung(2, 2, 10, 0)];
+        assert_eq!(done_epochs(&state), 4);
+    }
+
+    #[test]
+    fn the_target_needs_the_gap_and_the_budget() {
+        // 98.33 - 98.23 is 0.0999999999999943 in doubles: within 0.1 points.
+        assert!(within_target(Some(98.33 - 98.23), 330, 1350));
+        assert!(!within_target(Some(98.33 - 98.22), 330, 1350));
+        // A quarter of 1,350 is 337.5 epochs.
+        assert!(!within_target(Some(0.0), 338, 1350));
+        assert!(within_target(Some(-0.05), 74, 1350));
+        assert!(!within_target(None, 74, 1350));
+    }
+
+    /// A full run's file with `within[s][i]`: strategy `s`, seed `i` within the target.
+    fn fixture(within: [[bool; 3]; 3]) -> Part6File {
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results");
+        let p2 = crate::support::read_json::<crate::part2::Part2File>(&out.join("part2.json"))
+            .unwrap()
+            .expect("the committed results/part2.json");
+        let options = Part6Options::new(GridSpec::notebook().validate().unwrap(), 2, false);
+        let strategies = options
+            .strategies()
+            .unwrap()
+            .into_iter()
+            .zip(within)
+            .map(|(spec, within)| {
+                let runs: Vec<Part6Run> = within
+                    .iter()
+                    .enumerate()
+                    .map(|(seed, &ok)| Part6Run {
+                        master_seed: seed as u64,
+                        journal_dir: format!("part6/{}-seed{seed}", spec.kind),
+                        configurations: 1,
+                        epochs: 74,
+                        grid_fraction: 74.0 / 1350.0,
+                        complete: true,
+                        recorded_now: 0,
+                        trial_seconds: 1.0,
+                        best_id: Some("550x2-relu-lr0.1-b32-97fb72912850".to_owned()),
+                        best_val_accuracy: Some(if ok { 98.3 } else { 98.0 }),
+                        gap: Some(if ok { 0.03 } else { 0.33 }),
+                        grid_val_accuracy: Some(98.33),
+                        grid_rank: Some(1),
+                        within_target: ok,
+                    })
+                    .collect();
+                let n = runs.iter().filter(|r| r.within_target).count();
+                Part6Strategy {
+                    name: spec.kind.name().to_owned(),
+                    description: describe(&spec, 74),
+                    strategy: spec,
+                    seeds_within_target: n,
+                    meets_target: 2 * n > runs.len(),
+                    runs,
+                }
+            })
+            .collect::<Vec<_>>();
+        Part6File {
+            schema_version: SCHEMA_VERSION,
+            part: "part6".to_owned(),
+            manifest: p2.manifest,
+            quick: false,
+            space: options.space.spec().clone(),
+            min_epochs: 1,
+            max_epochs: 10,
+            eta: 3,
+            target_gap: TARGET_GAP,
+            budget_fraction: BUDGET_FRACTION,
+            grid: Part6Grid {
+                journal_dir: "part2".to_owned(),
+                master_seed: 0,
+                trials: 135,
+                epochs: 1350,
+                best_id: Some("550x2-relu-lr0.1-b32-97fb72912850".to_owned()),
+                best_val_accuracy: Some(98.33),
+            },
+            target_met: strategies
+                .iter()
+                .any(|s| s.meets_target && s.name != "random"),
+            strategies,
+        }
+    }
+
+    #[test]
+    fn the_report_says_where_the_target_lands() {
+        let mut s = String::new();
+        report(&mut s, &fixture([[true, true, false], [false, false, true], [true; 3]]));
+        assert!(s.contains("## Part 6: search strategies"), "{s}");
+        assert!(s.contains("| grid (Part 2) | 0 | 1,350 (100%) | 135 |"), "{s}");
+        assert!(
+            s.contains(
+                "successive halving in 2 of 3 seeds, Hyperband in 1 of 3 seeds, random search \
+                 in 3 of 3 seeds. The issue's target is met, by successive halving."
+            ),
+            "{s}"
+        );
+        assert!(s.contains("With master seed 0 (the grid's own)"), "{s}");
+        // Random search alone does not meet the issue's target.
+        let mut s = String::new();
+        report(&mut s, &fixture([[true, false, false], [false; 3], [true; 3]]));
+        assert!(s.contains("The issue's target is **not** met"), "{s}");
+        // An unfinished search: no verdict.
+        let mut p = fixture([[true; 3]; 3]);
+        p.strategies[1].runs[2].complete = false;
+        let mut s = String::new();
+        report(&mut s, &p);
+        assert!(s.contains("Not every search finished"), "{s}");
     }
 }

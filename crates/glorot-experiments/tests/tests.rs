@@ -163,3 +163,83 @@ fn an_oversubscribing_plan_is_an_invalid_option() {
     assert!(err.is_invalid_options(), "{err}");
     assert!(err.to_string().contains("oversubscribe"), "{err}");
 }
+
+/// Part 6 as a library on a tiny space (8 configurations, budgets 1 to 3 epochs) against
+/// Part 2's grid of the same space at 3 epochs: it refuses to run without the grid's
+/// journal; with master seed 0 (the grid's) every winner's accuracy is the grid's own
+/// number for that configuration, bit for bit (same seed, and a continued trial equals
+/// the same trial trained from scratch); a second run trains nothing.
+#[test]
+fn part6_compares_the_strategies_with_part2s_journal() {
+    use glorot_experiments::{part2, part6};
+
+    let tmp = tempfile::tempdir().unwrap();
+    write_synthetic_mnist(tmp.path());
+    let spec = DataSpec {
+        verify: false,
+        validation_size: 200,
+        ..DataSpec::default()
+    };
+    let data = Data::from_loaded(glorot_experiments::data::load(tmp.path(), &spec).unwrap());
+    let notebook = reference::notebook().unwrap();
+    let machine = glorot_search::Manifest::detect("test", "test BLAS", 1, 2);
+    let ctx = RunContext::new(["test".to_owned()], machine);
+    let out = tmp.path().join("results");
+    let mut space = glorot_search::GridSpec::preset("tiny").unwrap();
+    space.epochs = vec![3];
+    let grid = space.validate().unwrap();
+    let mut options = part6::Part6Options::new(grid.clone(), 2, false);
+    options.seeds = vec![0, 1];
+
+    let err = part6::run(&out, &data, &options, &ctx, &glorot_experiments::NoopObserver)
+        .unwrap_err();
+    assert!(err.to_string().contains("run Part 2 first"), "{err}");
+
+    let part2_options = part2::Part2Options {
+        grid,
+        workers: 2,
+        quick: true,
+    };
+    let p2 = part2::run(
+        &out,
+        &data,
+        &part2_options,
+        &ctx,
+        &notebook,
+        &glorot_experiments::NoopObserver,
+    )
+    .unwrap();
+    let seen = Collect::default();
+    let p6 = part6::run(&out, &data, &options, &ctx, &seen).unwrap();
+    assert_eq!(p6.grid.epochs, 24, "8 trials of 3 epochs");
+    assert_eq!(
+        p6.grid.best_val_accuracy,
+        p2.best.as_ref().unwrap().final_val_accuracy
+    );
+    assert_eq!(p6.strategies.len(), 3);
+    for st in &p6.strategies {
+        assert_eq!(st.runs.len(), 2, "{}", st.name);
+        for r in &st.runs {
+            assert!(r.complete && r.recorded_now > 0, "{} {r:?}", st.name);
+            let found = r.best_val_accuracy.unwrap();
+            assert_eq!(r.gap, Some(p6.grid.best_val_accuracy.unwrap() - found));
+            assert!(r.grid_rank.is_some(), "{} {r:?}", st.name);
+            if r.master_seed == 0 {
+                assert_eq!(r.grid_val_accuracy, Some(found), "{} {r:?}", st.name);
+            }
+        }
+    }
+    let seen = seen.0.into_inner().unwrap();
+    assert!(
+        seen.iter().any(|m| m.starts_with("[part 6] sha seed 1: ")),
+        "{seen:#?}"
+    );
+
+    let again = part6::run(&out, &data, &options, &ctx, &glorot_experiments::NoopObserver).unwrap();
+    for (a, b) in p6.strategies.iter().zip(&again.strategies) {
+        for (x, y) in a.runs.iter().zip(&b.runs) {
+            assert_eq!(y.recorded_now, 0, "{} {y:?}", b.name);
+            assert_eq!((&x.best_id, x.best_val_accuracy), (&y.best_id, y.best_val_accuracy));
+        }
+    }
+}
