@@ -221,9 +221,15 @@ fn quick_run_writes_valid_results_and_resumes() {
     // of 3 epochs, 9.
     assert_eq!(p6["grid"]["trials"], 12);
     assert_eq!(p6["grid"]["epochs"], 12);
-    assert_eq!(p6["grid"]["best_val_accuracy"], p2["best"]["final_val_accuracy"]);
+    assert_eq!(
+        p6["grid"]["best_val_accuracy"],
+        p2["best"]["final_val_accuracy"]
+    );
     let strategies = p6["strategies"].as_array().unwrap();
-    let names: Vec<&str> = strategies.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = strategies
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["sha", "hyperband", "random"]);
     let epochs: Vec<u64> = strategies
         .iter()
@@ -240,10 +246,17 @@ fn quick_run_writes_valid_results_and_resumes() {
         assert_eq!(r["complete"], true, "{st}");
         let found = r["best_val_accuracy"].as_f64().unwrap();
         let top = p6["grid"]["best_val_accuracy"].as_f64().unwrap();
-        assert!((r["gap"].as_f64().unwrap() - (top - found)).abs() < 1e-12, "{r}");
+        assert!(
+            (r["gap"].as_f64().unwrap() - (top - found)).abs() < 1e-12,
+            "{r}"
+        );
         // Its journal is a strategy search directory with its summary.
         let dir = out.join(r["journal_dir"].as_str().unwrap());
-        assert!(dir.join("strategy_summary.json").exists(), "{}", dir.display());
+        assert!(
+            dir.join("strategy_summary.json").exists(),
+            "{}",
+            dir.display()
+        );
     }
 
     // docs/results.md's jq, Node.js, pandas and polars recipes find the same best trial.

@@ -351,7 +351,8 @@ fn run_part6(
     let p = part6::run(&options.out, studied, &part6_options, ctx, observer)?;
     for st in &p.strategies {
         observer.message(&format!(
-            "[part 6] {}: within {} points of the grid's best with at most {:.0}% of its              epochs in {} of {}",
+            "[part 6] {}: within {} points of the grid's best with at most {:.0}% of its \
+             epochs in {} of {}",
             st.name,
             p.target_gap,
             100.0 * p.budget_fraction,

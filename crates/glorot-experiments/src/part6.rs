@@ -421,10 +421,7 @@ pub fn run(
                 .with_context(|| format!("storing the strategy in {}", dir.display()))?;
             glorot_search::journal::store_grid(&dir, &valid)?;
             let samples = &plan.file().samples;
-            let mean_units = samples
-                .iter()
-                .map(|s| units(&s.config.hidden))
-                .sum::<f64>()
+            let mean_units = samples.iter().map(|s| units(&s.config.hidden)).sum::<f64>()
                 / samples.len().max(1) as f64;
             let state = plan.state(&journal)?;
             pending += plan.epochs().saturating_sub(done_epochs(&state)) as f64 * mean_units;
@@ -464,10 +461,7 @@ pub fn run(
         let state = search.plan.state(&search.journal)?;
         let summary = StrategySummary::new(&search.plan, &state);
         if state.complete {
-            write_json(
-                &search.journal.dir().join(STRATEGY_SUMMARY_FILE),
-                &summary,
-            )?;
+            write_json(&search.journal.dir().join(STRATEGY_SUMMARY_FILE), &summary)?;
         } else {
             unfinished.push(search.rel.clone());
         }
@@ -574,7 +568,11 @@ fn run_row(
         },
         complete: state.complete,
         recorded_now: 0,
-        trial_seconds: state.records.iter().map(|(_, _, r)| r.timings.seconds).sum(),
+        trial_seconds: state
+            .records
+            .iter()
+            .map(|(_, _, r)| r.timings.seconds)
+            .sum(),
         best_id: best.map(|b| b.id.to_string()),
         best_val_accuracy,
         gap,
@@ -616,10 +614,9 @@ impl SearchObserver for SearchProgress<'_, '_> {
                 "{}: {} diverged in epoch {epoch}",
                 self.label, record.id
             )),
-            TrialStatus::Failed { message } => self.progress.note(&format!(
-                "{}: {} failed: {message}",
-                self.label, record.id
-            )),
+            TrialStatus::Failed { message } => self
+                .progress
+                .note(&format!("{}: {} failed: {message}", self.label, record.id)),
         }
     }
 
@@ -735,7 +732,11 @@ pub(crate) fn report(s: &mut String, p: &Part6File) {
     }
     let verdict = if p.quick {
         "A quick run says nothing about the issue's target.".to_owned()
-    } else if p.strategies.iter().any(|st| st.runs.iter().any(|r| !r.complete)) {
+    } else if p
+        .strategies
+        .iter()
+        .any(|st| st.runs.iter().any(|r| !r.complete))
+    {
         "Not every search finished, so this says nothing yet about the issue's target: run \
          the same command again to continue."
             .to_owned()
@@ -764,10 +765,7 @@ pub(crate) fn report(s: &mut String, p: &Part6File) {
                     .filter(|st| st.meets_target && st.name != StrategyKind::Random.name())
                     .map(|st| name(&st.name))
                     .collect();
-                format!(
-                    "The issue's target is met, by {}.",
-                    met.join(" and ")
-                )
+                format!("The issue's target is met, by {}.", met.join(" and "))
             } else {
                 "The issue's target is **not** met: neither successive halving nor \
                  Hyperband gets there in most seeds."
@@ -796,7 +794,10 @@ mod tests {
     fn the_notebook_space_gives_the_issues_budgets() {
         let options = Part6Options::new(GridSpec::notebook().validate().unwrap(), 2, false);
         assert_eq!(options.seeds, [0, 1, 2]);
-        assert_eq!((options.min_epochs, options.max_epochs, options.eta), (1, 10, 3));
+        assert_eq!(
+            (options.min_epochs, options.max_epochs, options.eta),
+            (1, 10, 3)
+        );
         let specs = options.strategies().unwrap();
         let kinds: Vec<_> = specs.iter().map(|s| s.kind).collect();
         assert_eq!(kinds, STRATEGIES);
@@ -815,7 +816,11 @@ mod tests {
         seven.master_seed = 7;
         let options = Part6Options::new(seven.validate().unwrap(), 1, false);
         assert_eq!(options.seeds, [7, 8, 9]);
-        let quick = Part6Options::new(GridSpec::preset("quick").unwrap().validate().unwrap(), 1, true);
+        let quick = Part6Options::new(
+            GridSpec::preset("quick").unwrap().validate().unwrap(),
+            1,
+            true,
+        );
         assert_eq!((quick.seeds.as_slice(), quick.max_epochs), (&[0u64][..], 3));
         assert_eq!(quick.strategies().unwrap()[0].samples, Some(12));
     }
@@ -933,9 +938,15 @@ mod tests {
     #[test]
     fn the_report_says_where_the_target_lands() {
         let mut s = String::new();
-        report(&mut s, &fixture([[true, true, false], [false, false, true], [true; 3]]));
+        report(
+            &mut s,
+            &fixture([[true, true, false], [false, false, true], [true; 3]]),
+        );
         assert!(s.contains("## Part 6: search strategies"), "{s}");
-        assert!(s.contains("| grid (Part 2) | 0 | 1,350 (100%) | 135 |"), "{s}");
+        assert!(
+            s.contains("| grid (Part 2) | 0 | 1,350 (100%) | 135 |"),
+            "{s}"
+        );
         assert!(
             s.contains(
                 "successive halving in 2 of 3 seeds, Hyperband in 1 of 3 seeds, random search \
@@ -946,7 +957,10 @@ mod tests {
         assert!(s.contains("With master seed 0 (the grid's own)"), "{s}");
         // Random search alone does not meet the issue's target.
         let mut s = String::new();
-        report(&mut s, &fixture([[true, false, false], [false; 3], [true; 3]]));
+        report(
+            &mut s,
+            &fixture([[true, false, false], [false; 3], [true; 3]]),
+        );
         assert!(s.contains("The issue's target is **not** met"), "{s}");
         // An unfinished search: no verdict.
         let mut p = fixture([[true; 3]; 3]);

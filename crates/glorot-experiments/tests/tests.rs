@@ -191,8 +191,14 @@ fn part6_compares_the_strategies_with_part2s_journal() {
     let mut options = part6::Part6Options::new(grid.clone(), 2, false);
     options.seeds = vec![0, 1];
 
-    let err = part6::run(&out, &data, &options, &ctx, &glorot_experiments::NoopObserver)
-        .unwrap_err();
+    let err = part6::run(
+        &out,
+        &data,
+        &options,
+        &ctx,
+        &glorot_experiments::NoopObserver,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("run Part 2 first"), "{err}");
 
     let part2_options = part2::Part2Options {
@@ -235,11 +241,21 @@ fn part6_compares_the_strategies_with_part2s_journal() {
         "{seen:#?}"
     );
 
-    let again = part6::run(&out, &data, &options, &ctx, &glorot_experiments::NoopObserver).unwrap();
+    let again = part6::run(
+        &out,
+        &data,
+        &options,
+        &ctx,
+        &glorot_experiments::NoopObserver,
+    )
+    .unwrap();
     for (a, b) in p6.strategies.iter().zip(&again.strategies) {
         for (x, y) in a.runs.iter().zip(&b.runs) {
             assert_eq!(y.recorded_now, 0, "{} {y:?}", b.name);
-            assert_eq!((&x.best_id, x.best_val_accuracy), (&y.best_id, y.best_val_accuracy));
+            assert_eq!(
+                (&x.best_id, x.best_val_accuracy),
+                (&y.best_id, y.best_val_accuracy)
+            );
         }
     }
 }
