@@ -49,7 +49,8 @@ enum Command {
     /// Hyperparameter grid search: run, status, merge, best.
     Search(Box<search::SearchArgs>),
     /// Run the studies (the notebook's three, Part 4 inside the network, Part 5 on
-    /// Fashion-MNIST) and write results/ (used by `cargo xtask experiments`).
+    /// Fashion-MNIST, Part 6 the search strategies) and write results/ (used by `cargo
+    /// xtask experiments`).
     Experiments(experiments::ExperimentsArgs),
     /// Datasets: fetch, verify, info.
     Data(data::DataArgs),
