@@ -166,18 +166,7 @@ impl<F: Float> Mlp<F> {
             ("config".to_string(), config),
         ]);
         metadata.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let bytes = safetensors::serialize(
-            tensors.iter().map(|(name, b)| (name.as_str(), b)),
-            Some(metadata),
-        )
-        .map_err(|source| Error::Safetensors {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        write_atomic(path, &bytes).map_err(|e| Error::Io {
-            path: e.path,
-            source: e.source,
-        })
+        write_safetensors(path, &tensors, metadata)
     }
 
     /// Reads a model saved by [`Mlp::save`], with the architecture stored in the file.
@@ -399,6 +388,27 @@ fn read_info(path: &Path, bytes: &[u8]) -> Result<WeightsInfo> {
         config,
         precision,
         metadata,
+    })
+}
+
+/// Serializes `tensors` with `metadata` as safetensors and writes the file atomically
+/// ([`write_atomic`]): the one writer of weights files and checkpoints.
+pub(crate) fn write_safetensors(
+    path: &Path,
+    tensors: &[(String, Bytes)],
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    let bytes = safetensors::serialize(
+        tensors.iter().map(|(name, b)| (name.as_str(), b)),
+        Some(metadata),
+    )
+    .map_err(|source| Error::Safetensors {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    write_atomic(path, &bytes).map_err(|e| Error::Io {
+        path: e.path,
+        source: e.source,
     })
 }
 

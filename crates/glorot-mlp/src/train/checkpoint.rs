@@ -13,7 +13,7 @@ use super::{Observer, Status, TrainReport, Trainer};
 use crate::config::{Precision, TrainConfig, ValidTrainConfig};
 use crate::data::FitData;
 use crate::error::{Error, Result};
-use crate::io::{Bytes, dtype_of, from_bytes, to_bytes, write_atomic};
+use crate::io::{Bytes, dtype_of, from_bytes, to_bytes, write_safetensors};
 use crate::model::{Mlp, MlpFloat};
 use crate::optim::OptimizerState;
 use crate::param::ParamId;
@@ -153,18 +153,7 @@ impl<F: MlpFloat> Checkpoint<F> {
             ),
             ("optimizer_steps".to_owned(), steps.to_string()),
         ]);
-        let bytes = safetensors::serialize(
-            tensors.iter().map(|(name, b)| (name.as_str(), b)),
-            Some(metadata),
-        )
-        .map_err(|source| Error::Safetensors {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        write_atomic(path, &bytes).map_err(|e| Error::Io {
-            path: e.path,
-            source: e.source,
-        })
+        write_safetensors(path, &tensors, metadata)
     }
 
     /// Reads a checkpoint written by [`Checkpoint::save`].
