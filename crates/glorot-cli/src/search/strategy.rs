@@ -21,8 +21,8 @@ use crate::common::{self, Stderr, out, parse_positive, print_json, usage};
 #[command(next_help_heading = "Strategy")]
 pub(super) struct StrategyOpts {
     /// grid (every combination of the axes; the default), random (--samples
-    /// configurations sampled from the axes and [ranges]), sha (synchronous successive
-    /// halving) or hyperband. Default: the strategy stored in --out, else grid.
+    /// configurations sampled from the axes and the grid file's ranges), sha (synchronous
+    /// successive halving) or hyperband. Default: the strategy stored in --out, else grid.
     #[arg(long, value_name = "NAME", value_parser = parse_strategy)]
     strategy: Option<StrategyKind>,
     /// Configurations to sample (random: required; sha: default eta^s_max).
