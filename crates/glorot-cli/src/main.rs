@@ -105,6 +105,11 @@ fn parse() -> Cli {
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
+/// Large arrays start on cache lines: the kernels' vector loads then never span two
+/// (see `glorot_tensor::alloc`).
+#[global_allocator]
+static ALLOCATOR: glorot_tensor::alloc::CacheAligned = glorot_tensor::alloc::CacheAligned;
+
 fn main() -> ExitCode {
     if let Err(err) = choose_isa() {
         #[allow(clippy::print_stderr)]

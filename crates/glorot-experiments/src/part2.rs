@@ -237,10 +237,7 @@ pub fn run(
                 .first()
                 .copied()
                 .unwrap_or(Precision::F32),
-            Seeds {
-                master_seed: Some(grid.spec().master_seed),
-                numpy_seed: None,
-            },
+            Seeds::master(grid.spec().master_seed),
             &data.info,
         ),
         quick: options.quick,

@@ -151,10 +151,7 @@ pub fn run(
             started,
             clock,
             Precision::F64,
-            Seeds {
-                master_seed: Some(seed),
-                numpy_seed: None,
-            },
+            Seeds::master(seed),
             &data.info,
         ),
         quick,

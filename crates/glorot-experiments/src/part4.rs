@@ -372,10 +372,7 @@ pub fn run(
             started,
             clock,
             options.precision,
-            Seeds {
-                master_seed: Some(options.seed),
-                numpy_seed: None,
-            },
+            Seeds::master(options.seed),
             &data.info,
         ),
         quick: options.quick,

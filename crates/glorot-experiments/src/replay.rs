@@ -595,10 +595,7 @@ pub fn run(
             started,
             clock,
             Precision::F64,
-            Seeds {
-                master_seed: None,
-                numpy_seed: Some(NUMPY_SEED),
-            },
+            Seeds::numpy(NUMPY_SEED),
             &data.info,
         ),
         numpy_seed: NUMPY_SEED,

@@ -57,6 +57,24 @@ pub struct Seeds {
     pub numpy_seed: Option<u32>,
 }
 
+impl Seeds {
+    /// A run seeded by `--seed` (every part but the replay).
+    pub fn master(seed: u64) -> Self {
+        Self {
+            master_seed: Some(seed),
+            numpy_seed: None,
+        }
+    }
+
+    /// The replay: NumPy's generator seeded with `seed`, no master seed.
+    pub fn numpy(seed: u32) -> Self {
+        Self {
+            master_seed: None,
+            numpy_seed: Some(seed),
+        }
+    }
+}
+
 /// What a manifest needs that the process knows once: the command line and the machine.
 #[derive(Clone, Debug)]
 pub struct RunContext {

@@ -759,6 +759,15 @@ mod tests {
         (x, labels)
     }
 
+    /// `x` with one-hot `y` and `labels` as the training, validation and test data.
+    fn same_data<'a>(x: &'a Array2<f64>, y: &'a Array2<f64>, labels: &'a [u8]) -> FitData<'a, f64> {
+        FitData {
+            train: TrainData::new(x.view(), y.view()).unwrap(),
+            validation: EvalData::new(x.view(), labels).unwrap(),
+            test: Some(EvalData::new(x.view(), labels).unwrap()),
+        }
+    }
+
     fn setup(shuffle: Shuffle, lr: f64, epochs: usize) -> (ValidModelConfig, ValidTrainConfig) {
         let m = ModelConfig {
             layers: vec![4, 8, 3],
@@ -824,11 +833,7 @@ mod tests {
     fn the_probe_measures_at_its_moments_and_changes_nothing() {
         let (x, labels) = blobs(60, 3);
         let y = one_hot::<f64>(&labels, 3);
-        let data = FitData {
-            train: TrainData::new(x.view(), y.view()).unwrap(),
-            validation: EvalData::new(x.view(), &labels).unwrap(),
-            test: Some(EvalData::new(x.view(), &labels).unwrap()),
-        };
+        let data = same_data(&x, &y, &labels);
         let (m, t) = setup(Shuffle::EveryEpoch, 0.5, 2);
         let plain = train(&m, &t, &data, &mut NoopObserver).unwrap();
         let schedule = ProbeSchedule {
@@ -875,11 +880,7 @@ mod tests {
     fn learns_blobs_and_reports_every_epoch() {
         let (x, labels) = blobs(60, 3);
         let y = one_hot::<f64>(&labels, 3);
-        let data = FitData {
-            train: TrainData::new(x.view(), y.view()).unwrap(),
-            validation: EvalData::new(x.view(), &labels).unwrap(),
-            test: Some(EvalData::new(x.view(), &labels).unwrap()),
-        };
+        let data = same_data(&x, &y, &labels);
         let (m, t) = setup(Shuffle::EveryEpoch, 0.5, 20);
         let mut rec = Recorder::default();
         let (_, report) = train(&m, &t, &data, &mut rec).unwrap();
@@ -931,11 +932,7 @@ mod tests {
         // Huge inputs and learning rate drive tanh/sigmoid nets to overflowing weights.
         let x = x.mapv(|v| v * 1e150);
         let y = one_hot::<f64>(&labels, 3);
-        let data = FitData {
-            train: TrainData::new(x.view(), y.view()).unwrap(),
-            validation: EvalData::new(x.view(), &labels).unwrap(),
-            test: Some(EvalData::new(x.view(), &labels).unwrap()),
-        };
+        let data = same_data(&x, &y, &labels);
         let m = ModelConfig {
             layers: vec![4, 8, 3],
             activation: Activation::Relu,

@@ -665,6 +665,16 @@ pub fn run_trial(
     )
 }
 
+/// The wall-clock start of a trial (seconds since the Unix epoch, 0 if the clock is
+/// before it) and a monotonic clock for its duration.
+fn start_clocks() -> (f64, Instant) {
+    let started_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    (started_at, Instant::now())
+}
+
 /// [`run_trial`], also stopped when `lost` becomes true (the trial's claim was taken
 /// over by another runner).
 fn train_trial(
@@ -675,11 +685,7 @@ fn train_trial(
     observer: &dyn SearchObserver,
     lost: &AtomicBool,
 ) -> Option<TrialRecord> {
-    let started_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    let clock = Instant::now();
+    let (started_at, clock) = start_clocks();
     let mut forward = Forward {
         trial,
         observer,
@@ -714,11 +720,7 @@ fn train_job(
     observer: &dyn SearchObserver,
     lost: &AtomicBool,
 ) -> Option<TrialRecord> {
-    let started_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    let clock = Instant::now();
+    let (started_at, clock) = start_clocks();
     let dir = journal.dir();
     // The previous rung's curve and checkpoint, when both are there and agree.
     let resume = continuation.from.as_ref().and_then(|(id, epochs)| {

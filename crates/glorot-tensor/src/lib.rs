@@ -190,6 +190,7 @@
 extern crate blas_src;
 
 mod activation;
+pub mod alloc;
 mod error;
 mod float;
 pub mod fused;

@@ -249,29 +249,178 @@ pub(super) struct CsrProduct64<'a> {
 impl<S: Simd> WithSimd<S> for CsrProduct64<'_> {
     type Output = ();
 
+    /// Rows are taken [`ROW_CHUNK`] at a time, ordered by their number of nonzeros, and
+    /// summed [`GROUP_ROWS`] at a time over a narrow block of columns ([`GROUP_NV`]
+    /// vectors): the block's rows of `w` stay in the L1 cache for the whole chunk, and the
+    /// group's chains are independent, so the fused multiply-adds overlap (one row's
+    /// chains over 32 columns, as [`SparseDots`] sums them, wait on the L2 cache for
+    /// `w`). Each element's chain, and so its bits, is the same either way.
     #[inline(always)]
     fn with_simd(self, s: S) {
         let (ptr, idx, vals) = self.csr;
-        let ((w, ldw), (out, ldo), l) = (self.w, self.out, S::L64);
-        for_column_blocks!(s, f64, (self.cols.0, self.cols.1), |j0, tails, FULL| {
-            for i in self.rows.0..self.rows.1 {
-                let (lo, hi) = (ptr[i] as usize, ptr[i + 1] as usize);
-                let acc = s.vectorize(SparseDots::<S, f64, FULL> {
-                    idx: &idx[lo..hi],
-                    vals: &vals[lo..hi],
-                    m: w,
-                    ldm: ldw,
+        let ((w, ldw), (out, ldo)) = (self.w, self.out);
+        let nr = S::L64 * GROUP_NV;
+        let mut order = [0u32; ROW_CHUNK];
+        let mut r0 = self.rows.0;
+        while r0 < self.rows.1 {
+            let r1 = (r0 + ROW_CHUNK).min(self.rows.1);
+            let order = &mut order[..r1 - r0];
+            for (o, i) in order.iter_mut().zip(r0..r1) {
+                *o = i as u32;
+            }
+            let nnz = |i: u32| ptr[i as usize + 1] - ptr[i as usize];
+            order.sort_unstable_by_key(|&i| (nnz(i), i));
+            let mut j0 = self.cols.0;
+            while j0 < self.cols.1 {
+                let cols = nr.min(self.cols.1 - j0);
+                let tails: [S::Tail64; GROUP_NV] =
+                    std::array::from_fn(|v| s.tail64(cols.saturating_sub(S::L64 * v)));
+                let block = RowBlock {
+                    ptr,
+                    idx,
+                    vals,
+                    w: (w, ldw),
+                    out: (out, ldo),
                     j0,
                     tails,
+                };
+                if cols == nr {
+                    block.rows::<true>(s, order);
+                } else {
+                    block.rows::<false>(s, order);
+                }
+                j0 += nr;
+            }
+            r0 = r1;
+        }
+    }
+}
+
+/// Rows of [`CsrProduct64`] taken at a time (ordered by their number of nonzeros).
+const ROW_CHUNK: usize = 128;
+/// Rows whose chains [`CsrProduct64`] sums together.
+const GROUP_ROWS: usize = 4;
+/// Vectors of columns per block of [`CsrProduct64`].
+const GROUP_NV: usize = 2;
+
+/// One block of [`CsrProduct64`]'s columns (from `j0`, the tails' lanes), for any rows.
+struct RowBlock<'a, S: Simd> {
+    ptr: &'a [u32],
+    idx: &'a [u32],
+    vals: &'a [f64],
+    w: (*const f64, usize),
+    out: (*mut f64, usize),
+    j0: usize,
+    tails: [S::Tail64; GROUP_NV],
+}
+
+impl<S: Simd> RowBlock<'_, S> {
+    /// The block's outputs of the rows `order` lists: [`GROUP_ROWS`] at a time over
+    /// their common length, then each row's remaining nonzeros alone.
+    ///
+    /// Safety: as [`CsrProduct64`] (the caller, which holds those obligations, calls
+    /// this only for its rows and columns).
+    #[inline(always)]
+    fn rows<const FULL: bool>(&self, s: S, order: &[u32]) {
+        let mut groups = order.chunks_exact(GROUP_ROWS);
+        for group in &mut groups {
+            let lo: [usize; GROUP_ROWS] =
+                std::array::from_fn(|r| self.ptr[group[r] as usize] as usize);
+            let hi: [usize; GROUP_ROWS] =
+                std::array::from_fn(|r| self.ptr[group[r] as usize + 1] as usize);
+            let common = (0..GROUP_ROWS).map(|r| hi[r] - lo[r]).min().unwrap_or(0);
+            let acc = s.vectorize(Chains::<S, GROUP_ROWS, FULL> {
+                block: self,
+                starts: lo,
+                len: common,
+                acc: [[s.zero64(); GROUP_NV]; GROUP_ROWS],
+            });
+            for r in 0..GROUP_ROWS {
+                let acc = s.vectorize(Chains::<S, 1, FULL> {
+                    block: self,
+                    starts: [lo[r] + common],
+                    len: hi[r] - lo[r] - common,
+                    acc: [acc[r]],
                 });
-                for v in 0..SPARSE_NV {
-                    // SAFETY: row i < r1, the tails' columns below n.
-                    unsafe {
-                        store_v::<S, f64, FULL>(s, tails[v], out.add(i * ldo + j0 + l * v), acc[v])
-                    };
+                self.store::<FULL>(s, group[r] as usize, &acc[0]);
+            }
+        }
+        for &i in groups.remainder() {
+            let (lo, hi) = (
+                self.ptr[i as usize] as usize,
+                self.ptr[i as usize + 1] as usize,
+            );
+            let acc = s.vectorize(Chains::<S, 1, FULL> {
+                block: self,
+                starts: [lo],
+                len: hi - lo,
+                acc: [[s.zero64(); GROUP_NV]],
+            });
+            self.store::<FULL>(s, i as usize, &acc[0]);
+        }
+    }
+
+    #[inline(always)]
+    fn store<const FULL: bool>(&self, s: S, i: usize, acc: &[S::F64; GROUP_NV]) {
+        let (out, ldo) = self.out;
+        for v in 0..GROUP_NV {
+            // SAFETY: row i is one of the caller's rows, the tails' columns below n.
+            unsafe {
+                store_v::<S, f64, FULL>(
+                    s,
+                    self.tails[v],
+                    out.add(i * ldo + self.j0 + S::L64 * v),
+                    acc[v],
+                )
+            };
+        }
+    }
+}
+
+/// `len` more steps of the chains of `R` rows over one column block: row `r`'s nonzeros
+/// `starts[r]..starts[r] + len`, each step one fused multiply-add per lane into `acc[r]`
+/// (run through [`Simd::vectorize`]: the accumulators stay in registers).
+///
+/// Safety: every row's `starts[r] + len` is within its CSR row (so its indices are rows
+/// of `w`), and the block's columns are in bounds ([`RowBlock`]'s obligations).
+struct Chains<'a, 'b, S: Simd, const R: usize, const FULL: bool> {
+    block: &'b RowBlock<'a, S>,
+    starts: [usize; R],
+    len: usize,
+    acc: [[S::F64; GROUP_NV]; R],
+}
+
+impl<S: Simd, const R: usize, const FULL: bool> WithSimd<S> for Chains<'_, '_, S, R, FULL> {
+    type Output = [[S::F64; GROUP_NV]; R];
+
+    #[inline(always)]
+    fn with_simd(self, s: S) -> [[S::F64; GROUP_NV]; R] {
+        let Self {
+            block,
+            starts,
+            len,
+            mut acc,
+        } = self;
+        let (w, ldw) = block.w;
+        let idx: [&[u32]; R] = std::array::from_fn(|r| &block.idx[starts[r]..starts[r] + len]);
+        let vals: [&[f64]; R] = std::array::from_fn(|r| &block.vals[starts[r]..starts[r] + len]);
+        for t in 0..len {
+            #[allow(clippy::needless_range_loop)] // constant bounds: fully unrolled
+            for r in 0..R {
+                // SAFETY: t < len, the length of both slices.
+                let (p, x) = unsafe { (*idx[r].get_unchecked(t), *vals[r].get_unchecked(t)) };
+                let xv = s.splat64(x);
+                // SAFETY: p is a row of w; the block's columns are in bounds.
+                let row = unsafe { w.add(p as usize * ldw + block.j0) };
+                for v in 0..GROUP_NV {
+                    // SAFETY: as above.
+                    let mv =
+                        unsafe { load_v::<S, f64, FULL>(s, block.tails[v], row.add(S::L64 * v)) };
+                    acc[r][v] = s.fmadd64(xv, mv, acc[r][v]);
                 }
             }
-        });
+        }
+        acc
     }
 }
 
