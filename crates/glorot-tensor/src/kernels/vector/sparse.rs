@@ -360,19 +360,13 @@ impl<S: Simd> RowBlock<'_, S> {
         }
     }
 
+    /// Writes row `i`'s outputs of the block.
     #[inline(always)]
     fn store<const FULL: bool>(&self, s: S, i: usize, acc: &[S::F64; GROUP_NV]) {
         let (out, ldo) = self.out;
-        for v in 0..GROUP_NV {
+        for (v, (&tail, &a)) in self.tails.iter().zip(acc).enumerate() {
             // SAFETY: row i is one of the caller's rows, the tails' columns below n.
-            unsafe {
-                store_v::<S, f64, FULL>(
-                    s,
-                    self.tails[v],
-                    out.add(i * ldo + self.j0 + S::L64 * v),
-                    acc[v],
-                )
-            };
+            unsafe { store_v::<S, f64, FULL>(s, tail, out.add(i * ldo + self.j0 + S::L64 * v), a) };
         }
     }
 }
