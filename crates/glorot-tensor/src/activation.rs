@@ -224,19 +224,35 @@ impl Activation {
             a.dim(),
             grad.dim()
         );
+        // Large matrices in the same standard layout: chunks shared among the fused
+        // kernels' thread team, each element computed as below.
+        if crate::fused::threads() > 1 && grad.len() >= PARALLEL_MIN {
+            if let (Some(a), Some(g)) = (a.as_slice(), grad.as_slice_mut()) {
+                let chunk = PARALLEL_MIN / 2;
+                crate::fused::for_each_chunk(g, chunk, &|i, part| {
+                    let start = i * chunk;
+                    let a = &a[start..start + part.len()];
+                    part.iter_mut()
+                        .zip(a)
+                        .for_each(|(g, &a)| *g = self.backward_one(a, *g));
+                });
+                return;
+            }
+        }
+        Zip::from(&mut grad)
+            .and(&a)
+            .for_each(|g, &a| *g = self.backward_one(a, *g));
+    }
+
+    /// `f'(z) * g` from the output `a = f(z)`, as [`Activation::backward_inplace`]
+    /// computes each element.
+    #[inline(always)]
+    fn backward_one<F: Float>(self, a: F, g: F) -> F {
         match self {
-            Activation::Relu => Zip::from(&mut grad).and(&a).for_each(|g, &a| {
-                *g = Activation::Relu.derivative_from_output(a) * *g;
-            }),
-            Activation::Sigmoid => Zip::from(&mut grad)
-                .and(&a)
-                .for_each(|g, &a| *g = a * (F::one() - a) * *g),
-            Activation::Tanh => Zip::from(&mut grad)
-                .and(&a)
-                .for_each(|g, &a| *g = (F::one() - a * a) * *g),
-            Activation::Softsign => Zip::from(&mut grad)
-                .and(&a)
-                .for_each(|g, &a| *g = softsign_derivative_from_output(a) * *g),
+            Activation::Relu => Activation::Relu.derivative_from_output(a) * g,
+            Activation::Sigmoid => a * (F::one() - a) * g,
+            Activation::Tanh => (F::one() - a * a) * g,
+            Activation::Softsign => softsign_derivative_from_output(a) * g,
         }
     }
 }

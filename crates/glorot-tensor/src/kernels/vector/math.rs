@@ -273,13 +273,12 @@ fn tanh64<S: Simd>(s: S, x: S::F64) -> S::F64 {
     r = s.select64(s.eq_i64(k, ci(-1)), r_km1, r);
     let em1 = s.select64(k0, r_k0, r);
 
+    // z = 1 - 2 / (em1 + 2) for |x| >= 1, else -em1 / (em1 + 2): one division for
+    // both, of the numerator each lane needs (the same operations per lane).
     let two = c(2.0);
-    let z_big = s.sub64(c(1.0), s.div64(two, s.add64(em1, two)));
-    let z_small = s.div64(
-        s.f64_of_bits(s.xor_i64(s.bits64(em1), ci(i64::MIN))),
-        s.add64(em1, two),
-    );
-    let z = s.select64(big, z_big, z_small);
+    let neg_em1 = s.f64_of_bits(s.xor_i64(s.bits64(em1), ci(i64::MIN)));
+    let q = s.div64(s.select64(big, two, neg_em1), s.add64(em1, two));
+    let z = s.select64(big, s.sub64(c(1.0), q), q);
     let huge = ge(ia, 0x4036_0000);
     let z = s.select64(huge, c(1.0 - 1e-300), z);
     let mut out = s.f64_of_bits(s.xor_i64(s.bits64(z), sign));
