@@ -474,14 +474,74 @@ impl<S: Simd> Kernels for Vector<S> {
         }
     }
 
+    /// `(b a^T)^T` as [`super::product_nt_by_transposes`] computes it (the same chains),
+    /// with both transposes shared among the team.
     fn product_nt_f64(
         &self,
         a: ArrayView2<'_, f64>,
         b: ArrayView2<'_, f64>,
-        out: ArrayViewMut2<'_, f64>,
+        mut out: ArrayViewMut2<'_, f64>,
         scratch: &mut ScratchF64,
     ) {
-        super::product_nt_by_transposes(self, a, b, out, scratch);
+        let ((m, k), n) = (a.dim(), b.nrows());
+        let t = &mut scratch.transposes;
+        if !(rows_contiguous(&a)
+            && rows_contiguous(&b)
+            && rows_contiguous(&out)
+            && m > 0
+            && n > 0
+            && k > 0
+            && t.input.nrows() >= k
+            && t.output.nrows() >= n)
+        {
+            return super::product_nt_by_transposes(self, a, b, out, scratch);
+        }
+        let (lda, ldb, ldo) = (row_stride(&a), row_stride(&b), row_stride(&out));
+        let (at, ct) = (
+            SendMut(t.input.as_mut_ptr()),
+            SendMut(t.output.as_mut_ptr()),
+        );
+        let tasks = 2 * team::threads();
+        let mut start = 0;
+        while start < m {
+            let len = ScratchF64::ROWS.min(m - start);
+            let ap = SendPtr(a.as_ptr().wrapping_add(start * lda));
+            // at (k x len, row stride len) = a[start..start + len]^T.
+            team::run(tasks, &|task| {
+                let (j0, j1) = (task * k / tasks, (task + 1) * k / tasks);
+                // SAFETY: a rows start..start + len exist with k columns and stride lda;
+                // the input transpose holds k * ROWS >= k * len elements; each task
+                // writes its own rows j0..j1 of at.
+                unsafe { transpose_rows(ap.get(), (len, lda), at.get(), len, (j0, j1)) };
+            });
+            let av = AStrided {
+                ptr: b.as_ptr(),
+                rs: ldb,
+                cs: 1,
+            };
+            let bv = BRows {
+                ptr: at.get().cast_const(),
+                ldb: len,
+            };
+            let epi = Epilogue64::Store {
+                c: ct.get(),
+                ldc: len,
+            };
+            // SAFETY: b is n x k with contiguous rows, at k x len and ct n x len (the
+            // output transpose holds n * ROWS elements) with row strides len; ct is a
+            // separate buffer from b and at.
+            unsafe { gemm_auto(self.0, (n, len, k), av, bv, epi) };
+            let op = SendMut(out.as_mut_ptr().wrapping_add(start * ldo));
+            // out[start + i, j] = ct[j, i].
+            team::run(tasks, &|task| {
+                let (i0, i1) = (task * len / tasks, (task + 1) * len / tasks);
+                // SAFETY: ct holds n x len elements (row stride len); out rows
+                // start..start + len exist with n columns and stride ldo; each task
+                // writes its own rows i0..i1 of out.
+                unsafe { transpose_rows(ct.get().cast_const(), (n, len), op.get(), ldo, (i0, i1)) };
+            });
+            start += len;
+        }
     }
 
     fn product_sparse_f64(
