@@ -226,18 +226,19 @@ impl Activation {
         );
         // Large matrices in the same standard layout: chunks shared among the fused
         // kernels' thread team, each element computed as below.
-        if crate::fused::threads() > 1 && grad.len() >= PARALLEL_MIN {
-            if let (Some(a), Some(g)) = (a.as_slice(), grad.as_slice_mut()) {
-                let chunk = PARALLEL_MIN / 2;
-                crate::fused::for_each_chunk(g, chunk, &|i, part| {
-                    let start = i * chunk;
-                    let a = &a[start..start + part.len()];
-                    part.iter_mut()
-                        .zip(a)
-                        .for_each(|(g, &a)| *g = self.backward_one(a, *g));
-                });
-                return;
-            }
+        if crate::fused::threads() > 1
+            && grad.len() >= PARALLEL_MIN
+            && let (Some(a), Some(g)) = (a.as_slice(), grad.as_slice_mut())
+        {
+            let chunk = PARALLEL_MIN / 2;
+            crate::fused::for_each_chunk(g, chunk, &|i, part| {
+                let start = i * chunk;
+                let a = &a[start..start + part.len()];
+                part.iter_mut()
+                    .zip(a)
+                    .for_each(|(g, &a)| *g = self.backward_one(a, *g));
+            });
+            return;
         }
         Zip::from(&mut grad)
             .and(&a)

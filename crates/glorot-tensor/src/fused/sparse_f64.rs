@@ -130,6 +130,15 @@ mod tests {
         })
     }
 
+    /// `product_sparse_f64(x, w)` on `threads` threads, into an output filled with NaN.
+    fn product_with(isa: Isa, x: &Array2<f64>, w: &Array2<f64>, threads: usize) -> Array2<f64> {
+        set_threads(threads);
+        let mut out = Array2::from_elem((x.nrows(), w.ncols()), f64::NAN);
+        let mut sparse = SparseRowsF64::new(isa, x.ncols());
+        product_sparse_f64(isa, x.view(), w.view(), out.view_mut(), &mut sparse);
+        out
+    }
+
     /// Every element is the stated chain, bit for bit, for any thread count, across passes
     /// of `SparseRowsF64::ROWS` rows and at widths that are not multiples of the 64-column
     /// blocks; a dense pass gives BLAS's product (equal up to rounding).
@@ -149,15 +158,7 @@ mod tests {
             });
             let expected = chains(&x, &w);
             for threads in [1, 2, 3] {
-                set_threads(threads);
-                let mut out = Array2::from_elem((rows, cols), f64::NAN);
-                product_sparse_f64(
-                    isa,
-                    x.view(),
-                    w.view(),
-                    out.view_mut(),
-                    &mut SparseRowsF64::new(isa, 90),
-                );
+                let out = product_with(isa, &x, &w, threads);
                 if density == 1 && isa.accelerated() {
                     // All nonzero: the pass goes to BLAS.
                     for (a, b) in out.iter().zip(&expected) {
@@ -212,15 +213,7 @@ mod tests {
                     w[[41, 0]] = -0.0;
                     let expected = chains(&x, &w);
                     for threads in [1, 2] {
-                        set_threads(threads);
-                        let mut out = Array2::from_elem((rows, cols), 7.0);
-                        product_sparse_f64(
-                            isa,
-                            x.view(),
-                            w.view(),
-                            out.view_mut(),
-                            &mut SparseRowsF64::new(isa, 90),
-                        );
+                        let out = product_with(isa, &x, &w, threads);
                         for ((i, j), a) in out.indexed_iter() {
                             let b = expected[[i, j]];
                             assert!(
