@@ -55,6 +55,17 @@ fn write_synthetic_mnist(dir: &Path) {
     }
 }
 
+/// [`write_synthetic_mnist`] into `dir`, loaded with 200 validation images.
+fn synthetic_data(dir: &Path) -> Data {
+    write_synthetic_mnist(dir);
+    let spec = DataSpec {
+        verify: false,
+        validation_size: 200,
+        ..DataSpec::default()
+    };
+    Data::from_loaded(glorot_experiments::data::load(dir, &spec).unwrap())
+}
+
 /// Every event, as text.
 #[derive(Default)]
 struct Collect(Mutex<Vec<String>>);
@@ -80,13 +91,7 @@ impl Observer for Collect {
 #[test]
 fn quick_studies_run_as_a_library_and_resume() {
     let tmp = tempfile::tempdir().unwrap();
-    write_synthetic_mnist(tmp.path());
-    let spec = DataSpec {
-        verify: false,
-        validation_size: 200,
-        ..DataSpec::default()
-    };
-    let data = Data::from_loaded(glorot_experiments::data::load(tmp.path(), &spec).unwrap());
+    let data = synthetic_data(tmp.path());
     let notebook = reference::notebook().unwrap();
     let plan = threads::plan_threads(Some(2), Some(1), true, 2).unwrap();
     let machine = glorot_search::Manifest::detect("test", "test BLAS", 1, plan.workers);
@@ -174,13 +179,7 @@ fn part6_compares_the_strategies_with_part2s_journal() {
     use glorot_experiments::{part2, part6};
 
     let tmp = tempfile::tempdir().unwrap();
-    write_synthetic_mnist(tmp.path());
-    let spec = DataSpec {
-        verify: false,
-        validation_size: 200,
-        ..DataSpec::default()
-    };
-    let data = Data::from_loaded(glorot_experiments::data::load(tmp.path(), &spec).unwrap());
+    let data = synthetic_data(tmp.path());
     let notebook = reference::notebook().unwrap();
     let machine = glorot_search::Manifest::detect("test", "test BLAS", 1, 2);
     let ctx = RunContext::new(["test".to_owned()], machine);
