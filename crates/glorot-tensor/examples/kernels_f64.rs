@@ -88,10 +88,34 @@ impl Bench {
     }
 }
 
-fn main() -> Result<(), glorot_tensor::Error> {
+/// The positional argument `arg` (`what`, a positive count), else `default`.
+fn count(arg: Option<String>, what: &str, default: usize) -> Result<usize, String> {
+    match arg {
+        None => Ok(default),
+        Some(a) => match a.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{what} must be a positive integer, not {a:?}")),
+        },
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            #[allow(clippy::print_stderr)] // the one message of a failed run
+            {
+                eprintln!("kernels_f64: error: {e}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let threads: usize = args.next().map_or(Ok(1), |a| a.parse()).unwrap_or(1);
-    let calls: usize = args.next().map_or(Ok(2000), |a| a.parse()).unwrap_or(2000);
+    let threads = count(args.next(), "THREADS", 1)?;
+    let calls = count(args.next(), "CALLS", 2000)?;
     let bench = Bench {
         calls,
         only: args.next(),
